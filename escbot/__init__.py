@@ -1,0 +1,3 @@
+"""escbot: keeps customer escalations on GitLab on track."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from escbot.cli import main
+
+main()
