@@ -1,0 +1,397 @@
+"""The one module that talks to GitLab. It is handed a python-gitlab client.
+
+Everything GitLab says goes through here, so error translation (one clear line, never a token,
+never an HTML error page dumped on the terminal) and request counting live in one place.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import gitlab
+import gitlab.exceptions as gle
+import requests
+
+from escbot.errors import EscbotError, GitLabError
+
+T = TypeVar("T")
+PER_PAGE = 100
+
+
+# --------------------------------------------------------------------------------------------
+# Connecting.
+
+
+def connect(*, url: str | None = None, config_section: str | None = None) -> gitlab.Gitlab:
+    """A client from the environment, or from a python-gitlab config file.
+
+    GITLAB_URL (or CI_SERVER_URL in CI) and GITLAB_TOKEN (or ESCBOT_TOKEN); CI_JOB_TOKEN only
+    as a last resort, since job tokens cannot write notes. ESCBOT_GITLAB names a section of a
+    python-gitlab config file instead.
+    """
+    section = config_section or os.environ.get("ESCBOT_GITLAB")
+    base = url or os.environ.get("GITLAB_URL") or os.environ.get("CI_SERVER_URL")
+    token = os.environ.get("GITLAB_TOKEN") or os.environ.get("ESCBOT_TOKEN")
+    options: dict[str, Any] = {"per_page": PER_PAGE, "retry_transient_errors": True, "timeout": 30}
+    if section or (not base and not token):
+        try:
+            return gitlab.Gitlab.from_config(section, **options)
+        except gitlab.config.GitlabConfigMissingError:
+            raise EscbotError(
+                "no GitLab configured",
+                hint="set GITLAB_URL and GITLAB_TOKEN, or ESCBOT_GITLAB to a python-gitlab "
+                "config section",
+            ) from None
+        except gitlab.config.ConfigError as exc:
+            raise EscbotError(f"python-gitlab config: {exc}") from None
+    if not base:
+        raise EscbotError("GITLAB_URL is not set", hint="e.g. GITLAB_URL=https://gitlab.com")
+    if token:
+        return gitlab.Gitlab(base, private_token=token, **options)
+    job_token = os.environ.get("CI_JOB_TOKEN")
+    if job_token:
+        return gitlab.Gitlab(base, job_token=job_token, **options)
+    raise EscbotError(
+        "GITLAB_TOKEN is not set", hint="a personal, project or group access token with api scope"
+    )
+
+
+def uses_job_token(gl: gitlab.Gitlab) -> bool:
+    return bool(getattr(gl, "job_token", None))
+
+
+# --------------------------------------------------------------------------------------------
+# Errors.
+
+
+def _clean(text: Any) -> str:
+    """GitLab's error text on one line; an HTML error page becomes its title."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = str(text or "")
+    if "<html" in text.lower() or "<!doctype" in text.lower():
+        title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        return "an HTML error page" + (
+            f" ({html.unescape(title.group(1).strip())})" if title else ""
+        )
+    text = " ".join(text.split())
+    return text[:300]
+
+
+def describe_error(exc: Exception, what: str) -> GitLabError:
+    if isinstance(exc, gle.GitlabAuthenticationError):
+        return GitLabError(
+            f"{what}: GitLab rejected the token (401 Unauthorized)",
+            hint="check GITLAB_TOKEN / ESCBOT_TOKEN",
+        )
+    if isinstance(exc, gle.GitlabError):
+        code = exc.response_code
+        message = _clean(exc.error_message)
+        if code == 403 and "insufficient_scope" in message:
+            return GitLabError(f"{what}: the token lacks the api scope (read-only token)")
+        return GitLabError(f"{what}: GitLab answered {code or 'an error'}: {message}")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return GitLabError(f"{what}: cannot reach GitLab ({type(exc).__name__})")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return GitLabError(f"{what}: GitLab did not answer in time")
+    if isinstance(exc, requests.exceptions.RequestException):
+        return GitLabError(f"{what}: {type(exc).__name__}")
+    raise exc
+
+
+def _not_found(exc: Exception) -> bool:
+    return isinstance(exc, gle.GitlabError) and exc.response_code == 404
+
+
+# --------------------------------------------------------------------------------------------
+# Plain records, so the rule engine never sees python-gitlab objects.
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    id: int
+    path: str  # path_with_namespace
+    web_url: str
+
+
+@dataclass
+class RequestStats:
+    by_kind: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+_ID_SEGMENT = re.compile(r"/(?:\d+|[^/]*%2F[^/]*)(?=/|$)")
+
+
+def _route_kind(method: str, url: str) -> str:
+    path = urlsplit(url).path
+    path = path.split("/api/v4", 1)[-1]
+    path = _ID_SEGMENT.sub("/:id", path)
+    return f"{method} {path}"
+
+
+class GitLab:
+    """escbot's view of GitLab: plain functions over a python-gitlab client."""
+
+    def __init__(self, gl: gitlab.Gitlab) -> None:
+        self.gl = gl
+        self.stats = RequestStats()
+        self._projects: dict[int | str, Any] = {}
+        self._users: dict[str, dict[str, Any] | None] = {}
+        self._me: dict[str, Any] | None = None
+        gl.session.hooks.setdefault("response", []).append(self._count)
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.stats.by_kind[_route_kind(response.request.method or "GET", response.url)] += 1
+
+    @property
+    def url(self) -> str:
+        return self.gl.url
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            raise describe_error(exc, what) from None
+
+    # ---- identity --------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        if self._me is None:
+            if uses_job_token(self.gl):
+                raise EscbotError(
+                    "only CI_JOB_TOKEN is available, and job tokens cannot read or write issue "
+                    "notes",
+                    hint="add a masked CI/CD variable ESCBOT_TOKEN with an api-scope token",
+                )
+            self._me = self.call("GET /user", lambda: self.gl.http_get("/user"))
+        return self._me
+
+    def user(self, username: str) -> dict[str, Any] | None:
+        name = username.lstrip("@")
+        if name not in self._users:
+            found = self.call(
+                f"look up user {name}", lambda: self.gl.http_list("/users", username=name)
+            )
+            self._users[name] = found[0] if found else None
+        return self._users[name]
+
+    # ---- projects and groups ---------------------------------------------------------------
+
+    def project(self, ref: str | int) -> Any:
+        if ref not in self._projects:
+            try:
+                self._projects[ref] = self.gl.projects.get(ref)
+            except gle.GitlabGetError as exc:
+                if exc.response_code == 404:
+                    raise EscbotError(
+                        f"project {ref} not found (or not visible with this token)"
+                    ) from None
+                raise describe_error(exc, f"project {ref}") from None
+            except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+                raise describe_error(exc, f"project {ref}") from None
+            project = self._projects[ref]
+            self._projects[project.id] = project
+        return self._projects[ref]
+
+    def project_ref(self, ref: str | int) -> ProjectRef:
+        p = self.project(ref)
+        return ProjectRef(p.id, p.path_with_namespace, p.web_url)
+
+    def group(self, ref: str | int) -> Any:
+        try:
+            return self.gl.groups.get(ref)
+        except gle.GitlabGetError as exc:
+            if exc.response_code == 404:
+                raise EscbotError(
+                    f"group {ref} not found (or not visible with this token)"
+                ) from None
+            raise describe_error(exc, f"group {ref}") from None
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            raise describe_error(exc, f"group {ref}") from None
+
+    def group_projects(self, group: Any) -> list[dict[str, Any]]:
+        return self.call(
+            f"list projects of {group.full_path}",
+            lambda: list(
+                self.gl.http_list(
+                    f"/groups/{group.id}/projects",
+                    iterator=True,
+                    include_subgroups=True,
+                    simple=True,
+                    per_page=PER_PAGE,
+                )
+            ),
+        )
+
+    # ---- issues ----------------------------------------------------------------------------
+
+    def list_issues(self, scope: tuple[str, Any], **filters: Any) -> Iterator[dict[str, Any]]:
+        """Issues of a project or a group (descendants included) as plain dicts, lazily."""
+        kind, obj = scope
+        path = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/issues"
+        params = {k: v for k, v in filters.items() if v is not None}
+        for key, value in list(params.items()):
+            if isinstance(value, list | tuple):
+                params[key] = ",".join(value)
+            elif isinstance(value, datetime):
+                params[key] = value.isoformat()
+        where = f"list issues of {getattr(obj, 'full_path', None) or obj.path_with_namespace}"
+        try:
+            yield from self.gl.http_list(path, iterator=True, per_page=PER_PAGE, **params)
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            raise describe_error(exc, where) from None
+
+    def issue(self, project_id: int, iid: int) -> dict[str, Any]:
+        return self.call(
+            f"issue {project_id}#{iid}",
+            lambda: self.gl.http_get(f"/projects/{project_id}/issues/{iid}"),
+        )
+
+    def create_issue(self, project_id: int, **attrs: Any) -> dict[str, Any]:
+        return self.call(
+            f"create issue in project {project_id}",
+            lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=attrs),
+        )
+
+    def edit_issue(self, project_id: int, iid: int, **attrs: Any) -> dict[str, Any]:
+        return self.call(
+            f"edit issue {project_id}#{iid}",
+            lambda: self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=attrs),
+        )
+
+    def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
+        return self.call(
+            f"links of {project_id}#{iid}",
+            lambda: self.gl.http_list(f"/projects/{project_id}/issues/{iid}/links", get_all=True),
+        )
+
+    def link(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> bool:
+        """Relate two issues; False when they already were (GitLab's 409)."""
+        try:
+            self.gl.http_post(
+                f"/projects/{project_id}/issues/{iid}/links",
+                post_data={"target_project_id": target_project_id, "target_issue_iid": target_iid},
+            )
+        except gle.GitlabHttpError as exc:
+            if exc.response_code == 409:
+                return False
+            raise describe_error(exc, f"link {project_id}#{iid} to #{target_iid}") from None
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            raise describe_error(exc, f"link {project_id}#{iid} to #{target_iid}") from None
+        return True
+
+    # ---- notes and activity ----------------------------------------------------------------
+
+    def notes(self, project_id: int, iid: int) -> list[dict[str, Any]]:
+        return self.call(
+            f"notes of {project_id}#{iid}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/issues/{iid}/notes",
+                get_all=True,
+                sort="asc",
+                order_by="created_at",
+                per_page=PER_PAGE,
+            ),
+        )
+
+    def add_note(self, project_id: int, iid: int, body: str) -> dict[str, Any]:
+        return self.call(
+            f"comment on {project_id}#{iid}",
+            lambda: self.gl.http_post(
+                f"/projects/{project_id}/issues/{iid}/notes", post_data={"body": body}
+            ),
+        )
+
+    def delete_note(self, project_id: int, iid: int, note_id: int) -> None:
+        self.call(
+            f"delete note {note_id} on {project_id}#{iid}",
+            lambda: self.gl.http_delete(f"/projects/{project_id}/issues/{iid}/notes/{note_id}"),
+        )
+
+    def note_events(self, project_id: int, after: date) -> list[dict[str, Any]]:
+        """Every comment in a project since `after` (exclusive), in one paginated read."""
+        return self.call(
+            f"events of project {project_id}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/events",
+                get_all=True,
+                target_type="note",
+                after=after.isoformat(),
+                sort="asc",
+                per_page=PER_PAGE,
+            ),
+        )
+
+    def label_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
+        return self.call(
+            f"label events of {project_id}#{iid}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/issues/{iid}/resource_label_events",
+                get_all=True,
+                per_page=PER_PAGE,
+            ),
+        )
+
+    def state_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
+        return self.call(
+            f"state events of {project_id}#{iid}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/issues/{iid}/resource_state_events",
+                get_all=True,
+                per_page=PER_PAGE,
+            ),
+        )
+
+    # ---- labels ----------------------------------------------------------------------------
+
+    def labels(self, scope: tuple[str, Any]) -> list[dict[str, Any]]:
+        kind, obj = scope
+        base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
+        extra = (
+            {"only_group_labels": True} if kind == "group" else {"include_ancestor_groups": False}
+        )
+        return self.call(
+            f"labels of {kind} {obj.id}",
+            lambda: self.gl.http_list(base, get_all=True, per_page=PER_PAGE, **extra),
+        )
+
+    def create_label(self, scope: tuple[str, Any], name: str, color: str, description: str) -> None:
+        kind, obj = scope
+        base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
+        self.call(
+            f"create label {name}",
+            lambda: self.gl.http_post(
+                base, post_data={"name": name, "color": color, "description": description}
+            ),
+        )
+
+    def update_label(self, scope: tuple[str, Any], label_id: int, **attrs: Any) -> None:
+        kind, obj = scope
+        base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels/{label_id}"
+        self.call(f"update label {label_id}", lambda: self.gl.http_put(base, post_data=attrs))
+
+
+def resolve_scope(api: GitLab, project: str | None, group: str | None) -> tuple[str, Any]:
+    """("project", obj) or ("group", obj) from --project / --group (exactly one)."""
+    if bool(project) == bool(group):
+        raise EscbotError("give exactly one of --project or --group")
+    if project:
+        return "project", api.project(project)
+    return "group", api.group(group)  # type: ignore[arg-type]
