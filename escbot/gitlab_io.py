@@ -361,12 +361,16 @@ class GitLab:
 
     # ---- labels ----------------------------------------------------------------------------
 
-    def labels(self, scope: tuple[str, Any]) -> list[dict[str, Any]]:
+    def labels(
+        self, scope: tuple[str, Any], *, include_ancestors: bool = False
+    ) -> list[dict[str, Any]]:
+        """The scope's own labels; with include_ancestors, also those it inherits."""
         kind, obj = scope
         base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
-        extra = (
-            {"only_group_labels": True} if kind == "group" else {"include_ancestor_groups": False}
-        )
+        if kind == "group":
+            extra = {"only_group_labels": not include_ancestors}
+        else:
+            extra = {"include_ancestor_groups": include_ancestors}
         return self.call(
             f"labels of {kind} {obj.id}",
             lambda: self.gl.http_list(base, get_all=True, per_page=PER_PAGE, **extra),
