@@ -1,0 +1,169 @@
+"""`escbot check`: the scheduled run. Dry run unless --apply."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import click
+
+from escbot.check import CheckResult, default_rules, run_check
+from escbot.cli.common import (
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    print_stats,
+    resolve_now,
+    scope_options,
+)
+from escbot.gitlab_io import resolve_scope
+from escbot.policies import Policy
+
+
+@click.command("check")
+@scope_options
+@click.option("--apply", is_flag=True, help="Post comments and change labels (default: dry run).")
+@now_option
+@policies_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--junit", metavar="FILE", help="Write a JUnit report: one test per requirement.")
+@click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    project: str | None,
+    group: str | None,
+    apply: bool,
+    now_text: str | None,
+    policies_path: str | None,
+    fmt: str,
+    junit: str | None,
+    stats: bool,
+) -> None:
+    """Hold every open escalation against policies.yml and plan reminders.
+
+    Exit codes: 0 nothing missed, 1 requirements missed, 2 usage or policy error,
+    3 GitLab errors on some issues (the others were still processed).
+    """
+    policy = load(policies_path)
+    now = resolve_now(now_text, policy)
+    api = open_gitlab()
+    scope = resolve_scope(api, project, group)
+    result = run_check(api, scope, policy, now, apply=apply, rules=default_rules())
+    if fmt == "json":
+        click.echo(json.dumps(to_json(result, policy), indent=2))
+    else:
+        click.echo(to_text(result, policy), nl=False)
+    if junit:
+        Path(junit).write_text(to_junit(result), encoding="utf-8")
+    if stats:
+        print_stats(api)
+    ctx.exit(result.exit_code)
+
+
+def to_text(result: CheckResult, policy: Policy) -> str:
+    cal = policy.calendar
+    lines = [
+        f"escbot check at {cal.describe(result.now)}: {len(result.escalations)} open "
+        f"escalation(s), {sum(len(ev.missed) for ev in result.evaluations)} requirement(s) missed"
+    ]
+    for ev in result.evaluations:
+        for f in ev.missed:
+            since = cal.describe(f.due) if f.due else "?"
+            detail = f" ({f.detail})" if f.detail else ""
+            lines.append(f"  missed  {ev.ref} {f.rule}: {f.title} due since {since}{detail}")
+        lines += [f"  note    {n}" for n in ev.notes]
+    if result.applied:
+        for o in result.outcomes:
+            verb = {"done": "Did", "already done": "Already done:"}.get(o.status)
+            lines.append(
+                f"{verb} {o.action.summary}" if verb else f"Failed: {o.action.summary}: {o.status}"
+            )
+    else:
+        lines += [a.describe() for a in result.actions]
+    if not result.actions:
+        lines.append("Nothing to do.")
+    lines += [f"error: {e}" for e in result.errors]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(result: CheckResult, policy: Policy) -> dict[str, Any]:
+    def when(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    outcome = {id(o.action): o.status for o in result.outcomes}
+    return {
+        "now": when(result.now),
+        "applied": result.applied,
+        "exit_code": result.exit_code,
+        "escalations": [
+            {
+                "ref": ev.ref,
+                "findings": [
+                    {
+                        "rule": f.rule,
+                        "title": f.title,
+                        "missed": f.missed,
+                        "due": when(f.due),
+                        "met_at": when(f.met_at),
+                        "detail": f.detail,
+                    }
+                    for f in ev.findings
+                ],
+                "notes": ev.notes,
+            }
+            for ev in result.evaluations
+        ],
+        "actions": [
+            {
+                "kind": a.kind,
+                "ref": a.ref,
+                "rule": a.rule,
+                "summary": a.summary,
+                "markers": [m.render() for m in a.markers],
+                "add_labels": list(a.add_labels),
+                "remove_labels": list(a.remove_labels),
+                "status": outcome.get(id(a)),
+            }
+            for a in result.actions
+        ],
+        "errors": result.errors,
+    }
+
+
+def to_junit(result: CheckResult) -> str:
+    """One testcase per escalation and rule; a missed requirement is a failure."""
+    cases = []
+    failures = 0
+    for ev in result.evaluations:
+        for f in ev.findings:
+            name = quoteattr(f"{ev.ref} {f.rule}")
+            classname = quoteattr(ev.ref.rsplit("#", 1)[0])
+            if f.missed:
+                failures += 1
+                since = f.due.isoformat() if f.due else ""
+                message = quoteattr(f"{f.title} missed since {since}")
+                cases.append(
+                    f"    <testcase classname={classname} name={name}>\n"
+                    f"      <failure message={message}>{escape(f.detail)}</failure>\n"
+                    f"    </testcase>"
+                )
+            else:
+                cases.append(f"    <testcase classname={classname} name={name}/>")
+    errors = len(result.errors)
+    for e in result.errors:
+        cases.append(
+            f'    <testcase classname="escbot" name={quoteattr(e[:80])}>\n'
+            f"      <error message={quoteattr(e)}/>\n    </testcase>"
+        )
+    body = "\n".join(cases)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<testsuites name="escbot check">\n'
+        f'  <testsuite name="escbot check" tests="{len(cases)}" failures="{failures}" '
+        f'errors="{errors}" timestamp="{result.now.isoformat()}">\n'
+        f"{body}\n  </testsuite>\n</testsuites>\n"
+    )

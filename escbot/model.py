@@ -1,0 +1,182 @@
+"""Plain snapshots of what GitLab holds, so the rules never see python-gitlab objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+from escbot.businesstime import parse_gitlab_time
+from escbot.markers import Marker, find_markers
+from escbot.policies import Policy
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    body: str
+    author: str
+    created_at: datetime
+    system: bool = False
+
+    @classmethod
+    def from_gitlab(cls, data: dict[str, Any]) -> Note:
+        return cls(
+            id=data["id"],
+            body=data.get("body") or "",
+            author=(data.get("author") or {}).get("username", ""),
+            created_at=parse_gitlab_time(data["created_at"]),
+            system=bool(data.get("system")),
+        )
+
+    @property
+    def markers(self) -> list[Marker]:
+        return find_markers(self.body)
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    created_at: datetime
+    label: str
+    action: str  # "add" | "remove"
+    user: str
+
+    @classmethod
+    def from_gitlab(cls, data: dict[str, Any]) -> LabelEvent:
+        return cls(
+            created_at=parse_gitlab_time(data["created_at"]),
+            label=((data.get("label") or {}).get("name")) or "",
+            action=data.get("action", ""),
+            user=(data.get("user") or {}).get("username", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A RAID register or retrospective issue that belongs to an escalation."""
+
+    project_id: int
+    iid: int
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    web_url: str
+    reference: str
+
+    @classmethod
+    def from_gitlab(cls, data: dict[str, Any]) -> Companion:
+        return cls(
+            project_id=data["project_id"],
+            iid=data["iid"],
+            state=data["state"],
+            created_at=parse_gitlab_time(data["created_at"]),
+            updated_at=parse_gitlab_time(data["updated_at"]),
+            web_url=data.get("web_url", ""),
+            reference=(data.get("references") or {}).get("full", f"#{data['iid']}"),
+        )
+
+
+@dataclass(frozen=True)
+class Escalation:
+    project_id: int
+    project_path: str
+    iid: int
+    title: str
+    description: str
+    state: str
+    labels: tuple[str, ...]
+    assignees: tuple[str, ...]
+    author: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    due_date: date | None
+    web_url: str
+    user_notes_count: int = 0
+    service_desk_reply_to: str | None = None
+    # Activity, as far as it was read: notes_since None means the whole history is here.
+    notes: tuple[Note, ...] = ()
+    notes_since: datetime | None = None
+    label_events: tuple[LabelEvent, ...] | None = None
+    raid: Companion | None = None
+    retro: Companion | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project_path}#{self.iid}"
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.project_id, self.iid)
+
+    @property
+    def description_markers(self) -> list[Marker]:
+        return find_markers(self.description)
+
+    def with_activity(self, **changes: Any) -> Escalation:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_gitlab(cls, data: dict[str, Any]) -> Escalation:
+        refs = data.get("references") or {}
+        full = refs.get("full") or f"#{data['iid']}"
+        project_path = full.rsplit("#", 1)[0] if "#" in full else str(data["project_id"])
+        due = data.get("due_date")
+        closed = data.get("closed_at")
+        return cls(
+            project_id=data["project_id"],
+            project_path=project_path,
+            iid=data["iid"],
+            title=data.get("title") or "",
+            description=data.get("description") or "",
+            state=data.get("state") or "opened",
+            labels=tuple(
+                lab if isinstance(lab, str) else lab.get("name", "")
+                for lab in data.get("labels") or ()
+            ),
+            assignees=tuple(a["username"] for a in data.get("assignees") or ()),
+            author=(data.get("author") or {}).get("username", ""),
+            created_at=parse_gitlab_time(data["created_at"]),
+            updated_at=parse_gitlab_time(data["updated_at"]),
+            closed_at=parse_gitlab_time(closed) if closed else None,
+            due_date=date.fromisoformat(due) if due else None,
+            web_url=data.get("web_url") or "",
+            user_notes_count=data.get("user_notes_count") or 0,
+            service_desk_reply_to=data.get("service_desk_reply_to"),
+        )
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What an escalation's labels say, and what is wrong with them."""
+
+    values: dict[str, str | None]
+    conflicts: dict[str, tuple[str, ...]]
+    unknown: tuple[str, ...]
+
+    def __getitem__(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    @property
+    def level(self) -> str | None:
+        return self.values.get("level")
+
+    @property
+    def type(self) -> str | None:
+        return self.values.get("type")
+
+
+def classify(labels: tuple[str, ...] | list[str], policy: Policy) -> Classification:
+    values: dict[str, str | None] = {}
+    conflicts: dict[str, tuple[str, ...]] = {}
+    unknown: list[str] = []
+    for key, group in policy.labels.groups.items():
+        found = [v for v in (group.value_of(lab) for lab in labels) if v]
+        strays = [lab for lab in labels if group.is_scoped_sibling(lab) and not group.value_of(lab)]
+        unknown += strays
+        if len(found) > 1:
+            conflicts[key] = tuple(found)
+        # With a conflict, no value is trusted: the rules must not guess.
+        values[key] = found[0] if len(found) == 1 else None
+    return Classification(values, conflicts, tuple(unknown))

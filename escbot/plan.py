@@ -1,0 +1,59 @@
+"""A plan: what a run would do, as data. Dry run prints it; --apply performs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from escbot.markers import Marker
+
+ActionKind = Literal["comment", "labels", "close", "reopen", "create_retro", "close_companion"]
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    project_id: int
+    iid: int
+    ref: str
+    summary: str  # "comment on acme/collab#12: status update missed since Tue 09:00"
+    rule: str = ""
+    body: str = ""
+    markers: tuple[Marker, ...] = ()
+    add_labels: tuple[str, ...] = ()
+    remove_labels: tuple[str, ...] = ()
+    # For actions on a companion issue (RAID register) or creating one (retrospective).
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def describe(self, applied: bool | None = None) -> str:
+        verb = {None: "Would", True: "Did", False: "Skipped:"}[applied]
+        return f"{verb} {self.summary}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's verdict on one escalation (a requirement, Phase 1, the gate...)."""
+
+    ref: str
+    rule: str
+    title: str
+    missed: bool
+    due: datetime | None = None
+    met_at: datetime | None = None
+    detail: str = ""
+
+
+@dataclass
+class Evaluation:
+    ref: str
+    findings: list[Finding] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # plain remarks for the plan ("quiet day")
+    needs: set[str] = field(
+        default_factory=set
+    )  # history the rules lacked: "notes", "label_events"
+
+    @property
+    def missed(self) -> list[Finding]:
+        return [f for f in self.findings if f.missed]
