@@ -112,8 +112,11 @@ def collect(
     since = window_start(policy, now)
     marker_label = policy.labels.marker.name
     issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
+    # Closed lately: the close-out rules (sign-off gate, RAID wrap-up) still apply to them.
+    issues += api.list_issues(scope, labels=[marker_label], state="closed", updated_after=since)
     escalations = [Escalation.from_gitlab(i) for i in issues]
     raids = companions(api, scope, "raid-register", "raid", state="opened")
+    retros = companions(api, scope, "retrospective", "retro", state="all")
     notes_by_project: dict[int, dict[int, list[Note]]] = {}
     for project_id in sorted({e.project_id for e in escalations}):
         try:
@@ -133,6 +136,7 @@ def collect(
                 notes=tuple(notes_by_project[esc.project_id].get(esc.iid, ())),
                 notes_since=since if esc.created_at < since else None,
                 raid=raids.get(esc.key),
+                retro=retros.get(esc.key),
             )
         )
     return out
@@ -272,7 +276,9 @@ def _set_state(api: GitLab, action: Action) -> str:
 
 def default_rules() -> list[Rule]:
     """Rules beyond cadence and ladder that the scheduled run applies."""
-    return []
+    from escbot.closeout import closeout_rule, warranty_rule
+
+    return [closeout_rule, warranty_rule]
 
 
 # --------------------------------------------------------------------------------------------
