@@ -369,30 +369,6 @@ def plan_escalation(
     )
 
 
-def render_retrospective(
-    *,
-    project_id: int,
-    iid: int,
-    escalation: dict[str, Any],
-    opened: str,
-    closed: str,
-    timeline: list[tuple[str, str]] | None = None,
-    figures: dict[str, str] | None = None,
-    close_out: list[tuple[str, bool]] | None = None,
-) -> str:
-    """templates/retrospective.md with its marker; see the template's header for the context."""
-    return render(
-        "retrospective.md",
-        marker=retro_marker(project_id, iid).render(),
-        escalation=escalation,
-        opened=opened,
-        closed=closed,
-        timeline=list(timeline or []),
-        figures=dict(figures or {}),
-        close_out=list(close_out or []),
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Writing.
 
