@@ -307,3 +307,52 @@ def run_check(
             if o.status.startswith("error: ")
         ]
     return result
+
+
+def snapshot(api: GitLab, project: Any, iid: int) -> Escalation:
+    """One escalation with its whole history and companions (for on-demand commands)."""
+    esc = Escalation.from_gitlab(api.issue(project.id, iid))
+    found: dict[str, Companion] = {}
+    for linked in api.links(project.id, iid):
+        for m in find_markers(linked.get("description")):
+            if (
+                m.kind in ("raid", "retro")
+                and m.get("iid") == str(iid)
+                and m.get("project") == str(project.id)
+            ):
+                found[m.kind] = Companion.from_gitlab(linked)
+    esc = esc.with_activity(
+        raid=found.get("raid"), retro=found.get("retro"), notes_since=esc.created_at
+    )
+    return complete(api, esc, {"notes", "label_events"})
+
+
+def run_one(
+    api: GitLab,
+    project: Any,
+    iid: int,
+    policy: Policy,
+    now: datetime,
+    *,
+    apply: bool,
+    rules: list[Rule],
+) -> CheckResult:
+    """Evaluate the given rules (only) on one escalation; apply the plan if asked."""
+    result = CheckResult(now=now, applied=apply)
+    ctx = Context(policy=policy, now=now, bot=api.me()["username"])
+    esc = snapshot(api, project, iid)
+    ev = Evaluation(esc.ref)
+    for rule in rules:
+        extra = rule(esc, ctx)
+        ev.findings += extra.findings
+        ev.actions += extra.actions
+        ev.notes += extra.notes
+    result.escalations, result.evaluations = [esc], [ev]
+    if apply:
+        result.outcomes = apply_actions(api, result.actions)
+        result.errors += [
+            f"{o.action.ref}: {o.status[7:]}"
+            for o in result.outcomes
+            if o.status.startswith("error: ")
+        ]
+    return result

@@ -315,6 +315,21 @@ def _compose(text: str, name: str) -> tuple[Any, _Source]:
     return build(node, ()), _Source(name, lines)
 
 
+def nearest(word: str, options: list[str] | set[str]) -> str | None:
+    """The closest valid spelling, for "did you mean" hints."""
+    options = sorted(options)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    containing = [o for o in options if word and (word in o or o in word)]
+    return containing[0] if len(containing) == 1 else None
+
+
+def did_you_mean(word: str, options: list[str] | set[str]) -> str | None:
+    near = nearest(word, options)
+    return f'did you mean "{near}"?' if near else None
+
+
 def _dotted(path: Path_) -> str:
     out = ""
     for part in path:
@@ -502,8 +517,7 @@ def s_struct(fields: dict[str, F], build: Callable[..., Any] | None = None) -> C
                 out[key] = spec.check(default, (*p, key), c) if default is not None else None
         for key in v:
             if key not in fields:
-                near = difflib.get_close_matches(str(key), list(fields), n=1)
-                tip = f'did you mean "{near[0]}"?' if near else "valid keys: " + ", ".join(fields)
+                tip = did_you_mean(str(key), list(fields)) or "valid keys: " + ", ".join(fields)
                 c.warn((*p, str(key)), f"unknown key, ignored ({tip})")
         return build(**out) if build else out
 
@@ -821,12 +835,11 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
         for i, rung in enumerate(items):
             for j, role in enumerate(rung["notify"]):
                 if role not in known_roles:
-                    near = difflib.get_close_matches(role, sorted(known_roles), n=1)
                     raise ctx.fail(
                         ("ladder", "rungs", scope, i, "notify", j),
                         "a role from ladder.roles or dri/pm/qa/team_manager",
                         role,
-                        hint=f'did you mean "{near[0]}"?' if near else None,
+                        hint=did_you_mean(role, known_roles),
                     )
         rungs[scope] = tuple(Rung(r["notify"], r["after"]) for r in items)
 
@@ -861,12 +874,11 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
             if r["type"] not in types:
                 raise ctx.fail(("intake", kind, i, "type"), "a type value", r["type"])
             if r["category"] not in categories:
-                near = difflib.get_close_matches(r["category"], list(categories), n=1)
                 raise ctx.fail(
                     ("intake", kind, i, "category"),
                     "a category value",
                     r["category"],
-                    hint=f'did you mean "{near[0]}"?' if near else None,
+                    hint=did_you_mean(r["category"], list(categories)),
                 )
             built.append(
                 IntakeRule(

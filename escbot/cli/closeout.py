@@ -1,0 +1,42 @@
+"""`escbot closeout`: run the close-out rules on one escalation, on demand."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import click
+
+from escbot.check import run_one
+from escbot.cli.check import to_text
+from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.closeout import closeout_rule, warranty_rule
+
+
+@click.command("closeout")
+@click.option("--project", "-p", required=True, metavar="PROJECT", help="Project path or id.")
+@click.argument("iid", type=click.IntRange(min=1))
+@click.option("--apply", is_flag=True, help="Post, create and close (default: dry run).")
+@now_option
+@policies_option
+@click.pass_context
+def command(
+    ctx: click.Context,
+    project: str,
+    iid: int,
+    apply: bool,
+    now_text: str | None,
+    policies_path: str | None,
+) -> None:
+    """Post the close-out checklist, open the retrospective, apply the sign-off gate.
+
+    Works whatever the escalation's phase: this is the on-demand form of what the scheduled
+    check does once an escalation reaches resolution or is closed.
+    """
+    policy = load(policies_path)
+    now = resolve_now(now_text, policy)
+    api = open_gitlab()
+    proj = api.project(project)
+    rules = [partial(closeout_rule, force=True), warranty_rule]
+    result = run_one(api, proj, iid, policy, now, apply=apply, rules=rules)
+    click.echo(to_text(result, policy), nl=False)
+    ctx.exit(3 if result.errors else 0)

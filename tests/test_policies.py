@@ -1,0 +1,133 @@
+"""policies.yml: the shipped file loads; every kind of mistake gets one line with file:line."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from escbot.cli import cli
+from escbot.policies import PolicyError, parse_policy
+from tests.helpers import policy, policy_text
+
+
+def test_shipped_policy_encodes_the_seeds() -> None:
+    p = policy()
+    assert p.warnings == []
+    assert list(p.requirements["sev1"]) == [
+        "status_update", "milestone_progress", "blockers", "customer_communication",
+        "stakeholder_summary", "budget_timeline_impact", "resource_review", "raid_update",
+        "pmo_briefing",
+    ]  # fmt: skip
+    assert list(p.requirements["sev2"]) == [
+        "path_to_green", "portfolio_call", "mitigation", "resource_needs",
+    ]  # fmt: skip
+    assert str(p.requirements["sev1"]["customer_communication"].every) == "2 business days"
+    assert p.requirements["sev1"]["raid_update"].met_by == "raid_edit"
+    assert p.labels["category"].label("technician-no-show") == "category::technician-no-show"
+    assert p.role_users("qa", "mobile") == ("mobile.qa",)
+    assert p.role_users("director_ps", "mobile") == ("director.ps",)
+    assert [r.notify for r in p.rungs_for("sev1", "warranty")][0] == ("qa",)
+
+
+def test_default_tag_and_heading_both_meet_a_requirement() -> None:
+    req = policy().requirements["sev1"]["status_update"]
+    assert req.tag == "#status-update"
+    assert req.pattern.search("Morning update #status-update: yard crew on site")
+    assert req.pattern.search("## Status update\nall good")
+    assert not req.pattern.search("#status-updates are boring")
+    assert not req.pattern.search("no tag here")
+
+
+def _error(text: str) -> str:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "policies.yml")
+    return str(info.value)
+
+
+def test_bad_duration_names_line_path_and_expectation() -> None:
+    text = policy_text(
+        (
+            'every: "1 business day", description: "Escalation status',
+            'every: "daily-ish", description: "Escalation status',
+        )
+    )
+    line = text.splitlines().index(next(x for x in text.splitlines() if "daily-ish" in x)) + 1
+    assert _error(text) == (
+        f"policies.yml:{line}: requirements.sev1.status_update.every: expected a duration such as "
+        '"1 business day" or "48h", got "daily-ish"'
+    )
+
+
+def test_unknown_key_is_a_warning_with_the_nearest_key() -> None:
+    text = policy_text(("close_when_done:", "close_wen_done:"))
+    p = parse_policy(text, "policies.yml")
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if "close_wen_done" in x)
+    assert p.warnings == [
+        f'policies.yml:{line}: close_out.close_wen_done: unknown key, ignored (did you mean "close_when_done"?)'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("version: 1", "version: 2", "version: expected version 1, got 2"),
+        (
+            "timezone: America/New_York",
+            "timezone: Mars/Olympus",
+            'calendar.timezone: expected an IANA time zone such as "America/New_York", got "Mars/Olympus"',
+        ),
+        (
+            "on_missed: red",
+            "on_missed: crimson",
+            'rag.on_missed: expected a rag value (red, yellow, green), got "crimson"',
+        ),
+        (
+            "category: technician-no-show}",
+            "category: no-show}",
+            'intake.rules[0].category: expected a category value, got "no-show" (did you mean "technician-no-show"?)',
+        ),
+        (
+            '- {notify: [pm_lead], after: "1 business day"}',
+            '- {notify: [pm_led], after: "1 business day"}',
+            'ladder.rungs.sev1[1].notify[0]: expected a role from ladder.roles or dri/pm/qa/team_manager, got "pm_led" (did you mean "pm_lead"?)',
+        ),
+        (
+            'closed_dates: ["2026-12-24"',
+            'closed_dates: ["2026-13-24"',
+            'calendar.closed_dates[0]: expected a date such as "2026-12-24", got "2026-13-24"',
+        ),
+        (
+            "gate: gate",
+            "gate: maybe",
+            'close_out.gate: expected one of gate, warn, off, got "maybe"',
+        ),
+        (
+            "holidays: {country: US",
+            "holidays: {country: XX",
+            'calendar.holidays.country: expected a country code known to the holidays library, such as "US", got "XX"',
+        ),
+    ],
+)
+def test_each_mistake_is_one_line_naming_where(old: str, new: str, expected: str) -> None:
+    text = policy_text((old, new))
+    message = _error(text)
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if new.split("\n")[0] in x)
+    assert message == f"policies.yml:{line}: {expected}"
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    assert _error("version: 1\nlabels: [unclosed\n").startswith("policies.yml:3: not valid YAML")
+
+
+def test_policies_check_cli(tmp_path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["policies", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "ok (version 1)" in ok.output and "ladder sev1: dri after 0h -> pm_lead" in ok.output
+    bad = tmp_path / "policies.yml"
+    bad.write_text(policy_text(("on_met: green", "on_met: teal")))
+    result = runner.invoke(cli, ["policies", "check", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"escbot: error: {bad}:")
+    assert "rag.on_met: expected a rag value" in result.output
+    assert "Traceback" not in result.output
