@@ -1,0 +1,239 @@
+"""Issue links (relates_to / blocks / is_blocked_by) and project milestones."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from escbot.sandbox import render
+from escbot.sandbox.access import REPORTER, find_project, project_level
+from escbot.sandbox.api_issues import can_read_issue, find_issue
+from escbot.sandbox.core import (
+    ApiError,
+    Ctx,
+    bad_value,
+    missing,
+    not_found,
+    paginate_sql,
+    route,
+    to_int,
+    validation,
+)
+from escbot.sandbox.domain import add_note, issue_ref_from
+
+LINK_TYPES = ("relates_to", "blocks", "is_blocked_by")
+NO_MATCH = "No matching issue found. Make sure that you are adding a valid issue URL."
+_NOTE = {
+    "relates_to": ("marked this issue as related to", "marked this issue as related to"),
+    "blocks": ("marked this issue as blocking", "marked this issue as blocked by"),
+}
+
+
+def _link_type_for(link: sqlite3.Row, issue_id: int) -> str:
+    if link["link_type"] == "relates_to":
+        return "relates_to"
+    return "blocks" if link["source_id"] == issue_id else "is_blocked_by"
+
+
+def _issue_basic(ctx: Ctx, issue_id: int) -> dict[str, Any]:
+    row = ctx.conn.execute("SELECT * FROM issues WHERE id = ?", (issue_id,)).fetchone()
+    return render.issues_json(ctx, [row])[0]
+
+
+def _link_json(ctx: Ctx, link: sqlite3.Row, from_issue_id: int) -> dict[str, Any]:
+    src, tgt = link["source_id"], link["target_id"]
+    return {
+        "id": link["id"],
+        "source_issue": _issue_basic(ctx, src),
+        "target_issue": _issue_basic(ctx, tgt),
+        "link_type": link["link_type"] if from_issue_id == src else _link_type_for(link, tgt),
+    }
+
+
+@route("GET", "/projects/:id/issues/:issue_iid/links")
+def list_links(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    links = ctx.conn.execute(
+        "SELECT * FROM issue_links WHERE source_id = ? OR target_id = ? ORDER BY created_at, id",
+        (issue["id"], issue["id"]),
+    ).fetchall()
+    other_ids = [lk["target_id"] if lk["source_id"] == issue["id"] else lk["source_id"]
+                 for lk in links]  # fmt: skip
+    if not other_ids:
+        return []
+    marks = ",".join("?" * len(other_ids))
+    rows = {r["id"]: r for r in ctx.conn.execute(
+        f"SELECT * FROM issues WHERE id IN ({marks})", other_ids)}  # fmt: skip
+    out = []
+    for lk, oid in zip(links, other_ids, strict=True):
+        other = rows[oid]
+        oproj = render.project_paths(ctx, other["project_id"])[0]
+        if project_level(ctx, oproj) < 10 or not can_read_issue(ctx, oproj, other):
+            continue
+        item = render.issues_json(ctx, [other], context_project=project["id"])[0]
+        item.update(
+            {
+                "issue_link_id": lk["id"],
+                "link_type": _link_type_for(lk, issue["id"]),
+                "link_created_at": lk["created_at"],
+                "link_updated_at": lk["updated_at"],
+            }
+        )
+        out.append(item)
+    return out
+
+
+@route("POST", "/projects/:id/issues/:issue_iid/links")
+def create_link(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    need = [n for n in ("target_project_id", "target_issue_iid") if ctx.raw(n) in (None, "")]
+    if need:
+        raise missing(*need)
+    link_type = ctx.enum("link_type", LINK_TYPES, "relates_to") or "relates_to"
+    try:
+        target_project = find_project(ctx, ctx.str_("target_project_id") or "")
+        target = find_issue(ctx, target_project, ctx.str_("target_issue_iid") or "")
+    except ApiError as exc:
+        if exc.status in (400, 404):
+            raise ApiError(404, {"message": NO_MATCH}) from None
+        raise
+    if project_level(ctx, project) < REPORTER or project_level(ctx, target_project) < REPORTER:
+        raise ApiError(
+            403,
+            {"message": "Couldn't link issue. You must have at least the Reporter role in both "
+                        "projects."},
+        )  # fmt: skip
+    if target["id"] == issue["id"]:
+        raise ApiError(422, {"message": "Source issue cannot be related to itself."})
+    if ctx.conn.execute(
+        "SELECT 1 FROM issue_links WHERE (source_id = ? AND target_id = ?) "
+        "OR (source_id = ? AND target_id = ?)",
+        (issue["id"], target["id"], target["id"], issue["id"]),
+    ).fetchone():
+        raise ApiError(409, {"message": "Issue(s) already assigned"})
+    # GitLab stores is_blocked_by as the reverse `blocks` link.
+    src, tgt, stored = issue, target, link_type
+    if link_type == "is_blocked_by":
+        src, tgt, stored = target, issue, "blocks"
+    now = ctx.now()
+    lid = ctx.conn.execute(
+        "INSERT INTO issue_links (source_id, target_id, link_type, created_at, updated_at) "
+        "VALUES (?,?,?,?,?)",
+        (src["id"], tgt["id"], stored, now, now),
+    ).lastrowid
+    src_text, tgt_text = _NOTE[stored]
+    add_note(ctx, src, f"{src_text} {issue_ref_from(ctx, tgt, src['project_id'])}", system=True)
+    add_note(ctx, tgt, f"{tgt_text} {issue_ref_from(ctx, src, tgt['project_id'])}", system=True)
+    ctx.status = 201
+    return {
+        "id": lid,
+        "source_issue": _issue_basic(ctx, issue["id"]),
+        "target_issue": _issue_basic(ctx, target["id"]),
+        "link_type": link_type,
+    }
+
+
+def _find_link(ctx: Ctx) -> tuple[Any, Any, sqlite3.Row]:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    lid = to_int(ctx.path_params["issue_link_id"], "issue_link_id")
+    link = ctx.conn.execute(
+        "SELECT * FROM issue_links WHERE id = ? AND (source_id = ? OR target_id = ?)",
+        (lid, issue["id"], issue["id"]),
+    ).fetchone()
+    if link is None:
+        raise not_found()
+    return project, issue, link
+
+
+@route("GET", "/projects/:id/issues/:issue_iid/links/:issue_link_id")
+def get_link(ctx: Ctx) -> Any:
+    _, issue, link = _find_link(ctx)
+    return _link_json(ctx, link, issue["id"])
+
+
+@route("DELETE", "/projects/:id/issues/:issue_iid/links/:issue_link_id")
+def delete_link(ctx: Ctx) -> Any:
+    project, issue, link = _find_link(ctx)
+    if project_level(ctx, project) < REPORTER:
+        raise ApiError(404, {"message": "No Issue Link found"})
+    out = _link_json(ctx, link, issue["id"])
+    ctx.conn.execute("DELETE FROM issue_links WHERE id = ?", (link["id"],))
+    src = ctx.conn.execute("SELECT * FROM issues WHERE id = ?", (link["source_id"],)).fetchone()
+    tgt = ctx.conn.execute("SELECT * FROM issues WHERE id = ?", (link["target_id"],)).fetchone()
+    add_note(ctx, src, f"removed the relation with {issue_ref_from(ctx, tgt, src['project_id'])}",
+             system=True)  # fmt: skip
+    add_note(ctx, tgt, f"removed the relation with {issue_ref_from(ctx, src, tgt['project_id'])}",
+             system=True)  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------- milestones
+@route("GET", "/projects/:id/milestones")
+def list_milestones(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    where, args = ["project_id = ?"], [project["id"]]
+    state = ctx.enum("state", ("active", "closed"))
+    if state:
+        where.append("state = ?")
+        args.append(state)
+    title = ctx.str_("title")
+    if title:
+        where.append("title = ?")
+        args.append(title)
+    search = ctx.str_("search")
+    if search:
+        where.append("(title LIKE ? OR description LIKE ?)")
+        args += [f"%{search}%"] * 2
+    iids = ctx.list_("iids")
+    if iids:
+        where.append(f"iid IN ({','.join('?' * len(iids))})")
+        args += [to_int(i, "iids") for i in iids]
+    rows = paginate_sql(
+        ctx, f"SELECT * FROM milestones WHERE {' AND '.join(where)}", args,
+        "due_date IS NULL, due_date ASC, title ASC", {"id": ctx.path_params["id"]},
+    )  # fmt: skip
+    return [render.milestone_json(ctx, m) for m in rows]
+
+
+@route("GET", "/projects/:id/milestones/:milestone_id")
+def get_milestone(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    m = ctx.conn.execute(
+        "SELECT * FROM milestones WHERE project_id = ? AND id = ?",
+        (project["id"], to_int(ctx.path_params["milestone_id"], "milestone_id")),
+    ).fetchone()
+    if m is None:
+        raise not_found("Milestone")
+    return render.milestone_json(ctx, m)
+
+
+@route("POST", "/projects/:id/milestones")
+def create_milestone(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"], level=REPORTER)
+    if ctx.raw("title") is None:
+        raise missing("title")
+    title = ctx.str_("title") or ""
+    if not title.strip():
+        raise validation("title", "can't be blank")
+    if ctx.conn.execute(
+        "SELECT 1 FROM milestones WHERE project_id = ? AND title = ?", (project["id"], title)
+    ).fetchone():
+        raise ApiError(400, {"message": "Milestone already exists"})
+    due, start = ctx.date_("due_date"), ctx.date_("start_date")
+    if due and start and start > due:
+        raise bad_value("start_date")
+    iid = ctx.conn.execute(
+        "SELECT COALESCE(MAX(iid), 0) + 1 FROM milestones WHERE project_id = ?", (project["id"],)
+    ).fetchone()[0]
+    now = ctx.now()
+    mid = ctx.conn.execute(
+        "INSERT INTO milestones (project_id, iid, title, description, due_date, start_date, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        (project["id"], iid, title, ctx.str_("description"), due, start, now, now),
+    ).lastrowid
+    ctx.status = 201
+    m = ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (mid,)).fetchone()
+    return render.milestone_json(ctx, m)

@@ -1,0 +1,157 @@
+"""/version, /user, /users and personal access tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from escbot.sandbox import render
+from escbot.sandbox.access import find_user
+from escbot.sandbox.core import ApiError, Ctx, forbidden, missing, not_found, paginate_sql, route
+from escbot.sandbox.domain import insert_token, insert_user, json_scopes
+
+VERSION = {"version": "18.10.0-ee", "revision": "5a1c0d2e9f3", "kas": {"enabled": False}}
+VALID_SCOPES = (
+    "api", "read_api", "read_user", "create_runner", "manage_runner", "k8s_proxy",
+    "read_repository", "write_repository", "read_registry", "write_registry", "sudo",
+    "admin_mode", "ai_features", "read_service_ping", "self_rotate",
+)  # fmt: skip
+
+
+@route("GET", "/version")
+def get_version(ctx: Ctx) -> Any:
+    return VERSION
+
+
+@route("GET", "/metadata")
+def get_metadata(ctx: Ctx) -> Any:
+    return {**VERSION, "enterprise": True}
+
+
+@route("GET", "/user")
+def get_current_user(ctx: Ctx) -> Any:
+    return render.user_detail(ctx, ctx.user, full=True)
+
+
+@route("GET", "/users")
+def list_users(ctx: Ctx) -> Any:
+    where, args = ["1=1"], []
+    username = ctx.str_("username")
+    if username is not None:
+        where.append("username = ? COLLATE NOCASE")
+        args.append(username)
+    search = ctx.str_("search")
+    if search:
+        where.append("(username LIKE ? OR name LIKE ? OR email = ?)")
+        args += [f"%{search}%", f"%{search}%", search]
+    if ctx.bool_("active"):
+        where.append("state = 'active'")
+    if ctx.bool_("exclude_bots") or ctx.bool_("humans"):
+        where.append("bot = 0")
+    rows = paginate_sql(
+        ctx, f"SELECT * FROM users WHERE {' AND '.join(where)}", args, "id DESC",
+        {"order_by": "id", "sort": "desc"},
+    )  # fmt: skip
+    if ctx.is_admin:
+        return [render.user_detail(ctx, u, full=True) for u in rows]
+    return [render.user_basic(ctx, u) for u in rows]
+
+
+@route("GET", "/users/:user_id")
+def get_user(ctx: Ctx) -> Any:
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    full = ctx.is_admin
+    out = render.user_detail(ctx, u, full=full)
+    if not full:
+        out.pop("is_admin", None)
+    return out
+
+
+@route("POST", "/users")
+def create_user(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    need = [n for n in ("email", "name", "username") if ctx.str_(n) is None]
+    # python-gitlab helpers may omit email; fill a placeholder like the UI would not.
+    if need and need != ["email"]:
+        raise missing(*need)
+    if not (
+        ctx.has("password") or ctx.bool_("reset_password") or ctx.bool_("force_random_password")
+    ):
+        raise ApiError(
+            400,
+            {
+                "error": "password, reset_password, force_random_password are missing, "
+                "at least one parameter must be provided"
+            },
+        )
+    username = ctx.str_("username") or ""
+    email = ctx.str_("email") or f"{username}@example.com"
+    if not username.strip():
+        raise ApiError(400, {"message": {"username": ["can't be blank"]}})
+    if find_user(ctx.conn, username) is not None and not username.isdigit():
+        raise ApiError(409, {"message": "Username has already been taken"})
+    if ctx.conn.execute("SELECT 1 FROM users WHERE email = ?", (email,)).fetchone():
+        raise ApiError(409, {"message": "Email has already been taken"})
+    if ctx.conn.execute(
+        "SELECT 1 FROM namespaces WHERE full_path = ? COLLATE NOCASE", (username,)
+    ).fetchone():
+        raise ApiError(409, {"message": "Username has already been taken"})
+    u = insert_user(
+        ctx.conn,
+        ctx.now(),
+        username,
+        ctx.str_("name") or username,
+        email,
+        admin=bool(ctx.bool_("admin")),
+        bot=bool(ctx.bool_("bot")),  # sandbox extension: GitLab has no such param
+    )
+    ctx.status = 201
+    return render.user_detail(ctx, u, full=True)
+
+
+def token_json(t: Any, *, with_token: bool) -> dict[str, Any]:
+    out = {
+        "id": t["id"],
+        "name": t["name"],
+        "revoked": bool(t["revoked"]),
+        "created_at": t["created_at"],
+        "description": None,
+        "scopes": json_scopes(t),
+        "user_id": t["user_id"],
+        "last_used_at": t["last_used_at"],
+        "active": not t["revoked"],
+        "expires_at": t["expires_at"],
+    }
+    if with_token:
+        out["token"] = t["token"]
+    return out
+
+
+@route("POST", "/users/:user_id/personal_access_tokens")
+def create_pat(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    need = [n for n in ("name", "scopes") if ctx.raw(n) in (None, "", [])]
+    if need:
+        raise missing(*need)
+    scopes = ctx.list_("scopes") or []
+    if any(s not in VALID_SCOPES for s in scopes):
+        raise ApiError(400, {"error": "scopes does not have a valid value"})
+    expires = ctx.date_("expires_at")
+    t = insert_token(ctx.conn, ctx.now(), u["id"], ctx.str_("name") or "", scopes,
+                     expires_at=expires)  # fmt: skip
+    ctx.status = 201
+    return token_json(t, with_token=True)
+
+
+@route("GET", "/personal_access_tokens/self")
+def get_self_token(ctx: Ctx) -> Any:
+    t = ctx.cache.get("token_row")
+    if t is None:
+        raise not_found()
+    return token_json(t, with_token=False)

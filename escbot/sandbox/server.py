@@ -1,0 +1,447 @@
+"""HTTP front: routing, auth (PAT, OAuth bearer, job token, sudo), pagination
+headers, rate limits, fault injection, stats, and the /__sandbox__ levers.
+
+`App.handle` is transport-free; `Handler` only moves bytes. Faults are decided
+before the store is touched, so a faulted write changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+# Route modules register themselves on import.
+from escbot.sandbox import (  # noqa: F401
+    api_groups,
+    api_issues,
+    api_labels,
+    api_links,
+    api_notes,
+    api_users,
+)
+from escbot.sandbox.access import find_user
+from escbot.sandbox.clock import Clock, fmt
+from escbot.sandbox.core import ApiError, Ctx, match, parse_params, to_int
+from escbot.sandbox.domain import json_scopes
+from escbot.sandbox.store import Store
+
+DROP = object()  # answer: close the connection without a response
+UNAUTHORIZED = ApiError(401, {"message": "401 Unauthorized"})
+INSUFFICIENT = {
+    "error": "insufficient_scope",
+    "error_description": "The request requires higher privileges than provided by the "
+    "access token.",
+}
+DEFAULT_LIMIT = 2000  # GitLab.com's authenticated API limit, advertised when none is set
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # dict/list -> JSON; str -> text/plain; None -> empty
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> tuple[bytes, str]:
+        if self.body is None:
+            return b"", "application/json"
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/plain"
+        return json.dumps(self.body, separators=(",", ":")).encode(), "application/json"
+
+
+class Faults:
+    """Seeded, reproducible fault injection for /api/v4 requests."""
+
+    RATES = ("rate_5xx", "rate_429", "rate_drop")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.config: dict[str, Any] = {
+            "latency_ms": 0, "rate_5xx": 0.0, "rate_429": 0.0, "rate_drop": 0.0, "seed": 0,
+            "retry_after": 1,
+        }  # fmt: skip
+        self.rng = random.Random(0)
+
+    def update(self, data: dict[str, Any]) -> dict[str, Any]:
+        new = dict(self.config)
+        for key, value in data.items():
+            if key not in self.config:
+                raise ApiError(400, {"error": f"{key} does not have a valid value"})
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ApiError(400, {"error": f"{key} is invalid"})
+            if key in self.RATES:
+                if not 0 <= value <= 1:
+                    raise ApiError(400, {"error": f"{key} does not have a valid value"})
+                new[key] = float(value)
+            else:
+                if value < 0 or (key != "latency_ms" and value != int(value)):
+                    raise ApiError(400, {"error": f"{key} does not have a valid value"})
+                new[key] = int(value) if key != "latency_ms" else value
+        with self.lock:
+            self.config = new
+            if "seed" in data:
+                self.rng = random.Random(new["seed"])
+        return dict(new)
+
+    def decide(self) -> tuple[float, str | None, int]:
+        """(latency seconds, fault kind or None, 5xx code)."""
+        with self.lock:
+            c = self.config
+            if not (c["rate_5xx"] or c["rate_429"] or c["rate_drop"]):
+                return c["latency_ms"] / 1000, None, 0
+            r = self.rng.random()
+            code = self.rng.choice((502, 503))
+            kind = None
+            if r < c["rate_drop"]:
+                kind = "drop"
+            elif r < c["rate_drop"] + c["rate_5xx"]:
+                kind = "5xx"
+            elif r < c["rate_drop"] + c["rate_5xx"] + c["rate_429"]:
+                kind = "429"
+            return c["latency_ms"] / 1000, kind, code
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.total = 0
+            self.by_method: dict[str, int] = {}
+            self.by_route: dict[str, int] = {}
+
+    def count(self, method: str, route: str) -> None:
+        with self.lock:
+            self.total += 1
+            self.by_method[method] = self.by_method.get(method, 0) + 1
+            key = f"{method} {route}"
+            self.by_route[key] = self.by_route.get(key, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "total": self.total,
+                "by_method": dict(self.by_method),
+                "by_route": dict(self.by_route),
+            }
+
+
+class RateLimiter:
+    """Per-user fixed one-minute windows on real monotonic time (frozen clocks still reset)."""
+
+    WINDOW = 60.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.windows: dict[str, tuple[float, int]] = {}
+
+    def hit(self, key: str) -> tuple[int, float]:
+        """Count one request; (observed in window, seconds until the window resets)."""
+        now = time.monotonic()
+        with self.lock:
+            start, n = self.windows.get(key, (now, 0))
+            if now - start >= self.WINDOW:
+                start, n = now, 0
+            n += 1
+            self.windows[key] = (start, n)
+            return n, max(0.0, self.WINDOW - (now - start))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.windows.clear()
+
+
+class App:
+    """The sandbox: state, clock, settings and the request pipeline."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        scoped_labels: bool = True,
+        rate_limit: int | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings: dict[str, Any] = {"scoped_labels": scoped_labels, "rate_limit": rate_limit}
+        self.faults = Faults()
+        self.stats = Stats()
+        self.rate = RateLimiter()
+        self.log = sys.stderr
+
+    # ------------------------------------------------------------ entry
+    def handle(
+        self, method: str, target: str, headers: Any, body: bytes, base: str, client: str
+    ) -> Response | object:
+        parts = urlsplit(target)
+        path, qs = parts.path, parts.query
+        try:
+            if path == "/__sandbox__" or path.startswith("/__sandbox__/"):
+                return self._levers(method, path, qs, headers, body, base)
+            if path == "/api/v4" or path.startswith("/api/v4/"):
+                return self._api(method, path, qs, headers, body, base, client)
+            return Response(404, {"error": "404 Not Found"})
+        except ApiError as exc:
+            return Response(exc.status, exc.body, dict(exc.headers))
+        except Exception:
+            traceback.print_exc(file=self.log)
+            return Response(500, {"message": "500 Internal Server Error"})
+
+    # ------------------------------------------------------------ /api/v4
+    def _api(
+        self, method: str, path: str, qs: str, headers: Any, body: bytes, base: str, client: str
+    ) -> Response | object:
+        rel = path[len("/api/v4") :] or "/"
+        found = match(method, rel)
+        self.stats.count(method, found[0].template if found else "(unknown)")
+        latency, fault, code = self.faults.decide()
+        if latency:
+            time.sleep(latency)
+        if fault == "drop":
+            return DROP
+        if fault == "5xx":
+            text = {502: "502 Bad Gateway", 503: "503 Service Unavailable"}[code]
+            return Response(code, {"message": text})
+        if fault == "429":
+            retry = self.faults.config["retry_after"]
+            return Response(
+                429,
+                "Retry later\n",
+                {
+                    "Retry-After": str(retry),
+                    "RateLimit-ResetTime": formatdate(time.time() + retry, usegmt=True),
+                },
+            )
+        if found is None:
+            return Response(404, {"error": "404 Not Found"})
+        route, path_params = found
+        query = parse_params(qs)
+        params = dict(query)
+        params.update(self._body_params(headers, body))
+        rl_headers: dict[str, str] = {}
+        try:
+            with self.store.tx() as conn:
+                ctx = self._authenticate(conn, method, path, route, query, params, headers, base)
+                ctx.path_params = path_params
+                rl_headers = self._rate_limit(f"user:{ctx.cache['initial_user_id']}")
+                result = route.handler(ctx)
+        except ApiError as exc:
+            if not rl_headers and exc.status == 401:
+                rl_headers = self._rate_limit(f"ip:{client}", authenticated=False)
+            exc.headers = {**rl_headers, **exc.headers}
+            raise
+        return Response(ctx.status, result, {**ctx.headers, **rl_headers})
+
+    @staticmethod
+    def _body_params(headers: Any, body: bytes) -> dict[str, Any]:
+        if not body:
+            return {}
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        text = body.decode("utf-8", errors="replace")
+        if ctype == "application/json" or (not ctype and text.lstrip().startswith("{")):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                raise ApiError(
+                    400, {"error": "message body does not match declared format"}
+                ) from None
+            if data is None:
+                return {}
+            if not isinstance(data, dict):
+                raise ApiError(400, {"error": "message body does not match declared format"})
+            return data
+        if ctype in ("application/x-www-form-urlencoded", ""):
+            return parse_params(text)
+        if ctype.startswith("multipart/"):
+            raise ApiError(415, {"error": "The provided content-type is not supported"})
+        return {}
+
+    def _rate_limit(self, key: str, *, authenticated: bool = True) -> dict[str, str]:
+        configured = self.settings["rate_limit"]
+        limit = configured if configured is not None else DEFAULT_LIMIT
+        if not authenticated:
+            limit = 500
+        observed, left = self.rate.hit(key)
+        reset = int(time.time() + left)
+        headers = {
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Name": "throttle_authenticated_api"
+            if authenticated
+            else "throttle_unauthenticated_api",
+            "RateLimit-Observed": str(observed),
+            "RateLimit-Remaining": str(max(0, limit - observed)),
+            "RateLimit-Reset": str(reset),
+        }
+        if authenticated and configured is not None and observed > configured:
+            headers["Retry-After"] = str(max(1, math.ceil(left)))
+            headers["RateLimit-ResetTime"] = formatdate(reset, usegmt=True)
+            raise ApiError(429, "Retry later\n", headers)
+        return headers
+
+    def _token_from(self, query: dict[str, Any], params: dict[str, Any], headers: Any) -> tuple[
+        str | None, str
+    ]:  # fmt: skip
+        pat = headers.get("PRIVATE-TOKEN") or params.get("private_token")
+        if pat:
+            return str(pat), "pat"
+        auth = headers.get("Authorization") or ""
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip(), "pat"
+        if params.get("access_token"):
+            return str(params["access_token"]), "pat"
+        job = headers.get("JOB-TOKEN") or params.get("job_token")
+        if job:
+            return str(job), "job"
+        return None, ""
+
+    def _authenticate(
+        self,
+        conn: Any,
+        method: str,
+        path: str,
+        route: Any,
+        query: dict[str, Any],
+        params: dict[str, Any],
+        headers: Any,
+        base: str,
+    ) -> Ctx:
+        value, kind = self._token_from(query, params, headers)
+        if value is None:
+            raise UNAUTHORIZED
+        token = conn.execute("SELECT * FROM tokens WHERE token = ?", (value,)).fetchone()
+        if token is None or (token["kind"] == "job") != (kind == "job"):
+            raise UNAUTHORIZED
+        if kind == "job" and not (route.job_token and method == "GET"):
+            raise UNAUTHORIZED
+        if token["revoked"]:
+            raise ApiError(
+                401, {"error": "invalid_token", "error_description": "Token has been revoked."}
+            )
+        today = self.clock.now().date().isoformat()
+        if token["expires_at"] and token["expires_at"] <= today:
+            raise ApiError(
+                401, {"error": "invalid_token", "error_description": "Token has expired."}
+            )
+        user = conn.execute("SELECT * FROM users WHERE id = ?", (token["user_id"],)).fetchone()
+        if user is None or user["state"] != "active":
+            raise UNAUTHORIZED
+        scopes = tuple(json_scopes(token)) if kind == "pat" else ("read_api",)
+        if (kind == "pat" and "api" not in scopes) and (
+            method != "GET" or "read_api" not in scopes
+        ):
+            raise ApiError(403, {**INSUFFICIENT, "scope": "api"})
+        ctx = Ctx(
+            app=self, conn=conn, method=method, path=path, params=params, query=query,
+            base=base, user=user, token_kind=kind, token_scopes=scopes,
+        )  # fmt: skip
+        ctx.cache["token_row"] = token
+        ctx.cache["initial_user_id"] = user["id"]
+        sudo = headers.get("Sudo") or params.pop("sudo", None)
+        if sudo not in (None, ""):
+            if not user["is_admin"]:
+                raise ApiError(403, {"message": "403 Forbidden - Must be admin to use sudo"})
+            if kind != "pat":
+                raise ApiError(
+                    403,
+                    {"message": "403 Forbidden - Must be authenticated using an OAuth or "
+                                "Personal Access Token to use sudo"},
+                )  # fmt: skip
+            if "sudo" not in scopes:
+                raise ApiError(403, {**INSUFFICIENT, "scope": "sudo"})
+            target = find_user(conn, str(sudo))
+            if target is None:
+                raise ApiError(404, {"message": f"404 User with ID or username '{sudo}' Not Found"})
+            ctx.user = target
+        return ctx
+
+    # ------------------------------------------------------------ levers
+    def _levers(
+        self, method: str, path: str, qs: str, headers: Any, body: bytes, base: str
+    ) -> Response:
+        from escbot.sandbox import levers
+
+        query = parse_params(qs)
+        params = dict(query)
+        params.update(self._body_params(headers, body))
+        with self.store.tx() as conn:
+            value, _kind = self._token_from(query, params, headers)
+            token = (
+                conn.execute(
+                    "SELECT * FROM tokens WHERE token = ? AND kind = 'pat'", (value,)
+                ).fetchone()
+                if value
+                else None
+            )
+            if token is None:
+                raise UNAUTHORIZED
+            user = conn.execute("SELECT * FROM users WHERE id = ?", (token["user_id"],)).fetchone()
+            if not user["is_admin"]:
+                raise ApiError(403, {"message": "403 Forbidden"})
+            ctx = Ctx(
+                app=self, conn=conn, method=method, path=path, params=params, query=query,
+                base=base, user=user,
+            )  # fmt: skip
+            result = levers.dispatch(ctx, method, path[len("/__sandbox__") :])
+            return Response(ctx.status, result, ctx.headers)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "escbot-sandbox"
+    sys_version = ""
+    app: App  # set on the subclass made per server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests run many requests
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        result = self.app.handle(
+            self.command, self.path, self.headers, body, f"http://{host}", self.client_address[0]
+        )
+        if result is DROP:
+            self.close_connection = True
+            return
+        assert isinstance(result, Response)
+        data, ctype = result.encode()
+        self.send_response(result.status)
+        if result.status != 204:
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "max-age=0, private, must-revalidate")
+        self.send_header("X-Request-Id", f"{id(self):x}")
+        for k, v in result.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if result.status != 204 and self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_server(app: App, host: str, port: int) -> Server:
+    handler = type("BoundHandler", (Handler,), {"app": app})
+    return Server((host, port), handler)
+
+
+__all__ = ["DROP", "App", "Response", "Server", "fmt", "make_server", "to_int"]

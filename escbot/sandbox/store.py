@@ -1,0 +1,156 @@
+"""SQLite store: schema, the one shared connection, and per-request transactions.
+
+One connection guarded by one lock keeps the server simple and consistent;
+every request runs in a single transaction that is rolled back on any error,
+so a failed request changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT NOT NULL,
+    email TEXT, is_admin INTEGER NOT NULL DEFAULT 0, bot INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active', created_at TEXT NOT NULL, namespace_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'pat', revoked INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, expires_at TEXT, last_used_at TEXT
+);
+-- Groups and user namespaces share one id space, as in GitLab.
+CREATE TABLE IF NOT EXISTS namespaces (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
+    full_path TEXT NOT NULL UNIQUE COLLATE NOCASE, parent_id INTEGER,
+    description TEXT NOT NULL DEFAULT '',
+    visibility TEXT NOT NULL DEFAULT 'private', created_at TEXT NOT NULL, owner_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS members (
+    source_type TEXT NOT NULL, source_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    access_level INTEGER NOT NULL, created_at TEXT NOT NULL, expires_at TEXT,
+    PRIMARY KEY (source_type, source_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS members_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, namespace_id INTEGER NOT NULL,
+    description TEXT, visibility TEXT NOT NULL DEFAULT 'private', creator_id INTEGER NOT NULL,
+    created_at TEXT NOT NULL, last_activity_at TEXT NOT NULL, default_branch TEXT,
+    UNIQUE (namespace_id, path)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY, title TEXT NOT NULL, color TEXT NOT NULL, description TEXT,
+    priority INTEGER, project_id INTEGER, group_id INTEGER, archived INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS labels_project ON labels(project_id, title);
+CREATE INDEX IF NOT EXISTS labels_group ON labels(group_id, title);
+CREATE TABLE IF NOT EXISTS milestones (
+    id INTEGER PRIMARY KEY, project_id INTEGER, group_id INTEGER, iid INTEGER NOT NULL,
+    title TEXT NOT NULL, description TEXT, state TEXT NOT NULL DEFAULT 'active',
+    due_date TEXT, start_date TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS issues (
+    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, iid INTEGER NOT NULL,
+    title TEXT NOT NULL, description TEXT, state TEXT NOT NULL DEFAULT 'opened',
+    author_id INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    closed_at TEXT, closed_by_id INTEGER, due_date TEXT, confidential INTEGER NOT NULL DEFAULT 0,
+    discussion_locked INTEGER, milestone_id INTEGER, relative_position INTEGER,
+    -- Derived values stored on write so lists never compute them per row.
+    task_count INTEGER NOT NULL DEFAULT 0, task_completed INTEGER NOT NULL DEFAULT 0,
+    user_notes_count INTEGER NOT NULL DEFAULT 0, upvotes INTEGER NOT NULL DEFAULT 0,
+    downvotes INTEGER NOT NULL DEFAULT 0, service_desk_reply_to TEXT,
+    issue_type TEXT NOT NULL DEFAULT 'issue',
+    UNIQUE (project_id, iid)
+);
+CREATE INDEX IF NOT EXISTS issues_state_updated ON issues(project_id, state, updated_at);
+CREATE INDEX IF NOT EXISTS issues_created ON issues(project_id, created_at);
+CREATE INDEX IF NOT EXISTS issues_author ON issues(author_id);
+CREATE TABLE IF NOT EXISTS issue_labels (
+    issue_id INTEGER NOT NULL, label_id INTEGER NOT NULL, label_title TEXT NOT NULL,
+    PRIMARY KEY (issue_id, label_id)
+);
+CREATE INDEX IF NOT EXISTS issue_labels_title ON issue_labels(label_title, issue_id);
+CREATE INDEX IF NOT EXISTS issue_labels_label ON issue_labels(label_id);
+CREATE TABLE IF NOT EXISTS issue_assignees (
+    issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (issue_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS issue_assignees_user ON issue_assignees(user_id, issue_id);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, project_id INTEGER NOT NULL,
+    author_id INTEGER NOT NULL, body TEXT NOT NULL, system INTEGER NOT NULL DEFAULT 0,
+    internal INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_issue ON notes(issue_id, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, author_id INTEGER NOT NULL,
+    action_name TEXT NOT NULL, target_type TEXT, target_id INTEGER, target_iid INTEGER,
+    target_title TEXT, note_id INTEGER, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_project ON events(project_id, created_at);
+CREATE TABLE IF NOT EXISTS label_events (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    label_id INTEGER NOT NULL, action TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS label_events_issue ON label_events(issue_id);
+CREATE TABLE IF NOT EXISTS state_events (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    state TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS state_events_issue ON state_events(issue_id);
+CREATE TABLE IF NOT EXISTS issue_links (
+    id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, target_id INTEGER NOT NULL,
+    link_type TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS issue_links_source ON issue_links(source_id);
+CREATE INDEX IF NOT EXISTS issue_links_target ON issue_links(target_id);
+"""
+
+# Tables emptied by the reset lever (users/tokens are trimmed to root separately).
+DATA_TABLES = (
+    "namespaces", "members", "projects", "labels", "milestones", "issues", "issue_labels",
+    "issue_assignees", "notes", "events", "label_events", "state_events", "issue_links",
+)  # fmt: skip
+
+
+class Store:
+    """The shared connection; use `tx()` for every unit of work."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path or ":memory:"
+        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.lock = threading.RLock()
+        if self.path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.executescript(SCHEMA)
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; rolled back if the block raises."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
