@@ -204,11 +204,14 @@ def escalation_context(
     is_template: bool = False,
 ) -> dict[str, Any]:
     """The context of sev1.md / sev2.md (documented at the top of templates/sev1.md)."""
-    routed = policy.routing.account_types.get(account.value, {})
-    routing = {
-        role: routed.get(role) or next(iter(policy.ladder.roles.get(role, ())), "(not set)")
-        for role in ("pm", "qa", "team_manager")
-    }
+    routing_all = []
+    for acct, value in policy.labels.groups["account_type"].values.items():
+        routed = policy.routing.account_types.get(acct, {})
+        row = {"title": value.title}
+        for role in ("pm", "qa", "team_manager"):
+            fallback = next(iter(policy.ladder.roles.get(role, ())), "(not set)")
+            row[role] = routed.get(role) or fallback
+        routing_all.append((acct, row))
     return {
         "marker": marker_text,
         "is_template": is_template,
@@ -227,7 +230,7 @@ def escalation_context(
         "completed": completed,
         "warranty_until": warranty_until,
         "warranty_note": warranty_note,
-        "routing": routing,
+        "routing_all": routing_all,
         "requirements": requirement_rows(policy, level.value),
         "close_out": list(policy.close_out.items.values()),
         "raid_ref": raid_ref,

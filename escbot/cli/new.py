@@ -1,0 +1,170 @@
+"""`escbot new`: open an escalation issue and its RAID register from the templates."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.create import (
+    TRIGGER_DETAIL_LEVELS,
+    WARRANTY_TYPE,
+    EscalationRequest,
+    open_escalation,
+    validate,
+)
+from escbot.errors import EscbotError
+from escbot.policies import Policy
+
+# (parameter, option) in prompt order; all required, plus the conditional ones below.
+REQUIRED = [
+    ("project", "--project"),
+    ("level", "--level"),
+    ("type_", "--type"),
+    ("category", "--category"),
+    ("severity", "--severity"),
+    ("title", "--title"),
+    ("customer", "--customer"),
+    ("dri", "--dri"),
+]
+
+
+def interactive() -> bool:
+    """True when a person can answer prompts (tests replace this)."""
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _choices(policy: Policy, param: str, values: dict[str, Any]) -> list[str] | None:
+    groups = policy.labels.groups
+    if param == "level":
+        return list(groups["level"].values)
+    if param == "type_":
+        return list(groups["type"].values)
+    if param == "severity":
+        return list(groups["severity"].values)
+    if param == "account_type":
+        return list(groups["account_type"].values)
+    if param == "category":
+        type_ = values.get("type_")
+        return [
+            c
+            for c, v in groups["category"].values.items()
+            if not type_ or not v.types or type_ in v.types
+        ]
+    return None
+
+
+def _missing(values: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [(param, option) for param, option in REQUIRED if not values.get(param)]
+    if values.get("level") in TRIGGER_DETAIL_LEVELS and not values.get("trigger_detail"):
+        out.append(("trigger_detail", "--trigger-detail"))
+    if values.get("type_") == WARRANTY_TYPE and not values.get("completed"):
+        out.append(("completed", "--completed"))
+    return out
+
+
+def _prompt(policy: Policy, param: str, option: str, values: dict[str, Any]) -> Any:
+    name = option.lstrip("-").replace("-", " ")
+    valid = _choices(policy, param, values)
+    if valid:
+        return click.prompt(name.capitalize(), type=click.Choice(valid), err=True)
+    if param == "completed":
+        answer = click.prompt(
+            "Project completed (YYYY-MM-DD)", type=click.DateTime(["%Y-%m-%d"]), err=True
+        )
+        return answer.date()
+    if param == "trigger_detail":
+        return click.prompt('Trigger detail (e.g. "17 days behind")', err=True)
+    return click.prompt(name.capitalize(), err=True)
+
+
+@click.command("new")
+@click.option("--project", "-p", metavar="PROJECT", help="Customer project path or id.")
+@click.option("--level", metavar="LEVEL", help="Escalation level (policies.yml: sev1, sev2).")
+@click.option("--type", "type_", metavar="TYPE", help="customer, internal, warranty (policies).")
+@click.option("--category", metavar="CATEGORY", help="Category of the type (policies.yml).")
+@click.option("--severity", metavar="SEVERITY", help="critical, high, medium (policies.yml).")
+@click.option("--title", metavar="TEXT", help="Issue title.")
+@click.option("--customer", metavar="NAME", help="Customer name.")
+@click.option("--dri", metavar="USERNAME", help="GitLab username of the DRI (assignee).")
+@click.option("--account-type", metavar="TYPE", help="fixed or mobile (default: policies routing).")
+@click.option(
+    "--trigger-detail",
+    metavar="TEXT",
+    help='The figure behind the trigger, e.g. "17 days behind" (required for sev2).',
+)
+@click.option(
+    "--completed",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Project completion date (warranty escalations).",
+)
+@now_option
+@click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
+@policies_option
+def command(
+    dry_run: bool,
+    policies_path: str | None,
+    now_text: str | None,
+    completed: datetime | None,
+    **given: Any,
+) -> None:
+    """Open an escalation issue and its RAID register, linked, from the templates.
+
+    Valid levels, types, categories, severities and account types come from policies.yml. On a
+    terminal, missing options are asked for; otherwise they are an error. Running the same
+    command again finishes a half-made escalation instead of creating a second one.
+    """
+    policy = load(policies_path)
+    now = resolve_now(now_text, policy)
+    values: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in given.items()}
+    values["completed"] = completed.date() if completed else None
+    missing = _missing(values)
+    if missing and interactive():
+        while missing:
+            param, option = missing[0]
+            values[param] = _prompt(policy, param, option, values)
+            missing = _missing(values)
+    elif missing:
+        raise EscbotError(
+            "missing options: " + ", ".join(option for _p, option in missing),
+            hint="no terminal to ask on; see escbot new --help",
+        )
+    completed_date: date | None = values["completed"]
+    request = EscalationRequest(
+        project=values["project"],
+        level=values["level"],
+        type=values["type_"],
+        category=values["category"],
+        severity=values["severity"],
+        title=values["title"],
+        customer=values["customer"],
+        dri=values["dri"],
+        account_type=values.get("account_type") or None,
+        trigger_detail=values.get("trigger_detail") or None,
+        completed=completed_date,
+        now=now,
+    )
+    validate(request, policy)
+    api = open_gitlab()
+    if dry_run:
+        result = open_escalation(api, policy, request, dry_run=True)
+        click.echo(f"--- escalation issue: {result.plan.title}")
+        click.echo(result.plan.description)
+        click.echo(f"--- RAID register issue: {result.plan.raid.title}")
+        click.echo(result.plan.raid.description(result.plan.project.id, "NEW", "(the escalation)"))
+        click.echo("--- dry run: nothing was changed; it would do this:")
+        for action in result.actions:
+            click.echo(action)
+        return
+    result = open_escalation(api, policy, request, progress=lambda text: click.echo(text, err=True))
+    if result.existed:
+        click.echo("The escalation was already open; nothing duplicated.", err=True)
+    click.echo(f"Escalation: {result.escalation_url}")
+    click.echo(f"RAID register: {result.raid_url}")
