@@ -210,6 +210,17 @@ class GitLab:
             self._projects[project.id] = project
         return self._projects[ref]
 
+    def project_member(self, project_id: int, username: str) -> dict[str, Any] | None:
+        """The user's membership of the project (direct or inherited), or None."""
+        name = username.lstrip("@")
+        found = self.call(
+            f"members of project {project_id}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/members/all", query=name, get_all=True
+            ),
+        )
+        return next((m for m in found if m.get("username") == name), None)
+
     def project_ref(self, ref: str | int) -> ProjectRef:
         p = self.project(ref)
         return ProjectRef(p.id, p.path_with_namespace, p.web_url)
