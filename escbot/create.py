@@ -455,8 +455,19 @@ def open_escalation(
     project = api.project(request.project)
     project_ref = api.project_ref(project.id)
     user = api.user(request.dri)
+    dri = request.dri.lstrip("@")
     if user is None:
-        raise EscbotError(f'--dri: no GitLab user "{request.dri.lstrip("@")}"; nothing was created')
+        raise EscbotError(f'--dri: no GitLab user "{dri}"; nothing was created')
+    if (
+        getattr(project, "visibility", "private") != "public"
+        and not user.get("is_admin")
+        and api.project_member(project.id, dri) is None
+    ):
+        raise EscbotError(
+            f"--dri: {dri} cannot be assigned in {project_ref.path} (not a member of the project "
+            "or its groups); nothing was created",
+            hint="add them as a member first",
+        )
     plan = plan_escalation(request, policy, project_ref)
     result = OpenResult(plan)
 
