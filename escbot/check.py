@@ -37,13 +37,26 @@ def _days(d: Duration) -> float:
     }[d.unit]
 
 
+MAX_LOOKBACK = timedelta(days=120)
+
+
 def window_start(policy: Policy, now: datetime) -> datetime:
-    """How far back comments are read in bulk: the longest cadence plus the longest ladder."""
+    """The least history the rules need: the longest cadence plus the longest ladder."""
     every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
     after = [r.after for rungs in policy.ladder.rungs.values() for r in rungs]
     days = max(map(_days, every), default=7) + max(map(_days, after), default=0) + 2
-    start = now - timedelta(days=days)
-    return start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _midnight(now - timedelta(days=days))
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def activity_start(policy: Policy, now: datetime, escalations: list[Escalation]) -> datetime:
+    """Where the bulk comment read starts: far enough back to hold the whole history of every
+    open escalation (so no escalation needs a read of its own), within MAX_LOOKBACK."""
+    oldest = min((e.created_at for e in escalations if e.state == "opened"), default=now)
+    return max(min(window_start(policy, now), _midnight(oldest)), _midnight(now - MAX_LOOKBACK))
 
 
 @dataclass
@@ -109,12 +122,22 @@ def companions(
 def collect(
     api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, errors: list[str]
 ) -> list[Escalation]:
-    since = window_start(policy, now)
     marker_label = policy.labels.marker.name
     issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
     # Closed lately: the close-out rules (sign-off gate, RAID wrap-up) still apply to them.
-    issues += api.list_issues(scope, labels=[marker_label], state="closed", updated_after=since)
+    closed_since = window_start(policy, now)
+    issues += api.list_issues(
+        scope, labels=[marker_label], state="closed", updated_after=closed_since
+    )
+    if policy.intake.enabled:  # e-mailed escalations not classified yet (escbot.intake)
+        issues += api.list_issues(
+            scope,
+            state="opened",
+            author_username=policy.intake.author,
+            **{"not[labels]": marker_label},
+        )
     escalations = [Escalation.from_gitlab(i) for i in issues]
+    since = activity_start(policy, now, escalations)
     raids = companions(api, scope, "raid-register", "raid", state="opened")
     retros = companions(api, scope, "retrospective", "retro", state="all")
     notes_by_project: dict[int, dict[int, list[Note]]] = {}
@@ -277,8 +300,9 @@ def _set_state(api: GitLab, action: Action) -> str:
 def default_rules() -> list[Rule]:
     """Rules beyond cadence and ladder that the scheduled run applies."""
     from escbot.closeout import closeout_rule, warranty_rule
+    from escbot.intake import intake_rule
 
-    return [closeout_rule, warranty_rule]
+    return [closeout_rule, warranty_rule, intake_rule]
 
 
 # --------------------------------------------------------------------------------------------

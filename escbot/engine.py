@@ -50,7 +50,11 @@ def _has(esc: Escalation, wanted: Marker) -> bool:
 
 
 def anchor(esc: Escalation, cls: Classification, ev: Evaluation) -> datetime:
-    """Opened, or when the current level label was added (a Sev2 promoted to Sev1)."""
+    """Opened, or when the current level label was added (a Sev2 promoted to Sev1).
+
+    The description marker says which level an escalation was opened at; only when it differs
+    from the current label is the label history needed.
+    """
     opened_as = next(
         (m.get("level") for m in esc.description_markers if m.kind == "escalation"), None
     )
@@ -60,7 +64,8 @@ def anchor(esc: Escalation, cls: Classification, ev: Evaluation) -> datetime:
             lab for lab in esc.labels if cls.level and lab.endswith("::" + cls.level)
         )
     if esc.label_events is None:
-        if opened_as is not None and opened_as == cls.level:
+        # Opened at this level (or with no marker to say otherwise): the clock starts at opening.
+        if opened_as is None or opened_as == cls.level:
             return esc.created_at
         ev.needs.add("label_events")
         return esc.created_at

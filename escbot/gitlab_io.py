@@ -172,14 +172,17 @@ class GitLab:
 
     # ---- identity --------------------------------------------------------------------------
 
+    def require_notes_access(self) -> None:
+        """Fail early, in one line, when all we have is a CI job token."""
+        if uses_job_token(self.gl):
+            raise EscbotError(
+                "only CI_JOB_TOKEN is available, and job tokens cannot read or write issue notes",
+                hint="add a masked CI/CD variable ESCBOT_TOKEN with an api-scope token",
+            )
+
     def me(self) -> dict[str, Any]:
         if self._me is None:
-            if uses_job_token(self.gl):
-                raise EscbotError(
-                    "only CI_JOB_TOKEN is available, and job tokens cannot read or write issue "
-                    "notes",
-                    hint="add a masked CI/CD variable ESCBOT_TOKEN with an api-scope token",
-                )
+            self.require_notes_access()
             self._me = self.call("GET /user", lambda: self.gl.http_get("/user"))
         return self._me
 

@@ -98,3 +98,104 @@ def note(
     return Note(
         id=id or int(at.timestamp()), body=body, author=author, created_at=at, system=system
     )
+
+
+# --------------------------------------------------------------------------------------------
+# A scripted GitLab: the sandbox with a customer group, a PM, the bot and the ladder's people.
+
+LADDER_USERS = (
+    "pm.lead", "qa.lead", "team.manager", "director.ps", "pmo.manager",
+    "fixed.pm", "fixed.qa", "fixed.manager", "mobile.pm", "mobile.qa", "mobile.manager",
+)  # fmt: skip
+
+
+class World:
+    """Users, a group `acme` with project `acme/collab`, and helpers to act as each person."""
+
+    def __init__(self, sb: Any, *, group: str = "acme", project: str = "collab") -> None:
+        self.sb = sb
+        self.gl = sb.gitlab()
+        self.tokens: dict[str, str] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        for name in ("pat", "escbot", *LADDER_USERS):
+            user, token = sb.create_user(name, bot=(name == "escbot"))
+            self.users[name], self.tokens[name] = user, token
+        self.group = self.gl.groups.create({"name": group, "path": group})
+        for name in self.users:
+            self.group.members.create({"user_id": self.users[name]["id"], "access_level": 30})
+        self.project = self.gl.projects.create(
+            {"name": project, "path": project, "namespace_id": self.group.id}
+        )
+        self.path = f"{group}/{project}"
+
+    def at(self, when: str) -> str:
+        """Move the sandbox clock to a New York wall time; returns it as ISO for --now."""
+        moment = ny(when)
+        self.sb.set_now(moment)
+        return moment.isoformat()
+
+    def env(self, who: str = "escbot") -> dict[str, str]:
+        return {"GITLAB_URL": self.sb.url, "GITLAB_TOKEN": self.tokens[who], "ESCBOT_NOW": ""}
+
+    def run(self, *args: str, who: str = "escbot", when: str | None = None) -> Any:
+        from click.testing import CliRunner
+
+        from escbot.cli import cli
+
+        env = self.env(who)
+        if when:
+            env["ESCBOT_NOW"] = self.at(when)
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    def as_user(self, who: str) -> Any:
+        return self.sb.gitlab(token=self.tokens[who])
+
+    def open(
+        self, when: str, *extra: str, level: str = "sev1", title: str = "Install stalled"
+    ) -> int:
+        """Open an escalation with `escbot new` as the PM; returns its iid."""
+        args = [
+            "new", "--project", self.path, "--level", level, "--type", "customer",
+            "--category", "install-issue" if level == "sev1" else "timeline",
+            "--severity", "high", "--title", title, "--customer", "Acme Logistics",
+            "--dri", "pat", *extra,
+        ]  # fmt: skip
+        result = self.run(*args, who="pat", when=when)
+        assert result.exit_code == 0, result.output
+        issues = self.gl.projects.get(self.project.id).issues.list(
+            labels=["escalation"], search=title, get_all=True
+        )
+        return max(i.iid for i in issues)
+
+    def comment(self, iid: int, body: str, when: str, who: str = "pat") -> None:
+        self.at(when)
+        self.as_user(who).projects.get(self.project.id, lazy=True).issues.get(
+            iid, lazy=True
+        ).notes.create({"body": body})
+
+    def edit(self, iid: int, when: str, who: str = "pat", **attrs: Any) -> None:
+        self.at(when)
+        self.as_user(who).http_put(f"/projects/{self.project.id}/issues/{iid}", post_data=attrs)
+
+    def tick(self, iid: int, heading: str, when: str, who: str = "pat") -> None:
+        """Check every task under a description heading, as a person would in the UI."""
+        text = self.issue(iid).description
+        start = text.index(heading)
+        end = text.find("\n## ", start + 1)
+        end = len(text) if end == -1 else end
+        done = text[:start] + text[start:end].replace("- [ ]", "- [x]") + text[end:]
+        self.edit(iid, when, who, description=done)
+
+    def issue(self, iid: int) -> Any:
+        return self.gl.projects.get(self.project.id).issues.get(iid)
+
+    def notes(self, iid: int, author: str | None = None) -> list[Any]:
+        notes = self.issue(iid).notes.list(get_all=True, sort="asc")
+        return [
+            n for n in notes if not n.system and (author is None or n.author["username"] == author)
+        ]
+
+    def bot_markers(self, iid: int) -> list[str]:
+        from escbot.markers import find_markers
+
+        return [m.render() for n in self.notes(iid, "escbot") for m in find_markers(n.body)]

@@ -26,7 +26,7 @@ def test_shipped_policy_encodes_the_seeds() -> None:
     assert p.labels["category"].label("technician-no-show") == "category::technician-no-show"
     assert p.role_users("qa", "mobile") == ("mobile.qa",)
     assert p.role_users("director_ps", "mobile") == ("director.ps",)
-    assert [r.notify for r in p.rungs_for("sev1", "warranty")][0] == ("qa",)
+    assert next(r.notify for r in p.rungs_for("sev1", "warranty")) == ("qa",)
 
 
 def test_default_tag_and_heading_both_meet_a_requirement() -> None:

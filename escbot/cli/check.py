@@ -73,7 +73,7 @@ def to_text(result: CheckResult, policy: Policy) -> str:
     for ev in result.evaluations:
         for f in ev.missed:
             since = cal.describe(f.due) if f.due else "?"
-            detail = f" ({f.detail})" if f.detail else ""
+            detail = f" ({_short(f.detail)})" if f.detail else ""
             lines.append(f"  missed  {ev.ref} {f.rule}: {f.title} due since {since}{detail}")
         lines += [f"  note    {n}" for n in ev.notes]
     if result.applied:
@@ -88,6 +88,10 @@ def to_text(result: CheckResult, policy: Policy) -> str:
         lines.append("Nothing to do.")
     lines += [f"error: {e}" for e in result.errors]
     return "\n".join(lines) + "\n"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def to_json(result: CheckResult, policy: Policy) -> dict[str, Any]:

@@ -60,7 +60,9 @@ def resolve_now(now_text: str | None, policy: Policy) -> datetime:
 
 
 def open_gitlab() -> GitLab:
-    return GitLab(connect())
+    api = GitLab(connect())
+    api.require_notes_access()
+    return api
 
 
 def print_stats(api: GitLab) -> None:

@@ -1,0 +1,194 @@
+"""`escbot check` against the sandbox over HTTP, scenario by scenario (seed 000 and 004)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from freezegun import freeze_time
+
+from tests.helpers import World, ny, policy_text
+
+
+@pytest.fixture
+def world(sandbox) -> World:
+    return World(sandbox)
+
+
+DAILY_BUT_STATUS = "Crew on site. #milestone-progress #blockers #customer-communication"
+
+
+def bot_notes(world: World, iid: int) -> list[str]:
+    return [n.body for n in world.notes(iid, "escbot")]
+
+
+def test_missed_status_update_reminds_once_then_climbs_the_ladder(world: World) -> None:
+    iid = world.open("2026-11-16 09:00")  # Monday
+    world.edit(iid, "2026-11-16 09:30", add_labels="rag::green")
+    world.tick(iid, "## Phase 1 checklist", "2026-11-16 11:00")
+    world.comment(iid, DAILY_BUT_STATUS, "2026-11-16 16:00")
+
+    # Tuesday 10:00: the status update fell due at 09:00 and is missing.
+    first = world.run("check", "--group", "acme", "--apply", when="2026-11-17 10:00")
+    assert first.exit_code == 1, first.output
+    assert re.search(
+        r"missed  acme/collab#1 status_update: Status update due since Tue 17 Nov 09:00 EST",
+        first.output,
+    )
+    [reminder] = [b for b in bot_notes(world, iid) if "rule=status_update" in b]
+    assert "rung=0" in reminder and reminder.count("@pat") == 1
+    assert "`pm.lead` from Wed 18 Nov 09:00 EST" in reminder
+    assert "rag::red" in world.issue(iid).labels and "rag::green" not in world.issue(iid).labels
+
+    # A rerun in the same period posts nothing.
+    count = len(bot_notes(world, iid))
+    again = world.run("check", "--group", "acme", "--apply", when="2026-11-17 15:00")
+    assert again.exit_code == 1 and len(bot_notes(world, iid)) == count
+    assert "Already done" not in again.output  # nothing was even planned
+
+    # Wednesday 10:00: one business day past due, the PM lead is mentioned, once.
+    world.comment(iid, DAILY_BUT_STATUS, "2026-11-18 08:00")
+    world.run("check", "--group", "acme", "--apply", when="2026-11-18 10:00")
+    world.run("check", "--group", "acme", "--apply", when="2026-11-18 14:00")
+    rung2 = [b for b in bot_notes(world, iid) if "rule=status_update" in b and "rung=1" in b]
+    assert len(rung2) == 1 and "@pm.lead, escalating (ladder rung 2)" in rung2[0]
+
+    # Thursday: rung 3 (the fixed-account team manager and Director PS); Saturday: nothing at all.
+    world.comment(iid, DAILY_BUT_STATUS, "2026-11-19 08:00")
+    world.run("check", "--group", "acme", "--apply", when="2026-11-19 10:00")
+    rung3 = [b for b in bot_notes(world, iid) if "rule=status_update" in b and "rung=2" in b]
+    assert len(rung3) == 1 and "@fixed.manager @director.ps, escalating (ladder rung 3)" in rung3[0]
+    count = len(bot_notes(world, iid))
+    saturday = world.run("check", "--group", "acme", "--apply", when="2026-11-21 10:00")
+    assert len(bot_notes(world, iid)) == count, saturday.output
+
+    # The update arrives: the status goes back to green.
+    world.comment(iid, "#status-update all crews back on schedule", "2026-11-23 08:00")
+    world.comment(iid, DAILY_BUT_STATUS, "2026-11-23 08:05")
+    world.run("check", "--group", "acme", "--apply", when="2026-11-23 08:30")
+    assert "rag::green" in world.issue(iid).labels
+
+
+def test_no_reminder_on_a_holiday(world: World) -> None:
+    iid = world.open("2026-11-25 09:00")  # the day before Thanksgiving
+    result = world.run("check", "--group", "acme", "--apply", when="2026-11-26 12:00")
+    assert result.exit_code == 0, result.output
+    assert not [b for b in bot_notes(world, iid) if "remind" in b]
+    world.run("check", "--group", "acme", "--apply", when="2026-11-27 09:30")
+    assert [b for b in bot_notes(world, iid) if "rule=status_update" in b]
+
+
+def test_customer_communication_every_other_day(world: World) -> None:
+    iid = world.open("2026-11-16 09:00")
+    world.comment(iid, "Called the customer. #customer-communication", "2026-11-16 10:00")
+    early = world.run(
+        "check", "--project", "acme/collab", "--format", "json", when="2026-11-18 09:59"
+    )
+    findings = {f["rule"]: f for f in json.loads(early.output)["escalations"][0]["findings"]}
+    assert findings["customer_communication"]["missed"] is False
+    assert findings["customer_communication"]["due"] == ny("2026-11-18 10:00").isoformat()
+    late = world.run("check", "--project", "acme/collab", "--apply", when="2026-11-18 10:01")
+    assert (
+        "customer_communication: Customer communication due since Wed 18 Nov 10:00 EST"
+        in late.output
+    )
+    assert [b for b in bot_notes(world, iid) if "rule=customer_communication" in b]
+
+
+def test_sev2_fifteen_days_past_due_proposes_sev1_once(world: World) -> None:
+    iid = world.open(
+        "2026-10-26 09:00",
+        "--trigger-detail",
+        "17 days behind",
+        level="sev2",
+        title="Dallas rollout slipping",
+    )
+    world.edit(iid, "2026-10-26 10:00", due_date="2026-11-01")
+    for when in ("2026-11-16 10:00", "2026-11-16 11:00", "2026-11-17 10:00"):
+        world.run("check", "--group", "acme", "--apply", when=when)
+    proposals = [b for b in bot_notes(world, iid) if "escbot:promote" in b]
+    assert len(proposals) == 1
+    assert "@director.ps, leadership decision needed" in proposals[0]
+    assert "15 days past its due date 2026-11-01" in proposals[0]
+    labels = world.issue(iid).labels
+    assert "needs-decision" in labels and "escalation::sev2" in labels  # a human decides
+
+
+def test_dry_run_writes_nothing_and_says_would(world: World) -> None:
+    world.open("2026-11-16 09:00")
+    world.sb.reset_stats()
+    result = world.run("check", "--group", "acme", when="2026-11-17 10:00")
+    assert result.exit_code == 1
+    assert "Would comment on acme/collab#1: remind @pat:" in result.output
+    assert "Would set rag::red" not in result.output  # opened red already
+    assert set(world.sb.stats()["by_method"]) == {"GET"}
+
+
+def test_junit_report_lists_each_missed_requirement(world: World, tmp_path) -> None:
+    world.open("2026-11-16 09:00")
+    report = tmp_path / "escbot-report.xml"
+    world.run("check", "--group", "acme", "--junit", str(report), when="2026-11-17 10:00")
+    suite = ET.parse(report).getroot().find("testsuite")
+    failed = [c.get("name") for c in suite if c.find("failure") is not None]
+    assert (
+        "acme/collab#1 status_update" in failed
+        and "acme/collab#1 stakeholder_summary" not in failed
+    )
+    assert int(suite.get("failures")) == len(failed)
+
+
+def test_policy_errors_name_their_line(world: World, tmp_path) -> None:
+    bad = tmp_path / "policies.yml"
+    bad.write_text(policy_text(('every: "2 business days"', 'every: "daily-ish"')))
+    result = world.run("check", "--group", "acme", "--policies", str(bad))
+    assert result.exit_code == 2
+    line = next(i for i, x in enumerate(bad.read_text().splitlines(), 1) if "daily-ish" in x)
+    assert result.output == (
+        f"escbot: error: {bad}:{line}: requirements.sev1.customer_communication.every: expected a "
+        'duration such as "1 business day" or "48h", got "daily-ish"\n'
+    )
+
+
+def test_real_clock_follows_freezegun(world: World) -> None:
+    world.open("2026-11-16 09:00")
+    world.at("2026-11-17 10:00")
+    with freeze_time(ny("2026-11-17 10:00")):
+        result = world.run("check", "--group", "acme")
+    assert "escbot check at Tue 17 Nov 10:00 EST" in result.output
+
+
+def test_job_token_alone_is_one_clear_line(world: World) -> None:
+    from click.testing import CliRunner
+
+    from escbot.cli import cli
+
+    env = {
+        "GITLAB_URL": world.sb.url,
+        "GITLAB_TOKEN": "",
+        "ESCBOT_TOKEN": "",
+        "CI_JOB_TOKEN": "job-123",
+    }
+    result = CliRunner().invoke(cli, ["check", "--project", "acme/collab"], env=env)
+    assert result.exit_code == 2
+    assert result.output.startswith("escbot: error: only CI_JOB_TOKEN is available")
+    assert "job-123" not in result.output
+
+
+def test_unknown_project_and_bad_token_are_one_line(world: World) -> None:
+    missing = world.run("check", "--project", "acme/nope")
+    assert missing.exit_code == 2
+    assert (
+        missing.output
+        == "escbot: error: project acme/nope not found (or not visible with this token)\n"
+    )
+    from click.testing import CliRunner
+
+    from escbot.cli import cli
+
+    env = {"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": "glpat-wrong-secret"}
+    result = CliRunner().invoke(cli, ["check", "--group", "acme"], env=env)
+    assert result.exit_code == 3
+    assert "401" in result.output and "glpat-wrong-secret" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
