@@ -1,0 +1,443 @@
+"""E-mailed escalations (GitLab Service Desk): classify, route and acknowledge.
+
+    result = classify_intake(title, description, sender, policy)   # pure
+    ev = intake_rule(esc, ctx)                                      # pure: a plan of Actions
+    found = run_intake(api, scope, policy, now, apply=True)         # read, plan, apply
+
+An intake issue is an open issue authored by `policy.intake.author` (GitLab's support-bot)
+that does not carry the escalation marker label yet. Classification uses `intake.rules`
+(keywords in the subject and body, case-insensitive, whole words) and `intake.senders`
+(substrings of the sender's address); the account type comes from the sender's domain
+(`intake.customers`), else the routing default, and the result says which. Nothing is guessed:
+no match, or matches naming different categories, is a `problem` and the issue is labelled
+`needs-triage` with an internal note (internal, so Service Desk does not e-mail it).
+
+A classified issue gets, in this order (each step idempotent, so a half-done run is finished by
+the next one): the routed PM as assignee and the Phase 1 deadline as due date (action kind
+"assign", handled here and registered with the check's applier), the acknowledgement (a public
+note, which Service Desk e-mails to the sender; hidden marker `escbot:ack`, posted once), then
+the escalation labels. Once the labels are on, the issue is an escalation like any other.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from escbot.check import EXTRA_HANDLERS, apply_actions, collect
+from escbot.engine import Context, posted_markers
+from escbot.errors import GitLabError
+from escbot.gitlab_io import GitLab
+from escbot.markers import find_markers, marker
+from escbot.model import Escalation, classify
+from escbot.plan import Action, Evaluation, Finding
+from escbot.policies import IntakeRule, Policy
+from escbot.render import render
+
+NEEDS_TRIAGE = "needs-triage"
+ACK = marker("ack")
+
+
+# --------------------------------------------------------------------------------------------
+# Classification (pure).
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    type: str | None
+    category: str | None
+    account_type: str
+    customer: str | None  # the customer's name from intake.customers, if the domain is known
+    rules: tuple[str, ...]  # names of the rules (and sender rules) that matched
+    reasons: tuple[str, ...]  # how each part of the result was reached, for people
+    problem: str | None = None  # why nothing was classified (no match, overlap)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and self.category is not None
+
+
+def _normalise(text: str) -> str:
+    return text.replace("\u2019", "'").replace("\u2018", "'").lower()
+
+
+def _keyword(word: str) -> re.Pattern[str]:
+    """A keyword as a whole-word pattern; spaces and hyphens inside it are interchangeable."""
+    parts = [re.escape(p) for p in re.split(r"[\s\-]+", _normalise(word).strip()) if p]
+    body = r"[\s\-]+".join(parts)
+    return re.compile(r"(?<![\w])" + body + r"(?![\w])")
+
+
+def _rule_hits(rule: IntakeRule, text: str) -> list[str]:
+    return [word for word in rule.match if _keyword(word).search(text)]
+
+
+def sender_domain(sender: str | None) -> str:
+    address = (sender or "").strip().lower()
+    if "<" in address and ">" in address:
+        address = address[address.index("<") + 1 : address.index(">")]
+    return address.rsplit("@", 1)[1].strip() if "@" in address else ""
+
+
+def classify_intake(
+    title: str, description: str, sender: str | None, policy: Policy
+) -> IntakeResult:
+    """What an e-mailed escalation is about, and who owns it; never a silent guess."""
+    intake = policy.intake
+    text = _normalise(f"{title}\n{description or ''}")
+    address = (sender or "").strip().lower()
+    matched: list[IntakeRule] = []
+    reasons: list[str] = []
+    for rule in intake.senders:
+        hits = [m for m in rule.match if m in address]
+        if hits:
+            matched.append(rule)
+            reasons.append(f'sender rule "{rule.name}" matched "{hits[0]}" in {address}')
+    for rule in intake.rules:
+        hits = _rule_hits(rule, text)
+        if hits:
+            matched.append(rule)
+            words = ", ".join(f'"{h}"' for h in hits)
+            reasons.append(f'rule "{rule.name}" matched {words}')
+
+    domain = sender_domain(address)
+    customer = None
+    known = next(
+        (c for d, c in intake.customers.items() if domain == d or domain.endswith("." + d)), None
+    )
+    if known is not None:
+        account_type, customer = known.account_type, known.name
+        reasons.append(f"account type {account_type}: {known.name} ({known.domain})")
+    else:
+        account_type = policy.routing.default_account_type
+        reasons.append(
+            f"account type {account_type}: the default (sender domain "
+            f"{domain or 'unknown'} is not in intake.customers)"
+        )
+
+    names = tuple(r.name for r in matched)
+    categories = list(dict.fromkeys(r.category for r in matched))
+    problem = None
+    type_ = category = None
+    if not matched:
+        problem = "no intake rule matched the subject, the body or the sender"
+    elif len(categories) > 1:
+        problem = "rules overlap: " + ", ".join(f"{r.name} ({r.category})" for r in matched)
+    else:
+        types = list(dict.fromkeys(r.type for r in matched))
+        if len(types) > 1:
+            problem = "rules overlap: " + ", ".join(f"{r.name} (type {r.type})" for r in matched)
+        else:
+            type_, category = types[0], categories[0]
+    return IntakeResult(type_, category, account_type, customer, names, tuple(reasons), problem)
+
+
+# --------------------------------------------------------------------------------------------
+# Which issues are intake issues.
+
+
+def is_intake(esc: Escalation, policy: Policy) -> bool:
+    """Authored by the Service Desk bot and not (yet) an escalation."""
+    return (
+        policy.intake.enabled
+        and esc.author == policy.intake.author
+        and policy.labels.marker.name not in esc.labels
+    )
+
+
+def classified_by_person(esc: Escalation, policy: Policy) -> bool:
+    """A person has started classifying it (level, type or category labels): hands off."""
+    cls = classify(esc.labels, policy)
+    keys = ("level", "type", "category")
+    if any(cls[k] for k in keys) or any(k in cls.conflicts for k in keys):
+        return True
+    groups = policy.labels.groups
+    return any(groups[k].is_scoped_sibling(lab) for k in keys for lab in esc.labels)
+
+
+def routed(policy: Policy, account_type: str) -> dict[str, str | None]:
+    """PM (the DRI), QA and team manager for an account type."""
+
+    def one(role: str) -> str | None:
+        users = policy.role_users(role, account_type)
+        return users[0] if users else None
+
+    return {"pm": one("pm"), "qa": one("qa"), "team_manager": one("team_manager")}
+
+
+def intake_labels(policy: Policy, result: IntakeResult) -> tuple[str, ...]:
+    """The escalation labels a classified intake issue gets."""
+    groups = policy.labels.groups
+    assert result.type and result.category
+    labels = [
+        policy.labels.marker.name,
+        groups["level"].label(policy.intake.level),
+        groups["severity"].label(policy.intake.severity),
+        groups["type"].label(result.type),
+        groups["category"].label(result.category),
+        groups["account_type"].label(result.account_type),
+    ]
+    if "red" in groups["rag"].values:
+        labels.append(groups["rag"].label("red"))
+    if "initiation" in groups["phase"].values:
+        labels.append(groups["phase"].label("initiation"))
+    return tuple(labels)
+
+
+def phase1_due(esc: Escalation, policy: Policy) -> datetime:
+    return policy.calendar.add(esc.created_at, policy.initiation.within)
+
+
+def label_specs(policy: Policy, names: tuple[str, ...]) -> list[list[str]]:
+    specs = {s.name: s for s in policy.labels.all_specs()}
+    return [[n, specs[n].color, specs[n].description] for n in names if n in specs]
+
+
+def assign_action(
+    esc: Escalation, policy: Policy, *, assignee: str | None, due: str | None, labels: tuple = ()
+) -> Action:
+    parts = []
+    if assignee:
+        parts.append(f"assign @{assignee}")
+    if due:
+        parts.append(f"set due date {due}")
+    return Action(
+        "assign",  # type: ignore[arg-type]  # handled by escbot.intake (EXTRA_HANDLERS)
+        esc.project_id,
+        esc.iid,
+        esc.ref,
+        f"{' and '.join(parts) or 'create labels'} on {esc.ref}",
+        rule="intake",
+        data={"assignee": assignee, "due_date": due, "labels": label_specs(policy, labels)},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The rule the scheduled check runs (pure).
+
+
+def intake_rule(esc: Escalation, ctx: Context) -> Evaluation:
+    ev = Evaluation(esc.ref)
+    policy = ctx.policy
+    if not is_intake(esc, policy) or esc.state != "opened":
+        return ev
+    if classified_by_person(esc, policy):
+        return ev
+    posted = posted_markers(esc)
+    acked = ACK in posted
+    due = policy.calendar.add(esc.created_at, policy.intake.acknowledge_within)
+    result = classify_intake(esc.title, esc.description, esc.service_desk_reply_to, policy)
+    if not result.ok:
+        ev.findings.append(
+            Finding(
+                esc.ref,
+                "intake",
+                "Intake classification",
+                True,
+                due=esc.created_at,
+                detail=result.problem or "",
+            )
+        )
+        ev.actions += triage_actions(esc, result, posted)
+        return ev
+    ev.findings.append(
+        Finding(esc.ref, "acknowledge", "Acknowledgement", ctx.now >= due and not acked, due=due)
+    )
+    ev.actions += classify_actions(esc, result, ctx, acked=acked)
+    return ev
+
+
+def triage_actions(esc: Escalation, result: IntakeResult, posted: list[Any]) -> list[Action]:
+    actions = []
+    note = marker("triage")
+    if note not in posted:
+        body = render(
+            "reminders/needs_triage.md",
+            esc=esc,
+            result=result,
+            label=NEEDS_TRIAGE,
+            marker=note,
+        )
+        actions.append(
+            Action(
+                "internal_note",  # type: ignore[arg-type]
+                esc.project_id,
+                esc.iid,
+                esc.ref,
+                f"internal note on {esc.ref}: needs triage ({result.problem})",
+                rule="intake",
+                body=body,
+                markers=(note,),
+            )
+        )
+    if NEEDS_TRIAGE not in esc.labels:
+        actions.append(
+            Action(
+                "labels",
+                esc.project_id,
+                esc.iid,
+                esc.ref,
+                f"label {esc.ref} {NEEDS_TRIAGE}",
+                rule="intake",
+                add_labels=(NEEDS_TRIAGE,),
+            )
+        )
+    return actions
+
+
+def classify_actions(
+    esc: Escalation, result: IntakeResult, ctx: Context, *, acked: bool
+) -> list[Action]:
+    policy = ctx.policy
+    people = routed(policy, result.account_type)
+    labels = intake_labels(policy, result)
+    due = phase1_due(esc, policy)
+    due_text = policy.calendar.local(due).date().isoformat()
+    actions = [
+        assign_action(
+            esc,
+            policy,
+            assignee=None if esc.assignees else people["pm"],
+            due=None if esc.due_date else due_text,
+            labels=labels,
+        )
+    ]
+    if not acked:
+        reply_by = policy.calendar.add(ctx.now, policy.intake.reply_within)
+        category = policy.labels["category"].values[result.category or ""]
+        type_ = policy.labels["type"].values[result.type or ""]
+        body = render(
+            "reminders/acknowledge.md",
+            esc=esc,
+            result=result,
+            owner=(list(esc.assignees) or [people["pm"]])[0],
+            owner_name=None,
+            qa=people["qa"],
+            team_manager=people["team_manager"],
+            type=type_,
+            category=category,
+            reply_by=policy.calendar.describe(reply_by),
+            marker=ACK,
+        )
+        actions.append(
+            Action(
+                "comment",
+                esc.project_id,
+                esc.iid,
+                esc.ref,
+                f"acknowledge {esc.ref} to {esc.service_desk_reply_to or 'the sender'}: "
+                f"{category.title} ({result.account_type}), owner @{people['pm']}",
+                rule="intake",
+                body=body,
+                markers=(ACK,),
+            )
+        )
+    # needs-triage goes only when escbot put it there (its note is on the issue).
+    escbot_triaged = marker("triage") in posted_markers(esc)
+    remove = (NEEDS_TRIAGE,) if NEEDS_TRIAGE in esc.labels and escbot_triaged else ()
+    actions.append(
+        Action(
+            "labels",
+            esc.project_id,
+            esc.iid,
+            esc.ref,
+            f"label {esc.ref} as an escalation: {', '.join(labels)}",
+            rule="intake",
+            add_labels=labels,
+            remove_labels=remove,
+        )
+    )
+    return actions
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers for the check's applier.
+
+
+def apply_assign(api: GitLab, action: Action) -> str:
+    """Create missing policy labels; set assignee and due date only where none is set."""
+    data = action.data
+    changes: dict[str, Any] = {}
+    specs = data.get("labels") or []
+    if specs:
+        project = api.project(action.project_id)
+        have = {lab["name"] for lab in api.labels(("project", project), include_ancestors=True)}
+        for name, color, description in specs:
+            if name not in have:
+                api.create_label(("project", project), name, color, description)
+    issue = api.issue(action.project_id, action.iid)
+    if data.get("assignee") and not issue.get("assignees"):
+        user = api.user(data["assignee"])
+        if user is None:
+            raise GitLabError(f"{action.ref}: user {data['assignee']} (routing) not found")
+        changes["assignee_ids"] = [user["id"]]
+    if data.get("due_date") and not issue.get("due_date"):
+        changes["due_date"] = data["due_date"]
+    if not changes:
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, **changes)
+    return "done"
+
+
+def apply_internal_note(api: GitLab, action: Action) -> str:
+    """An internal note (never e-mailed to a Service Desk sender), posted once by its markers."""
+    have = {
+        m
+        for n in api.notes(action.project_id, action.iid)
+        if not n.get("system")
+        for m in find_markers(n.get("body"))
+    }
+    if set(action.markers) <= have:
+        return "already done"
+    api.call(
+        f"comment on {action.ref}",
+        lambda: api.gl.http_post(
+            f"/projects/{action.project_id}/issues/{action.iid}/notes",
+            post_data={"body": action.body, "internal": True},
+        ),
+    )
+    return "done"
+
+
+EXTRA_HANDLERS["assign"] = apply_assign
+EXTRA_HANDLERS["internal_note"] = apply_internal_note
+
+
+# --------------------------------------------------------------------------------------------
+# For the demo and on-demand runs.
+
+
+@dataclass
+class IntakeRun:
+    evaluations: list[Evaluation] = field(default_factory=list)
+    outcomes: list[Any] = field(default_factory=list)  # escbot.check.Outcome
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for ev in self.evaluations for a in ev.actions]
+
+
+def run_intake(
+    api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, *, apply: bool
+) -> IntakeRun:
+    """Classify, route and acknowledge the open intake issues of a project or group."""
+    run = IntakeRun()
+    ctx = Context(policy=policy, now=now, bot=api.me()["username"])
+    for esc in collect(api, scope, policy, now, run.errors):
+        if not is_intake(esc, policy):
+            continue
+        if esc.extra.get("error"):
+            run.errors.append(f"{esc.ref}: skipped, its activity could not be read")
+            continue
+        run.evaluations.append(intake_rule(esc, ctx))
+    if apply:
+        run.outcomes = apply_actions(api, run.actions)
+        run.errors += [
+            f"{o.action.ref}: {o.status[7:]}"
+            for o in run.outcomes
+            if o.status.startswith("error: ")
+        ]
+    return run

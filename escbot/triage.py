@@ -1,0 +1,343 @@
+"""Triage: what is wrong with each open escalation (and e-mailed intake issue), and the fix.
+
+    result = run_triage(api, scope, policy, now)        # reads like `escbot check`, writes nothing
+    outcomes = apply_fixes(api, result)                 # the safe fixes only
+
+Findings come from the same reads and rules as the check (escbot.check.collect, evaluate_all
+with default_rules), so triage and check agree on what is missed. On top of that, triage looks
+at the labels themselves (missing, conflicting, unknown values), the DRI and the due date.
+
+A fix is *safe* when escbot can make it without overruling anyone: it only adds labels (a value
+the description or the intake rules state unambiguously), assigns the routed PM where nobody is
+assigned, sets the Phase 1 due date where none is set, and classifies or flags intake issues.
+Fixes never remove a label a person added: conflicting or unknown labels, and anything else
+that needs judgement, are listed as "needs a person".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from escbot import description as desc
+from escbot import intake
+from escbot.check import Outcome, apply_actions, collect, default_rules, evaluate_all
+from escbot.engine import Context
+from escbot.gitlab_io import GitLab
+from escbot.model import Classification, Escalation, classify
+from escbot.plan import Action, Evaluation
+from escbot.policies import LabelGroup, Policy, did_you_mean
+
+LABEL_KEYS = ("level", "severity", "type", "category")
+PERSON = "person"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    kind: str  # labels | assign | due_date | classify | acknowledge | needs_triage | person
+    summary: str
+    safe: bool
+    actions: tuple[Action, ...] = field(default=(), compare=False)
+
+
+@dataclass
+class IssueReport:
+    ref: str
+    web_url: str
+    problems: list[Problem] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+
+    @property
+    def safe_actions(self) -> list[Action]:
+        return [a for f in self.fixes if f.safe for a in f.actions]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "web_url": self.web_url,
+            "problems": [{"code": p.code, "message": p.message} for p in self.problems],
+            "fixes": [{"kind": f.kind, "summary": f.summary, "safe": f.safe} for f in self.fixes],
+        }
+
+
+@dataclass
+class TriageResult:
+    now: datetime
+    reports: list[IssueReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def with_problems(self) -> list[IssueReport]:
+        return [r for r in self.reports if r.problems]
+
+    @property
+    def safe_actions(self) -> list[Action]:
+        return [a for r in self.reports for a in r.safe_actions]
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 3
+        return 1 if self.with_problems else 0
+
+
+# --------------------------------------------------------------------------------------------
+# Pure: one issue's problems and fixes.
+
+
+def _labels_fix(esc: Escalation, label: str, why: str) -> Fix:
+    action = Action(
+        "labels",
+        esc.project_id,
+        esc.iid,
+        esc.ref,
+        f"add {label} to {esc.ref}",
+        rule="triage",
+        add_labels=(label,),
+    )
+    return Fix("labels", f"add {label} ({why})", True, (action,))
+
+
+def _person(summary: str) -> Fix:
+    return Fix(PERSON, summary, False)
+
+
+def _by_title(group: LabelGroup, text: str | None) -> str | None:
+    """A group value named by a description field ("High", "high", "severity::high")."""
+    if not text:
+        return None
+    wanted = text.strip().strip("*_`").lower()
+    for value in group.values.values():
+        if wanted in (value.value.lower(), value.title.lower(), value.name.lower()):
+            return value.value
+    return None
+
+
+def _choices(group: LabelGroup) -> str:
+    return ", ".join(v.name for v in group.values.values())
+
+
+def _missing_label_fix(
+    key: str, esc: Escalation, cls: Classification, policy: Policy
+) -> Fix | None:
+    group = policy.labels[key]
+    if key == "level":
+        opened_as = next(
+            (m.get("level") for m in esc.description_markers if m.kind == "escalation"), None
+        )
+        if opened_as in group.values:
+            return _labels_fix(esc, group.label(opened_as), "the description's escalation marker")
+        return None
+    field_name = {"severity": "Severity", "type": "Type", "category": "Category"}[key]
+    stated = _by_title(group, desc.field(esc.description, field_name))
+    if stated:
+        return _labels_fix(esc, group.label(stated), f"the description's {field_name} line")
+    if key == "type" and cls["category"]:
+        types = policy.labels["category"].values[cls["category"] or ""].types
+        if len(types) == 1:
+            return _labels_fix(
+                esc, group.label(types[0]), f"category {cls['category']} is a {types[0]} category"
+            )
+    if key == "category":
+        found = intake.classify_intake(esc.title, esc.description, None, policy)
+        if found.ok and found.category and (cls.type in (None, found.type)):
+            return _labels_fix(
+                esc, group.label(found.category), f"intake rule {', '.join(found.rules)}"
+            )
+    return None
+
+
+def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
+    """Problems and fixes of an escalation (it carries the marker label)."""
+    policy = ctx.policy
+    report = IssueReport(esc.ref, esc.web_url)
+    cls = classify(esc.labels, policy)
+    problems, fixes = report.problems, report.fixes
+    for key in LABEL_KEYS:
+        group = policy.labels[key]
+        if key in cls.conflicts:
+            labels = [group.label(v) for v in cls.conflicts[key]]
+            problems.append(
+                Problem(f"conflict-{key}", f"conflicting {key} labels: {', '.join(labels)}")
+            )
+            fixes.append(_person(f"keep one of {', '.join(labels)} (labels a person added)"))
+        elif not cls[key]:
+            problems.append(Problem(f"missing-{key}", f"no {key} label ({group.prefix}::...)"))
+            fix = _missing_label_fix(key, esc, cls, policy)
+            if fix is None:
+                what = (
+                    "no intake rule matches the title or description"
+                    if key == "category"
+                    else "nothing on the issue states it"
+                )
+                fix = _person(f"choose one of {_choices(group)} ({what})")
+            fixes.append(fix)
+    for key, group in policy.labels.groups.items():
+        if key not in LABEL_KEYS and key in cls.conflicts:
+            labels = [group.label(v) for v in cls.conflicts[key]]
+            problems.append(
+                Problem(f"conflict-{key}", f"conflicting {key} labels: {', '.join(labels)}")
+            )
+            fixes.append(_person(f"keep one of {', '.join(labels)} (labels a person added)"))
+    for label in cls.unknown:
+        group = next(g for g in policy.labels.groups.values() if g.is_scoped_sibling(label))
+        value = label.split("::", 1)[1]
+        hint = did_you_mean(value, list(group.values))
+        problems.append(
+            Problem(
+                "unknown-label",
+                f"{label} is not a {group.key} in policies.yml" + (f" ({hint})" if hint else ""),
+            )
+        )
+        fixes.append(_person(f"replace {label} with one of {_choices(group)}"))
+    category, type_ = cls["category"], cls.type
+    if category and type_:
+        allowed = policy.labels["category"].values[category].types
+        if allowed and type_ not in allowed:
+            problems.append(
+                Problem(
+                    "category-type-mismatch",
+                    f"category {category} is not a {type_} category ({', '.join(allowed)})",
+                )
+            )
+            fixes.append(_person(f"change the type or the category of {esc.ref}"))
+
+    due = intake.phase1_due(esc, policy)
+    due_text = policy.calendar.local(due).date().isoformat()
+    if not esc.assignees:
+        account = cls["account_type"]
+        note = "" if account else f", default account type {policy.routing.default_account_type}"
+        pm = intake.routed(policy, account or policy.routing.default_account_type)["pm"]
+        problems.append(Problem("no-dri", "no DRI (nobody is assigned)"))
+        if pm and "account_type" not in cls.conflicts:
+            action = intake.assign_action(esc, policy, assignee=pm, due=None)
+            fixes.append(Fix("assign", f"assign @{pm} (routing: PM{note})", True, (action,)))
+        else:
+            fixes.append(_person("assign a DRI (no routed PM for this account type)"))
+    if esc.due_date is None:
+        problems.append(Problem("no-due-date", "no due date"))
+        action = intake.assign_action(esc, policy, assignee=None, due=due_text)
+        fixes.append(Fix("due_date", f"set due date {due_text} (end of Phase 1)", True, (action,)))
+    _missed(esc, ev, ctx, report)
+    return report
+
+
+def _missed(esc: Escalation, ev: Evaluation, ctx: Context, report: IssueReport) -> None:
+    cal = ctx.policy.calendar
+    for f in ev.missed:
+        since = f" since {cal.describe(f.due)}" if f.due else ""
+        detail = f": {f.detail}" if f.detail else ""
+        if f.rule == "initiation":
+            report.problems.append(Problem("phase1-overdue", f"Phase 1 overdue{since}{detail}"))
+            report.fixes.append(_person("the DRI completes Phase 1 (the check reminds them)"))
+        elif f.rule == "intake":
+            continue  # reported as unclassified-intake
+        elif f.rule == "acknowledge":
+            report.problems.append(
+                Problem("not-acknowledged", f"the sender has not been acknowledged{since}")
+            )
+        else:
+            report.problems.append(Problem(f"missed-{f.rule}", f"{f.title} missed{since}{detail}"))
+            report.fixes.append(_person(f"the DRI posts the {f.title.lower()} update"))
+
+
+def intake_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
+    """Problems and fixes of an e-mailed issue that is not an escalation yet."""
+    policy = ctx.policy
+    report = IssueReport(esc.ref, esc.web_url)
+    if intake.classified_by_person(esc, policy):
+        report.problems.append(
+            Problem(
+                "intake-partly-classified",
+                f'e-mailed issue has classification labels but no "{policy.labels.marker.name}" '
+                "label",
+            )
+        )
+        report.fixes.append(
+            _person(f'finish the classification and add "{policy.labels.marker.name}"')
+        )
+        return report
+    result = intake.classify_intake(esc.title, esc.description, esc.service_desk_reply_to, policy)
+    mine = [a for a in ev.actions if a.rule == "intake"]
+    if result.ok:
+        report.problems.append(
+            Problem(
+                "unclassified-intake",
+                f"e-mailed escalation not classified yet (from {esc.service_desk_reply_to or '?'})",
+            )
+        )
+        pm = intake.routed(policy, result.account_type)["pm"]
+        report.fixes.append(
+            Fix(
+                "classify",
+                f"classify as {result.type}/{result.category} ({', '.join(result.rules)}), "
+                f"account {result.account_type}, assign @{pm}, acknowledge the sender",
+                True,
+                tuple(mine),
+            )
+        )
+    else:
+        report.problems.append(
+            Problem("unclassified-intake", f"e-mailed escalation not classified: {result.problem}")
+        )
+        if mine:
+            report.fixes.append(
+                Fix(
+                    "needs_triage",
+                    f"label {intake.NEEDS_TRIAGE} and note the reason (internal note)",
+                    True,
+                    tuple(mine),
+                )
+            )
+        report.fixes.append(_person("classify it by hand (type, category) or close it"))
+    _missed(esc, ev, ctx, report)
+    return report
+
+
+def triage_issue(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
+    if intake.is_intake(esc, ctx.policy):
+        return intake_problems(esc, ev, ctx)
+    return escalation_problems(esc, ev, ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and applying.
+
+
+def run_triage(api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime) -> TriageResult:
+    result = TriageResult(now=now)
+    ctx = Context(policy=policy, now=now, bot=api.me()["username"])
+    found = [e for e in collect(api, scope, policy, now, result.errors) if e.state == "opened"]
+    escalations, evaluations = evaluate_all(api, found, ctx, result.errors, default_rules())
+    for esc, ev in zip(escalations, evaluations, strict=True):
+        result.reports.append(triage_issue(esc, ev, ctx))
+    result.reports.sort(key=lambda r: _sort_key(r.ref))
+    return result
+
+
+def _sort_key(ref: str) -> tuple[str, int]:
+    path, _, iid = ref.rpartition("#")
+    return (path, int(iid) if iid.isdigit() else 0)
+
+
+def apply_fixes(api: GitLab, result: TriageResult) -> list[Outcome]:
+    """Apply the safe fixes (idempotent: labels diffed, notes by marker, assignee if unset)."""
+    return apply_actions(api, result.safe_actions)
+
+
+__all__ = [
+    "Fix",
+    "IssueReport",
+    "Problem",
+    "TriageResult",
+    "apply_fixes",
+    "run_triage",
+    "triage_issue",
+]
