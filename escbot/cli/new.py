@@ -17,7 +17,7 @@ from escbot.create import (
     validate,
 )
 from escbot.errors import EscbotError
-from escbot.policies import Policy
+from escbot.policies import Policy, load_policy
 
 # (parameter, option) in prompt order; all required, plus the conditional ones below.
 REQUIRED = [
@@ -84,12 +84,37 @@ def _prompt(policy: Policy, param: str, option: str, values: dict[str, Any]) -> 
     return click.prompt(name.capitalize(), err=True)
 
 
-@click.command("new")
+class NewCommand(click.Command):
+    """Lists the valid values from policies.yml at the end of --help."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        try:
+            policy = load_policy(None)
+        except EscbotError:
+            return
+        groups = policy.labels.groups
+        rows = [
+            (name, ", ".join(groups[key].values))
+            for name, key in (
+                ("--level", "level"),
+                ("--type", "type"),
+                ("--severity", "severity"),
+                ("--account-type", "account_type"),
+            )
+        ]
+        for type_ in groups["type"].values:
+            cats = [c for c, v in groups["category"].values.items() if type_ in v.types]
+            rows.append((f"--category ({type_})", ", ".join(cats)))
+        with formatter.section(f"Valid values ({policy.source})"):
+            formatter.write_dl(rows)
+
+
+@click.command("new", cls=NewCommand)
 @click.option("--project", "-p", metavar="PROJECT", help="Customer project path or id.")
-@click.option("--level", metavar="LEVEL", help="Escalation level (policies.yml: sev1, sev2).")
-@click.option("--type", "type_", metavar="TYPE", help="customer, internal, warranty (policies).")
-@click.option("--category", metavar="CATEGORY", help="Category of the type (policies.yml).")
-@click.option("--severity", metavar="SEVERITY", help="critical, high, medium (policies.yml).")
+@click.option("--level", metavar="LEVEL", help="Escalation level (policies.yml).")
+@click.option("--type", "type_", metavar="TYPE", help="Escalation type (policies.yml).")
+@click.option("--category", metavar="CATEGORY", help="Category, one of the type's.")
+@click.option("--severity", metavar="SEVERITY", help="Severity (policies.yml).")
 @click.option("--title", metavar="TEXT", help="Issue title.")
 @click.option("--customer", metavar="NAME", help="Customer name.")
 @click.option("--dri", metavar="USERNAME", help="GitLab username of the DRI (assignee).")
