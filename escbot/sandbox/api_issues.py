@@ -130,7 +130,14 @@ def _username_ids(ctx: Ctx, value: Any) -> list[int]:
     return ids
 
 
-def _label_filter(where: list[str], args: list[Any], value: Any, *, negate: bool) -> None:
+def _label_filter(
+    where: list[str],
+    args: list[Any],
+    value: Any,
+    *,
+    negate: bool,
+    alt: dict[int, str] | None = None,
+) -> None:
     titles = comma_list(value, "labels")
     if not titles:
         return
@@ -149,6 +156,10 @@ def _label_filter(where: list[str], args: list[Any], value: Any, *, negate: bool
         args.extend(titles)
         return
     for t in titles:
+        # EXISTS lets a page walk the ordering index and stop early; counting is
+        # faster driven from the label index, so the count uses the IN form.
+        if alt is not None:
+            alt[len(where)] = "i.id IN (SELECT issue_id FROM issue_labels WHERE label_title = ?)"
         where.append(
             "EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_title = ?)"
         )
@@ -276,8 +287,9 @@ def list_issues(
         where.append("EXISTS (SELECT 1 FROM issue_assignees a WHERE a.issue_id = i.id AND "
                      "a.user_id = ?)")  # fmt: skip
         args.append(ctx.user["id"])
+    alt: dict[int, str] = {}
     if "labels" in p:
-        _label_filter(where, args, p["labels"], negate=False)
+        _label_filter(where, args, p["labels"], negate=False, alt=alt)
     iids = p.get("iids")
     if iids not in (None, "", []):
         try:
@@ -364,7 +376,9 @@ def list_issues(
     else:
         if "order_by" in p and p["order_by"] == "id":
             raise bad_value("order_by")
-        rows = paginate_sql(ctx, base, args, _order_sql(order, sort), defaults)
+        cwhere = [alt.get(n, w) for n, w in enumerate(where)]
+        count_sql = f"SELECT 1 FROM issues i WHERE {' AND '.join(cwhere)}"
+        rows = paginate_sql(ctx, base, args, _order_sql(order, sort), defaults, count_sql=count_sql)
     return render.issues_json(
         ctx, rows, context_project=context_project, context_group=context_group,
         label_details=details,

@@ -303,20 +303,30 @@ def page_params(ctx: Ctx) -> tuple[int, int]:
     return max(page, 1), min(per_page, 100)  # Kaminari's max_per_page, silently
 
 
-def set_page_headers(ctx: Ctx, total: int, defaults: dict[str, Any]) -> None:
-    """X-* headers and the Link header exactly as OffsetHeaderBuilder builds them."""
+COUNT_CAP = 10_000  # above this GitLab leaves out X-Total, X-Total-Pages and rel="last"
+
+
+def set_page_headers(
+    ctx: Ctx, total: int, defaults: dict[str, Any], has_next: bool | None = None
+) -> None:
+    """X-* headers and the Link header exactly as OffsetHeaderBuilder builds them.
+
+    `total` may be capped at COUNT_CAP + 1; `has_next` then decides the next page.
+    """
     page, per_page = page_params(ctx)
+    big = total > COUNT_CAP
     pages = max(1, -(-total // per_page))
-    nxt = page + 1 if page < pages else None
+    if has_next is None:
+        has_next = page < pages
+    nxt = page + 1 if has_next else None
     prev = page - 1 if page > 1 else None
-    if prev is not None and prev > pages:
+    if prev is not None and not big and prev > pages:
         prev = None  # past the end: GitLab sends no prev link either
     h = ctx.headers
     h["X-Page"] = str(page)
     h["X-Per-Page"] = str(per_page)
     h["X-Next-Page"] = str(nxt) if nxt else ""
     h["X-Prev-Page"] = str(prev) if prev else ""
-    big = total > 10_000
     if not big:
         h["X-Total"] = str(total)
         h["X-Total-Pages"] = str(pages)
@@ -338,17 +348,29 @@ def set_page_headers(ctx: Ctx, total: int, defaults: dict[str, Any]) -> None:
 
 
 def paginate_sql(
-    ctx: Ctx, base_sql: str, args: list[Any], order_sql: str, defaults: dict[str, Any]
+    ctx: Ctx,
+    base_sql: str,
+    args: list[Any],
+    order_sql: str,
+    defaults: dict[str, Any],
+    *,
+    count_sql: str | None = None,
 ) -> list[sqlite3.Row]:
-    """Run COUNT + one LIMIT/OFFSET page over `SELECT ... FROM ... WHERE ...`."""
+    """A capped COUNT plus one LIMIT/OFFSET page over `SELECT ... FROM ... WHERE ...`.
+
+    `count_sql` is an equivalent query with the same placeholders that counts faster.
+    """
     page, per_page = page_params(ctx)
-    total = ctx.conn.execute(f"SELECT COUNT(*) FROM ({base_sql})", args).fetchone()[0]
+    total = ctx.conn.execute(
+        f"SELECT COUNT(*) FROM ({count_sql or base_sql} LIMIT {COUNT_CAP + 1})", args
+    ).fetchone()[0]
     rows = ctx.conn.execute(
         f"{base_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?",
-        [*args, per_page, (page - 1) * per_page],
+        [*args, per_page + 1, (page - 1) * per_page],
     ).fetchall()
-    set_page_headers(ctx, total, defaults)
-    return rows
+    has_next = len(rows) > per_page
+    set_page_headers(ctx, total, defaults, has_next)
+    return rows[:per_page]
 
 
 def paginate_list(ctx: Ctx, items: list[Any], defaults: dict[str, Any]) -> list[Any]:
