@@ -1,0 +1,795 @@
+"""The PMO portfolio report (seed 000: Y/R portfolio review, weekly stakeholder summaries, PMO
+manager briefing): where every open escalation stands, what changed, and how well the cadence
+was kept.
+
+Two halves, so the figures can be tested without GitLab:
+
+    build_report(api, scope, policy, now, since)      reads GitLab in bulk, then calls
+    compute_report(escalations, policy, now, since, bot=..., scope_name=...)   pure
+
+and three renderings of the same `Report`: render_markdown (with Mermaid charts, what the weekly
+briefing issue holds), render_json, render_html (one self-contained page, inline SVG charts).
+`post_briefing` creates or updates the one briefing issue of the ISO week.
+
+Reads: the open escalations (one list), the closed ones updated since the start of the charted
+weeks (one list), comments from one events read per project, label events only for escalations
+updated since --since, and full notes only where the cadence verdict needs older history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from escbot import description as desc
+from escbot.check import _notes_from_events, complete, window_start
+from escbot.closeout import _span
+from escbot.engine import Context, anchor, evaluate, is_human
+from escbot.errors import GitLabError
+from escbot.gitlab_io import GitLab
+from escbot.labels import ensure_labels
+from escbot.markers import find_markers, marker
+from escbot.model import Escalation, LabelEvent, classify
+from escbot.plan import Evaluation
+from escbot.policies import Policy
+
+WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
+EXCERPT = 200
+RAG_ORDER = ("red", "yellow", "green")
+# Requirements whose latest note is the "status update" of a level (as closeout.timeline).
+STATUS_KEYS = {"sev1": "status_update", "sev2": "path_to_green"}
+# A report needs these groups to place an escalation; otherwise it is "Unclassified".
+REQUIRED_GROUPS = ("level", "severity", "type", "rag")
+
+
+# --------------------------------------------------------------------------------------------
+# The report, as data.
+
+
+@dataclass
+class NextDue:
+    rule: str
+    title: str
+    due: datetime
+    overdue: bool
+
+
+@dataclass
+class Compliance:
+    """Required updates in the window, and how many came before their due."""
+
+    required: int = 0
+    on_time: int = 0
+    by_rule: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule -> (on_time, req)
+
+    @property
+    def ratio(self) -> float | None:
+        return self.on_time / self.required if self.required else None
+
+    @property
+    def percent(self) -> str:
+        r = self.ratio
+        return "n/a" if r is None else f"{round(r * 100)}%"
+
+    def add(self, other: Compliance) -> None:
+        self.required += other.required
+        self.on_time += other.on_time
+
+
+@dataclass
+class Row:
+    """One open escalation in the RAG table."""
+
+    ref: str
+    title: str
+    web_url: str
+    project: str
+    customer: str | None
+    level: str | None
+    severity: str | None
+    type: str | None
+    rag: str | None
+    phase: str | None
+    dri: list[str]
+    opened: datetime
+    days_open: int
+    next_due: NextDue | None
+    update_excerpt: str | None
+    update_at: datetime | None
+    compliance: Compliance
+    reminders: int = 0
+    ladder_mentions: int = 0
+
+
+@dataclass
+class Unclassified:
+    ref: str
+    title: str
+    web_url: str
+    project: str
+    reasons: list[str]
+
+
+@dataclass
+class Change:
+    kind: str  # opened | promoted | resolved | closed | red | green
+    ref: str
+    title: str
+    web_url: str
+    at: datetime
+
+
+@dataclass
+class Milestone:
+    ref: str
+    web_url: str
+    text: str
+    due: date
+    source: str  # "table" or "task"
+
+
+@dataclass
+class Duration_:
+    ref: str
+    business_days: float
+    business_hours: float
+    text: str  # closeout's span text, e.g. "1 business day 3 h (11.0 business hours; ...)"
+
+
+@dataclass
+class TimeStat:
+    """Median and worst of a set of spans, in business days and business hours."""
+
+    count: int = 0
+    median_days: float | None = None
+    median_hours: float | None = None
+    worst: Duration_ | None = None
+    pending: list[str] = field(default_factory=list)  # refs still waiting (not acknowledged)
+
+
+@dataclass
+class Week:
+    week: str  # "2026-W48"
+    opened: int
+    closed: int
+
+
+@dataclass
+class Report:
+    scope: str
+    now: datetime
+    since: datetime
+    week: str  # the ISO week of `now`, in the policy's timezone
+    groups: dict[str, list[Row]]  # project path -> rows, red first
+    unclassified: list[Unclassified]
+    changes: list[Change]
+    compliance: Compliance
+    reminders: int
+    ladder_mentions: int
+    acknowledge: TimeStat
+    resolve: TimeStat
+    overdue_milestones: list[Milestone]
+    weeks: list[Week]
+    tz: str = "UTC"
+    notes: list[str] = field(default_factory=list)  # caveats and read errors
+
+    @property
+    def rows(self) -> list[Row]:
+        return [r for rows in self.groups.values() for r in rows]
+
+    @property
+    def rag_counts(self) -> dict[str, int]:
+        counts = {k: 0 for k in RAG_ORDER}
+        for r in self.rows:
+            if r.rag:
+                counts[r.rag] = counts.get(r.rag, 0) + 1
+        return counts
+
+    @property
+    def open_count(self) -> int:
+        return len(self.rows) + len(self.unclassified)
+
+    def changes_of(self, kind: str) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.open_count == 0
+            and not self.changes
+            and not any(w.opened or w.closed for w in self.weeks)
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers.
+
+
+def iso_week(moment: datetime | date, policy: Policy | None = None) -> str:
+    if isinstance(moment, datetime):
+        day = (policy.calendar.local(moment) if policy else moment).date()
+    else:
+        day = moment
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """The first ~limit characters of a note on one line, without escbot markers or HTML
+    comments, cut at a word."""
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.DOTALL)
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600
+
+
+def resolved_at(esc: Escalation, policy: Policy) -> datetime | None:
+    """When it reached resolution: the first phase::resolution/closure label, else closing
+    (as closeout.timeline counts it)."""
+    phases = policy.labels["phase"]
+    for e in sorted(esc.label_events or (), key=lambda e: e.created_at):
+        if e.action == "add" and phases.value_of(e.label) in ("resolution", "closure"):
+            return e.created_at
+    return esc.closed_at
+
+
+def first_ack(esc: Escalation, ctx: Context) -> datetime | None:
+    human = [n for n in esc.notes if is_human(n, ctx) and n.created_at >= esc.created_at]
+    return min((n.created_at for n in human), default=None)
+
+
+def _span_of(esc: Escalation, start: datetime, end: datetime, policy: Policy) -> Duration_:
+    cal = policy.calendar
+    return Duration_(
+        ref=esc.ref,
+        business_days=round(cal.between(start, end) / timedelta(days=1), 2),
+        business_hours=round(_hours(cal.between(start, end, hours_only=True)), 2),
+        text=_span(policy, start, end),
+    )
+
+
+def time_stat(spans: list[Duration_], pending: list[str] | None = None) -> TimeStat:
+    if not spans:
+        return TimeStat(pending=pending or [])
+    return TimeStat(
+        count=len(spans),
+        median_days=round(statistics.median(s.business_days for s in spans), 2),
+        median_hours=round(statistics.median(s.business_hours for s in spans), 2),
+        worst=max(spans, key=lambda s: (s.business_hours, s.business_days)),
+        pending=pending or [],
+    )
+
+
+def cadence(
+    esc: Escalation, ctx: Context, since: datetime, end: datetime, start: datetime
+) -> Compliance:
+    """Required updates with a due point in (since, end], and how many were made on time.
+
+    Each requirement walks its due points from the anchor: a satisfying note before the due
+    meets it and the next due counts from that note; a miss counts once per period while no
+    note comes (a late note restarts the count from itself, as the rule engine does). Notes
+    older than the bulk-read window are unknown: the walk starts there as if just met.
+    """
+    policy = ctx.policy
+    cal = policy.calendar
+    level = classify(esc.labels, policy).level
+    out = Compliance()
+    base0 = start
+    if esc.notes_since is not None and start < esc.notes_since:
+        base0 = esc.notes_since
+    for req in policy.requirements.get(level or "", {}).values():
+        if req.met_by != "note":
+            continue  # a RAID edit leaves no history to count (only its last edit time)
+        times = sorted(
+            n.created_at for n in esc.notes if is_human(n, ctx) and req.pattern.search(n.body)
+        )
+        base, i, required, on_time = base0, 0, 0, 0
+        for _ in range(10_000):
+            due = cal.add(base, req.every)
+            if due > end or due <= base:
+                break
+            while i < len(times) and times[i] <= base:
+                i += 1
+            n = times[i] if i < len(times) else None
+            ok = n is not None and n <= due
+            if ok:
+                base = n  # type: ignore[assignment]
+            else:
+                nxt = cal.add(due, req.every)
+                base = n if n is not None and n <= nxt else due  # type: ignore[assignment]
+            if due > since:
+                required += 1
+                on_time += ok
+        if required:
+            out.by_rule[req.key] = (on_time, required)
+            out.required += required
+            out.on_time += on_time
+    return out
+
+
+def milestones_overdue(esc: Escalation, today: date) -> list[Milestone]:
+    """Rows of the "Resolution plan" table and its task items with a past date, not done."""
+    body = desc.section(esc.description, desc.RESOLUTION_PLAN)
+    if not body:
+        return []
+    out: list[Milestone] = []
+    header: list[str] | None = None
+    for line in body.splitlines():
+        s = line.strip()
+        if not s.startswith("|"):
+            header = None if not s else header
+            continue
+        cells = [c.strip() for c in s.strip("|").split("|")]
+        if header is None:
+            header = [c.lower() for c in cells]
+            continue
+        if all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
+            continue
+        due_col = next((i for i, h in enumerate(header) if h.startswith("due")), None)
+        pct_col = next((i for i, h in enumerate(header) if "complete" in h or h == "%"), None)
+        if due_col is None or due_col >= len(cells):
+            continue
+        d = _date_in(cells[due_col])
+        if d is None or d >= today:
+            continue
+        pct = cells[pct_col].lower() if pct_col is not None and pct_col < len(cells) else ""
+        if re.match(r"^100\s*%?$", pct) or pct in ("done", "complete", "completed", "✅"):
+            continue
+        out.append(Milestone(esc.ref, esc.web_url, cells[0], d, "table"))
+    for task in desc.tasks(body):
+        d = _date_in(task.text)
+        if d is None or d >= today or task.checked or task.inapplicable:
+            continue
+        out.append(Milestone(esc.ref, esc.web_url, task.text, d, "task"))
+    return out
+
+
+def _date_in(text: str) -> date | None:
+    m = re.search(r"\b(\d{4}-\d{2}-\d{2})\b", text)
+    if not m:
+        return None
+    try:
+        return date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+
+
+def unclassified_reasons(esc: Escalation, policy: Policy) -> list[str]:
+    cls = classify(esc.labels, policy)
+    reasons = []
+    for key in REQUIRED_GROUPS:
+        if key in cls.conflicts:
+            group = policy.labels[key]
+            found = ", ".join(group.label(v) for v in cls.conflicts[key])
+            reasons.append(f"conflicting {key} labels: {found}")
+        elif cls[key] is None:
+            reasons.append(f"no {policy.labels[key].prefix}:: label ({key})")
+    for key, values in cls.conflicts.items():
+        if key not in REQUIRED_GROUPS:
+            group = policy.labels[key]
+            reasons.append(
+                f"conflicting {key} labels: " + ", ".join(group.label(v) for v in values)
+            )
+    reasons += [f"unknown label {lab}" for lab in cls.unknown]
+    return reasons
+
+
+def _changes(esc: Escalation, policy: Policy, since: datetime, now: datetime) -> list[Change]:
+    def ch(kind: str, at: datetime) -> Change:
+        return Change(kind, esc.ref, esc.title, esc.web_url, at)
+
+    out = []
+    if since < esc.created_at <= now:
+        out.append(ch("opened", esc.created_at))
+    if esc.state == "closed" and esc.closed_at and since < esc.closed_at <= now:
+        out.append(ch("closed", esc.closed_at))
+    events = sorted(esc.label_events or (), key=lambda e: e.created_at)
+    levels, phases, rag = policy.labels["level"], policy.labels["phase"], policy.labels["rag"]
+    opened_as = next(
+        (m.get("level") for m in esc.description_markers if m.kind == "escalation"), None
+    )
+    was_sev2 = opened_as == "sev2"
+    resolved_before = False
+    for e in events:
+        later = e.created_at > esc.created_at + timedelta(minutes=1)
+        in_window = since < e.created_at <= now and later
+        if levels.value_of(e.label) == "sev2":
+            was_sev2 = was_sev2 or e.action == "add" or e.action == "remove"
+        if e.action != "add":
+            continue
+        if levels.value_of(e.label) == "sev1" and was_sev2 and in_window:
+            out.append(ch("promoted", e.created_at))
+        if phases.value_of(e.label) in ("resolution", "closure"):
+            if in_window and not resolved_before:
+                out.append(ch("resolved", e.created_at))
+            resolved_before = True
+        if rag.value_of(e.label) in ("red", "green") and in_window:
+            out.append(ch(rag.value_of(e.label), e.created_at))  # type: ignore[arg-type]
+    return out
+
+
+def _next_due(ev: Evaluation, policy: Policy, level: str | None, now: datetime) -> NextDue | None:
+    keys = {"initiation", *policy.requirements.get(level or "", {})}
+    findings = [f for f in ev.findings if f.rule in keys and f.due is not None]
+    missed = [f for f in findings if f.missed]
+    if missed:
+        f = min(missed, key=lambda f: f.due)  # type: ignore[arg-type,return-value]
+        return NextDue(f.rule, f.title, f.due, True)  # type: ignore[arg-type]
+    coming = [f for f in findings if f.due > now]  # type: ignore[operator]
+    if not coming:
+        return None
+    f = min(coming, key=lambda f: f.due)  # type: ignore[arg-type,return-value]
+    return NextDue(f.rule, f.title, f.due, False)  # type: ignore[arg-type]
+
+
+def _latest_update(esc: Escalation, policy: Policy, level: str | None, ctx: Context):  # type: ignore[no-untyped-def]
+    req = policy.requirements.get(level or "", {}).get(STATUS_KEYS.get(level or "", ""))
+    if req is None:
+        return None, None
+    notes = [n for n in esc.notes if is_human(n, ctx) and req.pattern.search(n.body)]
+    if not notes:
+        return None, None
+    last = max(notes, key=lambda n: (n.created_at, n.id))
+    return excerpt(last.body), last.created_at
+
+
+def week_starts(now: datetime, policy: Policy, weeks: int = WEEKS) -> list[date]:
+    today = policy.calendar.local(now).date()
+    monday = today - timedelta(days=today.weekday())
+    return [monday - timedelta(weeks=k) for k in range(weeks - 1, -1, -1)]
+
+
+def chart_start(now: datetime, policy: Policy) -> datetime:
+    first = week_starts(now, policy)[0]
+    return datetime.combine(first, datetime.min.time(), tzinfo=policy.tz).astimezone(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# The pure computation.
+
+
+def compute_report(
+    escalations: list[Escalation],
+    policy: Policy,
+    now: datetime,
+    since: datetime,
+    *,
+    bot: str,
+    scope_name: str = "",
+    notes: list[str] | None = None,
+) -> Report:
+    """The report from snapshots (open escalations, and closed ones with their activity)."""
+    ctx = Context(policy=policy, now=now, bot=bot)
+    cal = policy.calendar
+    today = cal.local(now).date()
+    groups: dict[str, list[Row]] = defaultdict(list)
+    unclassified: list[Unclassified] = []
+    changes: list[Change] = []
+    overall = Compliance()
+    reminders = ladder = 0
+    acks: list[Duration_] = []
+    pending: list[str] = []
+    resolutions: list[Duration_] = []
+    milestones: list[Milestone] = []
+    weeks = {iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)}
+
+    for esc in sorted(escalations, key=lambda e: (e.project_path, e.iid)):
+        if esc.created_at > now:
+            continue
+        cls = classify(esc.labels, policy)
+        is_open = esc.state == "opened" or (esc.closed_at is not None and esc.closed_at > now)
+        changes += _changes(esc, policy, since, now)
+        wk = weeks.get(iso_week(esc.created_at, policy))
+        if wk:
+            wk.opened += 1
+        if esc.state == "closed" and esc.closed_at and esc.closed_at <= now:
+            wk = weeks.get(iso_week(esc.closed_at, policy))
+            if wk:
+                wk.closed += 1
+
+        # Escbot's own reminders and ladder mentions in the window.
+        esc_rem = esc_ladder = 0
+        for n in esc.notes:
+            if n.system or n.author != bot or not (since < n.created_at <= now):
+                continue
+            for m in n.markers:
+                if m.kind == "remind":
+                    if int(m.get("rung") or 0) == 0:
+                        esc_rem += 1
+                    else:
+                        esc_ladder += 1
+        reminders += esc_rem
+        ladder += esc_ladder
+
+        # Time to acknowledge: escalations opened in the window.
+        if since < esc.created_at:
+            ack = first_ack(esc, ctx)
+            if ack is not None and ack <= now:
+                acks.append(_span_of(esc, esc.created_at, ack, policy))
+            elif is_open:
+                pending.append(esc.ref)
+        # Time to resolve: escalations resolved in the window.
+        done = resolved_at(esc, policy)
+        if done is not None and since < done <= now:
+            resolutions.append(_span_of(esc, esc.created_at, done, policy))
+
+        # Cadence compliance while it was open in the window.
+        comp = Compliance()
+        level_ok = cls.level is not None
+        if level_ok and (is_open or (esc.closed_at and esc.closed_at > since)):
+            start = anchor(esc, cls, Evaluation(esc.ref))
+            end = now if is_open else esc.closed_at
+            comp = cadence(esc, ctx, since, end, start)  # type: ignore[arg-type]
+            overall.add(comp)
+
+        if not is_open:
+            continue
+        milestones += milestones_overdue(esc, today)
+        reasons = unclassified_reasons(esc, policy)
+        if reasons:
+            unclassified.append(
+                Unclassified(esc.ref, esc.title, esc.web_url, esc.project_path, reasons)
+            )
+            continue
+        ev = evaluate(esc, ctx)
+        excerpt_text, update_at = _latest_update(esc, policy, cls.level, ctx)
+        groups[esc.project_path].append(
+            Row(
+                ref=esc.ref,
+                title=esc.title,
+                web_url=esc.web_url,
+                project=esc.project_path,
+                customer=desc.field(esc.description, "Customer"),
+                level=cls.level,
+                severity=cls["severity"],
+                type=cls.type,
+                rag=cls["rag"],
+                phase=cls["phase"],
+                dri=list(esc.assignees),
+                opened=esc.created_at,
+                days_open=max(0, (now - esc.created_at).days),
+                next_due=_next_due(ev, policy, cls.level, now),
+                update_excerpt=excerpt_text,
+                update_at=update_at,
+                compliance=comp,
+                reminders=esc_rem,
+                ladder_mentions=esc_ladder,
+            )
+        )
+    rank = {v: i for i, v in enumerate(RAG_ORDER)}
+    for rows in groups.values():
+        rows.sort(key=lambda r: (rank.get(r.rag or "", 9), -r.days_open, r.ref))
+    kind_rank = {k: i for i, k in enumerate(CHANGE_KINDS)}
+    changes.sort(key=lambda c: (kind_rank.get(c.kind, 9), c.at, c.ref))
+    milestones.sort(key=lambda m: (m.due, m.ref))
+    return Report(
+        scope=scope_name,
+        now=now,
+        since=since,
+        week=iso_week(now, policy),
+        groups=dict(sorted(groups.items())),
+        unclassified=unclassified,
+        changes=changes,
+        compliance=overall,
+        reminders=reminders,
+        ladder_mentions=ladder,
+        acknowledge=time_stat(acks, pending),
+        resolve=time_stat(resolutions),
+        overdue_milestones=milestones,
+        weeks=list(weeks.values()),
+        tz=policy.calendar_spec.timezone,
+        notes=list(notes or []),
+    )
+
+
+CHANGE_KINDS = ("opened", "promoted", "red", "green", "resolved", "closed")
+CHANGE_TITLES = {
+    "opened": "Opened",
+    "promoted": "Promoted Sev2 → Sev1",
+    "red": "Gone red",
+    "green": "Back to green",
+    "resolved": "Resolved",
+    "closed": "Closed",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading GitLab.
+
+
+def scope_name(scope: tuple[str, Any]) -> str:
+    _kind, obj = scope
+    return getattr(obj, "full_path", None) or getattr(obj, "path_with_namespace", "") or str(obj)
+
+
+def fetch(
+    api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, since: datetime
+) -> tuple[list[Escalation], str, list[str]]:
+    """Snapshots for the report: open escalations, closed ones updated since the charted weeks
+    began, comments since before the window, label events where something changed."""
+    errors: list[str] = []
+    bot = api.me()["username"]
+    marker_label = policy.labels.marker.name
+    issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
+    first = min(since, chart_start(now, policy))
+    issues += api.list_issues(scope, labels=[marker_label], state="closed", updated_after=first)
+    escalations = [Escalation.from_gitlab(i) for i in issues]
+    notes_from = window_start(policy, since)
+    notes_by_project = {}
+    for project_id in sorted({e.project_id for e in escalations}):
+        try:
+            events = api.note_events(project_id, after=(notes_from - timedelta(days=1)).date())
+        except GitLabError as exc:
+            errors.append(str(exc))
+            events = []
+        notes_by_project[project_id] = _notes_from_events(events)
+    ctx = Context(policy=policy, now=now, bot=bot)
+    out = []
+    for esc in escalations:
+        esc = esc.with_activity(
+            notes=tuple(notes_by_project.get(esc.project_id, {}).get(esc.iid, ())),
+            notes_since=notes_from if esc.created_at < notes_from else None,
+        )
+        try:
+            if esc.updated_at >= since:
+                events = api.label_events(esc.project_id, esc.iid)
+                esc = esc.with_activity(
+                    label_events=tuple(LabelEvent.from_gitlab(e) for e in events)
+                )
+            if esc.state == "opened":
+                needs = evaluate(esc, ctx).needs
+                if needs:
+                    esc = complete(api, esc, needs)
+        except GitLabError as exc:
+            errors.append(f"{esc.ref}: {exc}")
+        out.append(esc)
+    return out, bot, errors
+
+
+def build_report(
+    api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, since: datetime | None
+) -> Report:
+    """Read the scope's escalations and compute the report (since defaults to now - 7 days)."""
+    since = since or now - timedelta(days=7)
+    escalations, bot, errors = fetch(api, scope, policy, now, since)
+    return compute_report(
+        escalations, policy, now, since, bot=bot, scope_name=scope_name(scope), notes=errors
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering.
+
+
+def _ctx(report: Report, policy: Policy) -> dict[str, Any]:
+    from escbot import charts
+
+    cal = policy.calendar
+
+    def when(moment: datetime | None) -> str:
+        return cal.describe(moment) if moment else ""
+
+    def fmt_days(stat: TimeStat) -> dict[str, str]:
+        if not stat.count:
+            return {"median": "n/a", "worst": "n/a", "worst_ref": ""}
+        return {
+            "median": f"{stat.median_days:.1f} business days ({stat.median_hours:.1f} h)",
+            "worst": f"{stat.worst.business_days:.1f} business days "  # type: ignore[union-attr]
+            f"({stat.worst.business_hours:.1f} h)",  # type: ignore[union-attr]
+            "worst_ref": stat.worst.ref,  # type: ignore[union-attr]
+        }
+
+    comp_rows = [r for r in report.rows if r.compliance.required]
+    return {
+        "r": report,
+        "policy": policy,
+        "when": when,
+        "day": lambda m: cal.local(m).strftime("%a %d %b") if m else "",
+        "rag_counts": report.rag_counts,
+        "rag_order": RAG_ORDER,
+        "change_kinds": CHANGE_KINDS,
+        "change_titles": CHANGE_TITLES,
+        "ack": fmt_days(report.acknowledge),
+        "res": fmt_days(report.resolve),
+        "comp_rows": comp_rows,
+        "week_rows": [(w.week, w.opened, w.closed) for w in report.weeks],
+        "comp_bars": [(r.ref, r.compliance.ratio or 0.0) for r in comp_rows],
+        "comp_pct": [round((r.compliance.ratio or 0) * 100) for r in comp_rows],
+        "charts": charts,
+        "marker": briefing_marker(report.week),
+        "since_text": when(report.since),
+        "now_text": when(report.now),
+    }
+
+
+def render_markdown(report: Report, policy: Policy) -> str:
+    from escbot.render import render
+
+    return render("report/briefing.md", **_ctx(report, policy))
+
+
+def render_html(report: Report, policy: Policy) -> str:
+    from escbot.charts import html_environment
+
+    env = html_environment()
+    return env.get_template("report/briefing.html").render(**_ctx(report, policy))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    data = asdict(report)
+    data["rag_counts"] = report.rag_counts
+    data["open_count"] = report.open_count
+    data["compliance"]["ratio"] = report.compliance.ratio
+    for project, rows in report.groups.items():
+        for d, row in zip(data["groups"][project], rows, strict=True):
+            d["compliance"]["ratio"] = row.compliance.ratio
+    return _jsonable(data)
+
+
+def render_json(report: Report, policy: Policy | None = None) -> str:
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The weekly briefing issue.
+
+
+def briefing_marker(week: str) -> Any:
+    return marker("briefing", week=week)
+
+
+def briefing_title(week: str) -> str:
+    return f"PMO briefing {week}"
+
+
+def find_briefing(api: GitLab, project: Any, week: str, label: str) -> dict[str, Any] | None:
+    wanted = briefing_marker(week)
+    found = [
+        issue
+        for issue in api.list_issues(("project", project), labels=[label], state="all")
+        if wanted in find_markers(issue.get("description"))
+    ]
+    return min(found, key=lambda i: i["iid"]) if found else None
+
+
+def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> tuple[str, bool]:
+    """Create, or update, the one briefing issue of the report's ISO week; (web_url, created)."""
+    if not hasattr(project, "id"):
+        project = api.project(project)
+    label = policy.report.label
+    body = render_markdown(report, policy)
+    title = briefing_title(report.week)
+    existing = find_briefing(api, project, report.week, label)
+    if existing is not None:
+        changes: dict[str, Any] = {}
+        if existing.get("description") != body:
+            changes["description"] = body
+        if existing.get("title") != title:
+            changes["title"] = title
+        if changes:
+            api.edit_issue(project.id, existing["iid"], **changes)
+        return existing.get("web_url") or "", False
+    ensure_labels(api, ("project", project), policy, [label])
+    issue = api.create_issue(project.id, title=title, description=body, labels=label)
+    return issue.get("web_url") or "", True
