@@ -1,0 +1,210 @@
+"""Intake of e-mailed escalations: classification (pure) and the scheduled check over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from escbot.intake import classify_intake
+from tests.helpers import World, policy
+
+POLICY = policy()
+
+CASES = [
+    (
+        "no-show",
+        "Technician never showed up",
+        "We waited all morning at the Dallas yard; the technician did not show.",
+        "jane@acme.example",
+        ("customer", "technician-no-show", "fixed", ("no-show",)),
+    ),
+    (
+        "tracking",
+        "Where is our equipment?",
+        "Can you send the tracking number? The cameras were due last week.",
+        "ops@globex.example",
+        ("customer", "shipping-delay", "mobile", ("tracking-number",)),
+    ),
+    (
+        "wrong part",
+        "Wrong part delivered",
+        "The box contained the WRONG PART: we ordered 4 PTZ mounts and got wall brackets.",
+        "site.lead@acme.example",
+        ("customer", "incorrect-shipment", "fixed", ("wrong-part",)),
+    ),
+    (
+        "invoice",
+        "Invoice INV-2231 is double",
+        "We were overcharged for the November service period.",
+        "ap@acme.example",
+        ("internal", "accounting-to-pm", "fixed", ("invoice",)),
+    ),
+    (
+        "invoice from accounting",
+        "Credit memo for Globex",
+        "Please confirm the credit memo before month end.",
+        "kim@accounting.provigil.example",
+        ("internal", "accounting-to-pm", "fixed", ("accounting", "invoice")),
+    ),
+    (
+        "warranty",
+        "Warranty claim for the Houston site",
+        "One of the poles installed three weeks ago is leaning; this should be under warranty.",
+        "facilities@globex.example",
+        ("warranty", "warranty-30-day", "mobile", ("warranty",)),
+    ),
+    (
+        "outage",
+        "Cameras down at lot 4",
+        "All four cameras at lot 4 went offline at 02:00 and are still down.",
+        "noc@acme.example",
+        ("warranty", "monitoring-outage", "fixed", ("outage",)),
+    ),
+    (
+        "didn't show, curly apostrophe",
+        "Appointment missed",
+        "The installer didn\u2019t show and nobody called us.",
+        "someone@unknown.example",
+        ("customer", "technician-no-show", "fixed", ("no-show",)),
+    ),
+    (
+        "word boundaries: 'installation' does not make 'install is' match inside words",
+        "Reinstall is needed?",
+        "Our uninstall isn't done.",
+        "x@acme.example",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "title,body,sender,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_classify_intake(title: str, body: str, sender: str, expected: tuple | None) -> None:
+    result = classify_intake(title, body, sender, POLICY)
+    if expected is None:
+        assert result.problem == "no intake rule matched the subject, the body or the sender"
+        assert result.category is None and result.type is None and not result.ok
+        return
+    type_, category, account, rules = expected
+    assert (result.type, result.category, result.account_type) == (type_, category, account)
+    assert result.rules == rules and result.problem is None and result.ok
+
+
+def test_overlapping_rules_are_reported_by_name() -> None:
+    result = classify_intake(
+        "Technician no-show and still no tracking number",
+        "Nobody came and the parts are backordered.",
+        "jane@acme.example",
+        POLICY,
+    )
+    assert not result.ok and result.category is None
+    assert result.problem == (
+        "rules overlap: no-show (technician-no-show), tracking-number (shipping-delay)"
+    )
+    assert result.rules == ("no-show", "tracking-number")
+
+
+def test_nothing_matching_says_so_and_the_account_type_default_is_explained() -> None:
+    result = classify_intake("Hello", "Please call me back.", "bob@elsewhere.example", POLICY)
+    assert result.problem == "no intake rule matched the subject, the body or the sender"
+    assert result.account_type == "fixed"
+    assert result.reasons == (
+        "account type fixed: the default (sender domain elsewhere.example is not in "
+        "intake.customers)",
+    )
+
+
+def test_known_customer_and_reasons() -> None:
+    result = classify_intake(
+        "Install stalled", "The install has stopped.", "a@globex.example", POLICY
+    )
+    assert result.customer == "Globex Rentals" and result.account_type == "mobile"
+    assert result.reasons == (
+        'rule "install" matched "install has", "install stalled"',
+        "account type mobile: Globex Rentals (globex.example)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Over HTTP: the scheduled check acknowledges once; what it cannot classify waits for a person.
+
+
+@pytest.fixture
+def world(sandbox) -> World:
+    return World(sandbox)
+
+
+def test_check_acknowledges_once_across_two_apply_runs(world: World) -> None:
+    world.at("2026-11-23 09:20")
+    iid = world.sb.service_desk(
+        world.project.id,
+        "jane@globex.example",
+        "Technician never showed up",
+        "We waited all morning; the technician did not show.",
+    )["iid"]
+    first = world.run("check", "--project", world.path, "--apply", when="2026-11-23 09:45")
+    assert first.exit_code == 0, first.output
+    assert (
+        "Did acknowledge acme/collab#1 to jane@globex.example: Technician no-show (mobile), "
+        "owner @mobile.pm" in first.output
+    )
+    second = world.run("check", "--project", world.path, "--apply", when="2026-11-23 10:30")
+    assert second.exit_code == 0, second.output
+    acks = [n for n in world.notes(iid, "escbot") if "<!-- escbot:ack -->" in n.body]
+    assert len(acks) == 1
+    ack = acks[0]
+    assert not ack.internal  # public: Service Desk e-mails it to the sender
+    assert (
+        "**Who is dealing with it:** @mobile.pm, the project manager for Globex Rentals" in ack.body
+    )
+    assert (
+        "**What we understood:** Customer escalation — Technician no-show (Technician missed "
+        "the scheduled appointment)." in ack.body
+    )
+    assert "**When you will hear from us:** by Tue 24 Nov 09:45 EST at the latest." in ack.body
+    assert "QA `mobile.qa`, then team manager `mobile.manager`" in ack.body
+    issue = world.issue(iid)
+    assert sorted(issue.labels) == [
+        "account::mobile", "category::technician-no-show", "escalation", "escalation::sev1",
+        "phase::initiation", "rag::red", "severity::high", "type::customer",
+    ]  # fmt: skip
+    assert [a["username"] for a in issue.assignees] == ["mobile.pm"]
+    assert issue.due_date == "2026-11-24"
+    labels = {lab.name: lab.color for lab in world.project.labels.list(get_all=True)}
+    assert labels["category::technician-no-show"] == "#7f8c8d"  # created with the policy colour
+
+
+def test_unclassified_intake_is_labelled_needs_triage_with_the_reason(world: World) -> None:
+    world.at("2026-11-23 09:20")
+    iid = world.sb.service_desk(
+        world.project.id,
+        "jane@acme.example",
+        "Technician no-show, and no tracking number either",
+        "Nobody came and the parts are backordered.",
+    )["iid"]
+    late = world.run("check", "--project", world.path, "--apply", when="2026-11-23 10:45")
+    assert late.exit_code == 1, late.output
+    assert (
+        "missed  acme/collab#1 intake: Intake classification due since Mon 23 Nov 09:20 EST "
+        "(rules overlap: no-show (technician-no-show), tracking-number (shipping-delay))"
+    ) in late.output
+    world.run("check", "--project", world.path, "--apply", when="2026-11-23 11:45")
+    [note] = world.notes(iid, "escbot")
+    assert note.internal  # never e-mailed to the sender
+    assert (
+        "escbot could not classify this e-mailed escalation, so it has not been acknowledged: "
+        "**rules overlap: no-show (technician-no-show), tracking-number (shipping-delay)**"
+    ) in note.body
+    issue = world.issue(iid)
+    assert issue.labels == ["needs-triage"] and issue.assignees == []
+
+
+def test_an_issue_a_person_classified_is_left_alone(world: World) -> None:
+    world.at("2026-11-23 09:20")
+    iid = world.sb.service_desk(
+        world.project.id, "jane@acme.example", "Technician no-show", "Nobody came."
+    )["iid"]
+    world.edit(iid, "2026-11-23 09:25", who="pat", add_labels="type::internal")
+    world.run("check", "--project", world.path, "--apply", when="2026-11-23 10:45")
+    assert world.notes(iid, "escbot") == []
+    assert world.issue(iid).labels == ["type::internal"]
