@@ -239,22 +239,17 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
     reminders = ladder = 0
     missed: set[tuple[str, str]] = set()
     for n in esc.notes:
+        # One comment is one reminder (or ladder mention), however many requirements it names.
+        reminded = [m for m in n.markers if m.kind == "remind"]
+        if reminded:
+            rung = max(int(m.get("rung") or 0) for m in reminded)
+            missed |= {(m.get("rule") or "", m.get("due") or "") for m in reminded}
+            reminders, ladder = (reminders + 1, ladder) if rung == 0 else (reminders, ladder + 1)
+            what = "reminder" if rung == 0 else f"ladder mention (rung {rung + 1})"
+            rules = ", ".join(sorted({m.get("rule") or "" for m in reminded}))
+            rows.append((n.created_at, f"escbot {what}: {rules}"))
         for m in n.markers:
-            if m.kind == "remind":
-                rung = int(m.get("rung") or 0)
-                missed.add((m.get("rule") or "", m.get("due") or ""))
-                if rung == 0:
-                    reminders += 1
-                else:
-                    ladder += 1
-                what = "reminder" if rung == 0 else f"ladder mention (rung {rung + 1})"
-                rows.append(
-                    (
-                        n.created_at,
-                        f"escbot {what}: {m.get('rule')} missed since {m.get('due')}",
-                    )
-                )
-            elif m.kind == "promote":
+            if m.kind == "promote":
                 rows.append(
                     (n.created_at, f"escbot proposed promotion to Sev1 ({m.get('reason')})")
                 )

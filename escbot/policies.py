@@ -403,6 +403,8 @@ def s_duration(v: Any, p: Path_, c: _Ctx) -> Duration:
 
 def s_enum(*choices: str) -> Check:
     def check(v: Any, p: Path_, c: _Ctx) -> str:
+        if isinstance(v, bool):  # YAML 1.1 reads off/on/no/yes as booleans
+            v = next((w for w in choices if w in (("on", "yes") if v else ("off", "no"))), v)
         if v not in choices:
             raise c.fail(p, "one of " + ", ".join(choices), v)
         return v

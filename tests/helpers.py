@@ -151,14 +151,20 @@ class World:
         return self.sb.gitlab(token=self.tokens[who])
 
     def open(
-        self, when: str, *extra: str, level: str = "sev1", title: str = "Install stalled"
+        self,
+        when: str,
+        *extra: str,
+        level: str = "sev1",
+        title: str = "Install stalled",
+        type: str = "customer",
+        category: str | None = None,
     ) -> int:
         """Open an escalation with `escbot new` as the PM; returns its iid."""
+        category = category or ("install-issue" if level == "sev1" else "timeline")
         args = [
-            "new", "--project", self.path, "--level", level, "--type", "customer",
-            "--category", "install-issue" if level == "sev1" else "timeline",
-            "--severity", "high", "--title", title, "--customer", "Acme Logistics",
-            "--dri", "pat", *extra,
+            "new", "--project", self.path, "--level", level, "--type", type,
+            "--category", category, "--severity", "high", "--title", title,
+            "--customer", "Acme Logistics", "--dri", "pat", *extra,
         ]  # fmt: skip
         result = self.run(*args, who="pat", when=when)
         assert result.exit_code == 0, result.output
