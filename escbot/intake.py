@@ -31,7 +31,7 @@ from escbot.engine import Context, posted_markers
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers, marker
-from escbot.model import Escalation, classify
+from escbot.model import Escalation
 from escbot.plan import Action, Evaluation, Finding
 from escbot.policies import IntakeRule, Policy
 from escbot.render import render
@@ -148,13 +148,11 @@ def is_intake(esc: Escalation, policy: Policy) -> bool:
 
 
 def classified_by_person(esc: Escalation, policy: Policy) -> bool:
-    """A person has started classifying it (level, type or category labels): hands off."""
-    cls = classify(esc.labels, policy)
-    keys = ("level", "type", "category")
-    if any(cls[k] for k in keys) or any(k in cls.conflicts for k in keys):
-        return True
-    groups = policy.labels.groups
-    return any(groups[k].is_scoped_sibling(lab) for k in keys for lab in esc.labels)
+    """A person has put a label of escbot's scoped groups on it (a level, type, category, or
+    even a severity or RAG value): hands off, since adding escbot's own values would replace
+    theirs (scoped labels are exclusive)."""
+    groups = policy.labels.groups.values()
+    return any(g.is_scoped_sibling(lab) for g in groups for lab in esc.labels)
 
 
 def routed(policy: Policy, account_type: str) -> dict[str, str | None]:

@@ -121,7 +121,9 @@ def _by_title(group: LabelGroup, text: str | None) -> str | None:
 
 
 def _choices(group: LabelGroup) -> str:
-    return ", ".join(v.name for v in group.values.values())
+    if len(group.values) <= 6:
+        return "one of " + ", ".join(v.name for v in group.values.values())
+    return f"one of the {len(group.values)} {group.prefix}::... values in policies.yml"
 
 
 def _missing_label_fix(
@@ -170,6 +172,10 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
             fixes.append(_person(f"keep one of {', '.join(labels)} (labels a person added)"))
         elif not cls[key]:
             problems.append(Problem(f"missing-{key}", f"no {key} label ({group.prefix}::...)"))
+            # With scoped labels, adding a value would drop the unknown one a person added.
+            strays = [lab for lab in cls.unknown if group.is_scoped_sibling(lab)]
+            if strays:
+                continue  # the unknown label's own fix says what to choose
             fix = _missing_label_fix(key, esc, cls, policy)
             if fix is None:
                 what = (
@@ -177,7 +183,7 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
                     if key == "category"
                     else "nothing on the issue states it"
                 )
-                fix = _person(f"choose one of {_choices(group)} ({what})")
+                fix = _person(f"choose {_choices(group)} ({what})")
             fixes.append(fix)
     for key, group in policy.labels.groups.items():
         if key not in LABEL_KEYS and key in cls.conflicts:
@@ -196,7 +202,7 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
                 f"{label} is not a {group.key} in policies.yml" + (f" ({hint})" if hint else ""),
             )
         )
-        fixes.append(_person(f"replace {label} with one of {_choices(group)}"))
+        fixes.append(_person(f"replace {label} (a label a person added) with {_choices(group)}"))
     category, type_ = cls["category"], cls.type
     if category and type_:
         allowed = policy.labels["category"].values[category].types
@@ -231,6 +237,7 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
 
 def _missed(esc: Escalation, ev: Evaluation, ctx: Context, report: IssueReport) -> None:
     cal = ctx.policy.calendar
+    updates: list[str] = []
     for f in ev.missed:
         since = f" since {cal.describe(f.due)}" if f.due else ""
         detail = f": {f.detail}" if f.detail else ""
@@ -245,7 +252,11 @@ def _missed(esc: Escalation, ev: Evaluation, ctx: Context, report: IssueReport) 
             )
         else:
             report.problems.append(Problem(f"missed-{f.rule}", f"{f.title} missed{since}{detail}"))
-            report.fixes.append(_person(f"the DRI posts the {f.title.lower()} update"))
+            updates.append(f.title.lower())
+    if updates:
+        report.fixes.append(
+            _person(f"the DRI posts the missed update(s): {', '.join(updates)} (the check reminds)")
+        )
 
 
 def intake_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
