@@ -1,0 +1,239 @@
+"""`escbot demo`: the whole product against an embedded sandbox, one step per capability.
+
+Each step is a plain function of the demo world; the command prints what each one does.
+Time is scripted on the sandbox clock (and passed to escbot as `now`), so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from escbot.check import run_check
+from escbot.gitlab_io import GitLab
+from escbot.labels import sync_labels
+from escbot.policies import Policy
+from escbot.sandbox import Sandbox
+
+Echo = Callable[[str], None]
+
+GROUP = "demo-customers"
+PROJECTS = {"acme-logistics": "Acme Logistics", "globex-rentals": "Globex Rentals"}
+PEOPLE = {
+    "pat": "Pat Morgan (PM, DRI)",
+    "escbot": "escbot (the scheduled job's bot user)",
+    "pm.lead": "PM lead",
+    "qa.lead": "QA lead",
+    "team.manager": "Team manager",
+    "director.ps": "Director of Professional Services",
+    "pmo.manager": "PMO manager",
+    "fixed.pm": "PM, fixed accounts",
+    "fixed.qa": "QA, fixed accounts",
+    "fixed.manager": "Team manager, fixed accounts",
+    "mobile.pm": "PM, mobile accounts",
+    "mobile.qa": "QA, mobile accounts",
+    "mobile.manager": "Team manager, mobile accounts",
+}
+# Monday of the demo week, 09:00 in New York (the shipped policy's timezone).
+START = datetime(2026, 11, 16, 14, 0, tzinfo=UTC)
+
+
+@dataclass
+class Demo:
+    sb: Sandbox
+    policy: Policy
+    out: Path
+    echo: Echo
+    tokens: dict[str, str] = field(default_factory=dict)
+    issues: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def api(self, who: str = "escbot") -> GitLab:
+        return GitLab(self.sb.gitlab(token=self.tokens[who]))
+
+    @property
+    def now(self) -> datetime:
+        return self.sb.now()
+
+    def at(self, moment: datetime) -> None:
+        self.sb.set_now(moment)
+
+    def local(self, moment: datetime) -> str:
+        return self.policy.calendar.describe(moment)
+
+    def scope(self) -> tuple[str, Any]:
+        api = self.api()
+        return "group", api.group(GROUP)
+
+    def comment(self, key: str, body: str, who: str = "pat") -> None:
+        issue = self.issues[key]
+        self.api(who).add_note(issue["project_id"], issue["iid"], body)
+
+    def edit(self, key: str, who: str = "pat", **attrs: Any) -> dict[str, Any]:
+        issue = self.issues[key]
+        self.issues[key] = self.api(who).edit_issue(issue["project_id"], issue["iid"], **attrs)
+        return self.issues[key]
+
+    def check(self, *, apply: bool, quiet_if_nothing: bool = False) -> None:
+        from escbot.check import default_rules
+        from escbot.cli.check import to_text
+
+        result = run_check(
+            self.api(), self.scope(), self.policy, self.now, apply=apply, rules=default_rules()
+        )
+        text = to_text(result, self.policy)
+        lines = [line for line in text.splitlines() if not line.startswith("  missed")]
+        if quiet_if_nothing and len(lines) <= 2 and "Nothing to do." in text:
+            self.echo("    nothing to post")
+            return
+        for line in lines[1:]:
+            self.echo("    " + line)
+
+
+def header(echo: Echo, text: str) -> None:
+    echo("")
+    echo(f"== {text}")
+
+
+def tick(d: Demo, key: str, heading: str) -> dict[str, Any]:
+    """Check every task under a heading, as the PM would in GitLab's UI."""
+    issue = d.issues[key]
+    text = d.api().issue(issue["project_id"], issue["iid"])["description"]
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end == -1 else end
+    return d.edit(
+        key, description=text[:start] + text[start:end].replace("- [ ]", "- [x]") + text[end:]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Steps.
+
+
+def step_foundation(d: Demo) -> None:
+    header(d.echo, "1. A GitLab of our own: the sandbox, a customer group, people")
+    gl = d.sb.gitlab()
+    for username, name in PEOPLE.items():
+        _, token = d.sb.create_user(username, name=name, bot=(username == "escbot"))
+        d.tokens[username] = token
+    group = gl.groups.create({"name": "Demo customers", "path": GROUP})
+    for username in PEOPLE:
+        user = gl.users.list(username=username)[0]
+        group.members.create({"user_id": user.id, "access_level": 30})
+    for path, name in PROJECTS.items():
+        gl.projects.create(
+            {"name": f"{name} collaboration", "path": path, "namespace_id": group.id}
+        )
+    changes = sync_labels(d.api("pat"), ("group", d.api("pat").group(GROUP)), d.policy, apply=True)
+    d.echo(f"sandbox {d.sb.url} (clock at {d.local(d.now)})")
+    d.echo(f"group {GROUP}: projects " + ", ".join(f"{GROUP}/{p}" for p in PROJECTS))
+    d.echo(f"people: {', '.join(PEOPLE)}")
+    d.echo(f"labels synced from policies.yml: {sum(c.action == 'create' for c in changes)} created")
+
+
+def step_open(d: Demo) -> None:
+    from escbot.create import EscalationRequest, open_escalation
+
+    header(d.echo, "2. A customer escalates, a project turns Red: escbot new")
+    requests = {
+        "sev1": EscalationRequest(
+            project=f"{GROUP}/acme-logistics",
+            level="sev1",
+            type="customer",
+            category="technician-no-show",
+            severity="critical",
+            title="Technician no-show at the Dallas yard, customer threatens to withhold payment",
+            customer="Acme Logistics",
+            dri="pat",
+            account_type="fixed",
+            now=d.now,
+        ),
+        "sev2": EscalationRequest(
+            project=f"{GROUP}/globex-rentals",
+            level="sev2",
+            type="internal",
+            category="timeline",
+            severity="medium",
+            title="Mobile rollout 17 days behind the critical milestone",
+            customer="Globex Rentals",
+            dri="pat",
+            account_type="mobile",
+            trigger_detail="17 days behind the camera-install milestone, no approved change",
+            now=d.now,
+        ),
+    }
+    for key, request in requests.items():
+        result = open_escalation(d.api("pat"), d.policy, request)
+        assert result.escalation is not None and result.raid is not None
+        d.issues[key] = result.escalation
+        d.issues[key + "-raid"] = result.raid
+        d.echo(f"{key.upper()}: {result.escalation_url}")
+        d.echo(f"  RAID register: {result.raid_url}")
+        d.echo(f"  due (end of Phase 1): {result.escalation['due_date']}")
+        d.echo("  description:")
+        for line in (result.escalation.get("description") or "").splitlines():
+            d.echo("  | " + line)
+
+
+def step_week(d: Demo) -> None:
+    header(d.echo, "3. A week of scheduled checks (the sandbox clock moves a day at a time)")
+    script: dict[int, list[tuple[str, str]]] = {
+        0: [("sev1", "Acknowledged; rebooking the crew. #status-update #customer-communication")],
+        1: [("sev1", "Crew on site 08:00. #milestone-progress #blockers")],
+        2: [("sev1", "## Status update\nCameras 1-6 mounted. #milestone-progress #blockers")],
+        3: [("sev1", "Called the customer's ops lead. #customer-communication #status-update")],
+    }
+    for day in range(7):
+        moment = START + timedelta(days=day, hours=1)  # 10:00 local
+        d.at(moment)
+        for key, body in script.get(day, []):
+            d.comment(key, body)
+        if day == 0:  # the Sev1's DRI works through Phase 1; the Sev2's does not
+            tick(d, "sev1", "## Phase 1 checklist")
+            d.echo(f"-- {d.local(moment)}: pat completes the Sev1's Phase 1 checklist")
+        d.echo(f"-- {d.local(moment)}")
+        d.check(apply=True, quiet_if_nothing=True)
+
+
+def step_closeout(d: Demo) -> None:
+    header(d.echo, "4. Close-out: resolution, the sign-off gate, the retrospective")
+    monday = START + timedelta(days=7, hours=2)
+    d.at(monday)
+    phase = d.policy.labels["phase"]
+    d.edit("sev1", add_labels=phase.label("resolution"))
+    d.echo(f"-- {d.local(d.now)}: pat moves the Sev1 to {phase.label('resolution')}")
+    d.check(apply=True)
+    d.at(monday + timedelta(hours=1))
+    d.edit("sev1", state_event="close")
+    d.echo(f"-- {d.local(d.now)}: pat closes it without the customer's sign-off")
+    d.check(apply=True)
+    state = d.api().issue(d.issues["sev1"]["project_id"], d.issues["sev1"]["iid"])["state"]
+    d.echo(f"    the escalation is {state} again")
+    d.at(monday + timedelta(hours=3))
+    issue = tick(d, "sev1", "## Close-out checklist")
+    d.echo(f"-- {d.local(d.now)}: sign-off obtained; pat ticks every close-out item")
+    d.check(apply=True)
+    api = d.api()
+    for link in api.links(issue["project_id"], issue["iid"]):
+        if "retrospective" in link.get("labels", []):
+            d.echo(f"retrospective: {link['web_url']}")
+            for line in (link.get("description") or "").splitlines()[:40]:
+                d.echo("  | " + line)
+
+
+STEPS: list[Callable[[Demo], None]] = [step_foundation, step_open, step_week, step_closeout]
+
+
+def run_demo(sb: Sandbox, policy: Policy, out: Path, echo: Echo) -> Demo:
+    d = Demo(sb=sb, policy=policy, out=out, echo=echo)
+    sb.set_now(START)
+    for step in STEPS:
+        step(d)
+    return d
+
+
+def demo_date() -> date:
+    return START.date()
