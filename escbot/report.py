@@ -18,6 +18,7 @@ updated since --since, and full notes only where the cadence verdict needs older
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import statistics
@@ -134,7 +135,7 @@ class Milestone:
 
 
 @dataclass
-class Duration_:
+class Span:
     ref: str
     business_days: float
     business_hours: float
@@ -143,13 +144,28 @@ class Duration_:
 
 @dataclass
 class TimeStat:
-    """Median and worst of a set of spans, in business days and business hours."""
+    """Median and worst of a set of spans, in business days and in business hours."""
 
     count: int = 0
     median_days: float | None = None
     median_hours: float | None = None
-    worst: Duration_ | None = None
+    worst_days: Span | None = None  # the span with the most business days
+    worst_hours: Span | None = None  # the span with the most business hours
+    spans: list[Span] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # refs still waiting (not acknowledged)
+
+
+@dataclass
+class ComplianceRow:
+    """One escalation's cadence over the window (open, closed in it, or unclassified)."""
+
+    ref: str
+    title: str
+    web_url: str
+    state: str
+    compliance: Compliance
+    reminders: int = 0
+    ladder_mentions: int = 0
 
 
 @dataclass
@@ -169,6 +185,7 @@ class Report:
     unclassified: list[Unclassified]
     changes: list[Change]
     compliance: Compliance
+    compliance_rows: list[ComplianceRow]
     reminders: int
     ladder_mentions: int
     acknowledge: TimeStat
@@ -249,9 +266,9 @@ def first_ack(esc: Escalation, ctx: Context) -> datetime | None:
     return min((n.created_at for n in human), default=None)
 
 
-def _span_of(esc: Escalation, start: datetime, end: datetime, policy: Policy) -> Duration_:
+def _span_of(esc: Escalation, start: datetime, end: datetime, policy: Policy) -> Span:
     cal = policy.calendar
-    return Duration_(
+    return Span(
         ref=esc.ref,
         business_days=round(cal.between(start, end) / timedelta(days=1), 2),
         business_hours=round(_hours(cal.between(start, end, hours_only=True)), 2),
@@ -259,14 +276,16 @@ def _span_of(esc: Escalation, start: datetime, end: datetime, policy: Policy) ->
     )
 
 
-def time_stat(spans: list[Duration_], pending: list[str] | None = None) -> TimeStat:
+def time_stat(spans: list[Span], pending: list[str] | None = None) -> TimeStat:
     if not spans:
         return TimeStat(pending=pending or [])
     return TimeStat(
         count=len(spans),
         median_days=round(statistics.median(s.business_days for s in spans), 2),
         median_hours=round(statistics.median(s.business_hours for s in spans), 2),
-        worst=max(spans, key=lambda s: (s.business_hours, s.business_days)),
+        worst_days=max(spans, key=lambda s: (s.business_days, s.business_hours)),
+        worst_hours=max(spans, key=lambda s: (s.business_hours, s.business_days)),
+        spans=spans,
         pending=pending or [],
     )
 
@@ -276,10 +295,11 @@ def cadence(
 ) -> Compliance:
     """Required updates with a due point in (since, end], and how many were made on time.
 
-    Each requirement walks its due points from the anchor: a satisfying note before the due
-    meets it and the next due counts from that note; a miss counts once per period while no
-    note comes (a late note restarts the count from itself, as the rule engine does). Notes
-    older than the bulk-read window are unknown: the walk starts there as if just met.
+    Each requirement walks its periods from the anchor the way the rule engine moves its due:
+    notes before the due meet it, and the next due counts from the last of them; without one the
+    period is missed, and the next due counts from a late note (the last one within a further
+    period) or else from the missed due, so a long silence misses once per period. Notes older
+    than the bulk-read window are unknown: the walk starts there as if just met.
     """
     policy = ctx.policy
     cal = policy.calendar
@@ -294,20 +314,18 @@ def cadence(
         times = sorted(
             n.created_at for n in esc.notes if is_human(n, ctx) and req.pattern.search(n.body)
         )
-        base, i, required, on_time = base0, 0, 0, 0
+        base, required, on_time = base0, 0, 0
         for _ in range(10_000):
             due = cal.add(base, req.every)
             if due > end or due <= base:
                 break
-            while i < len(times) and times[i] <= base:
-                i += 1
-            n = times[i] if i < len(times) else None
-            ok = n is not None and n <= due
-            if ok:
-                base = n  # type: ignore[assignment]
+            met = _last_in(times, base, due)
+            if met is not None:
+                ok, base = True, met
             else:
-                nxt = cal.add(due, req.every)
-                base = n if n is not None and n <= nxt else due  # type: ignore[assignment]
+                ok = False
+                late = _last_in(times, due, cal.add(due, req.every))
+                base = late if late is not None else due
             if due > since:
                 required += 1
                 on_time += ok
@@ -316,6 +334,12 @@ def cadence(
             out.required += required
             out.on_time += on_time
     return out
+
+
+def _last_in(times: list[datetime], after: datetime, until: datetime) -> datetime | None:
+    """The last of the sorted `times` in (after, until]."""
+    i = bisect.bisect_right(times, until)
+    return times[i - 1] if i and times[i - 1] > after else None
 
 
 def milestones_overdue(esc: Escalation, today: date) -> list[Milestone]:
@@ -477,10 +501,11 @@ def compute_report(
     unclassified: list[Unclassified] = []
     changes: list[Change] = []
     overall = Compliance()
+    comp_rows: list[ComplianceRow] = []
     reminders = ladder = 0
-    acks: list[Duration_] = []
+    acks: list[Span] = []
     pending: list[str] = []
-    resolutions: list[Duration_] = []
+    resolutions: list[Span] = []
     milestones: list[Milestone] = []
     weeks = {iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)}
 
@@ -532,6 +557,18 @@ def compute_report(
             end = now if is_open else esc.closed_at
             comp = cadence(esc, ctx, since, end, start)  # type: ignore[arg-type]
             overall.add(comp)
+            if comp.required:
+                comp_rows.append(
+                    ComplianceRow(
+                        esc.ref,
+                        esc.title,
+                        esc.web_url,
+                        "opened" if is_open else "closed",
+                        comp,
+                        esc_rem,
+                        esc_ladder,
+                    )
+                )
 
         if not is_open:
             continue
@@ -582,6 +619,7 @@ def compute_report(
         unclassified=unclassified,
         changes=changes,
         compliance=overall,
+        compliance_rows=comp_rows,
         reminders=reminders,
         ladder_mentions=ladder,
         acknowledge=time_stat(acks, pending),
@@ -680,17 +718,19 @@ def _ctx(report: Report, policy: Policy) -> dict[str, Any]:
     def when(moment: datetime | None) -> str:
         return cal.describe(moment) if moment else ""
 
-    def fmt_days(stat: TimeStat) -> dict[str, str]:
+    def fmt_stat(stat: TimeStat) -> dict[str, str]:
         if not stat.count:
-            return {"median": "n/a", "worst": "n/a", "worst_ref": ""}
+            return {"median": "n/a", "worst": "n/a"}
+        wd, wh = stat.worst_days, stat.worst_hours
+        assert wd is not None and wh is not None
         return {
-            "median": f"{stat.median_days:.1f} business days ({stat.median_hours:.1f} h)",
-            "worst": f"{stat.worst.business_days:.1f} business days "  # type: ignore[union-attr]
-            f"({stat.worst.business_hours:.1f} h)",  # type: ignore[union-attr]
-            "worst_ref": stat.worst.ref,  # type: ignore[union-attr]
+            "median": f"{stat.median_days:.1f} business days / {stat.median_hours:.1f} "
+            "business hours",
+            "worst": f"{wd.business_days:.1f} business days ({wd.ref}) / "
+            f"{wh.business_hours:.1f} business hours ({wh.ref})",
         }
 
-    comp_rows = [r for r in report.rows if r.compliance.required]
+    comp_rows = report.compliance_rows
     return {
         "r": report,
         "policy": policy,
@@ -700,8 +740,8 @@ def _ctx(report: Report, policy: Policy) -> dict[str, Any]:
         "rag_order": RAG_ORDER,
         "change_kinds": CHANGE_KINDS,
         "change_titles": CHANGE_TITLES,
-        "ack": fmt_days(report.acknowledge),
-        "res": fmt_days(report.resolve),
+        "ack": fmt_stat(report.acknowledge),
+        "res": fmt_stat(report.resolve),
         "comp_rows": comp_rows,
         "week_rows": [(w.week, w.opened, w.closed) for w in report.weeks],
         "comp_bars": [(r.ref, r.compliance.ratio or 0.0) for r in comp_rows],
@@ -744,6 +784,8 @@ def to_dict(report: Report) -> dict[str, Any]:
     for project, rows in report.groups.items():
         for d, row in zip(data["groups"][project], rows, strict=True):
             d["compliance"]["ratio"] = row.compliance.ratio
+    for d, row in zip(data["compliance_rows"], report.compliance_rows, strict=True):
+        d["compliance"]["ratio"] = row.compliance.ratio
     return _jsonable(data)
 
 
