@@ -264,7 +264,7 @@ def triage_actions(esc: Escalation, result: IntakeResult, posted: list[Any]) -> 
                 esc.project_id,
                 esc.iid,
                 esc.ref,
-                f"internal note on {esc.ref}: needs triage ({result.problem})",
+                f"post an internal note on {esc.ref}: needs triage ({result.problem})",
                 rule="intake",
                 body=body,
                 markers=(note,),
@@ -369,7 +369,7 @@ def apply_assign(api: GitLab, action: Action) -> str:
     if data.get("assignee") and not issue.get("assignees"):
         user = api.user(data["assignee"])
         if user is None:
-            raise GitLabError(f"{action.ref}: user {data['assignee']} (routing) not found")
+            raise GitLabError(f"user {data['assignee']} (routing) not found on GitLab")
         changes["assignee_ids"] = [user["id"]]
     if data.get("due_date") and not issue.get("due_date"):
         changes["due_date"] = data["due_date"]
@@ -424,7 +424,7 @@ def run_intake(
     """Classify, route and acknowledge the open intake issues of a project or group."""
     run = IntakeRun()
     ctx = Context(policy=policy, now=now, bot=api.me()["username"])
-    for esc in collect(api, scope, policy, now, run.errors):
+    for esc in sorted(collect(api, scope, policy, now, run.errors), key=lambda e: e.key):
         if not is_intake(esc, policy):
             continue
         if esc.extra.get("error"):

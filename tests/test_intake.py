@@ -208,3 +208,32 @@ def test_an_issue_a_person_classified_is_left_alone(world: World) -> None:
     world.run("check", "--project", world.path, "--apply", when="2026-11-23 10:45")
     assert world.notes(iid, "escbot") == []
     assert world.issue(iid).labels == ["type::internal"]
+
+
+def test_run_intake_plans_then_applies(world: World) -> None:
+    from datetime import datetime
+
+    from escbot.gitlab_io import GitLab
+    from escbot.intake import run_intake
+
+    world.at("2026-11-23 09:20")
+    world.sb.service_desk(world.project.id, "a@acme.example", "Invoice is wrong", "Overcharged.")
+    world.sb.service_desk(world.project.id, "b@acme.example", "Hello", "Call me.")
+    api = GitLab(world.sb.gitlab(token=world.tokens["escbot"]))
+    scope = ("project", api.project(world.path))
+    now = datetime.fromisoformat(world.at("2026-11-23 10:00"))
+    plan = run_intake(api, scope, POLICY, now, apply=False)
+    assert [a.describe() for a in plan.actions] == [
+        "Would assign @fixed.pm and set due date 2026-11-24 on acme/collab#1",
+        "Would acknowledge acme/collab#1 to a@acme.example: Accounting to PM (fixed), "
+        "owner @fixed.pm",
+        "Would label acme/collab#1 as an escalation: escalation, escalation::sev1, "
+        "severity::high, type::internal, category::accounting-to-pm, account::fixed, rag::red, "
+        "phase::initiation",
+        "Would post an internal note on acme/collab#2: needs triage (no intake rule matched the "
+        "subject, the body or the sender)",
+        "Would label acme/collab#2 needs-triage",
+    ]
+    done = run_intake(api, scope, POLICY, now, apply=True)
+    assert [o.status for o in done.outcomes] == ["done"] * 5 and done.errors == []
+    assert run_intake(api, scope, POLICY, now, apply=True).actions == []

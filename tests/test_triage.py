@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.helpers import World
+from tests.helpers import World, policy_text
 
 
 @pytest.fixture
@@ -217,3 +217,32 @@ def test_unknown_labels_overdue_phase1_and_no_due_date(sandbox) -> None:
         "update, milestone progress, blockers, customer communication (the check reminds)",
     ]
     assert "category::foo" in world.issue(iid).labels
+
+
+def test_a_gitlab_error_on_one_issue_is_listed_and_the_rest_continue(
+    world: World, tmp_path
+) -> None:
+    # The routing names a user GitLab does not have: assigning #7 fails, the others go through.
+    policies = tmp_path / "policies.yml"
+    policies.write_text(policy_text(("fixed: {pm: fixed.pm,", "fixed: {pm: ghost.pm,")))
+    result = world.run(
+        "triage", "--project", world.path, "--fix", "--yes", "--policies", str(policies),
+        when="2026-11-23 10:00",
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert (
+        "Did add severity::high to acme/collab#3\n"
+        "Failed: assign @ghost.pm on acme/collab#7: error: user ghost.pm (routing) not found on "
+        "GitLab\n"
+        "Failed: assign @ghost.pm and set due date 2026-11-24 on acme/collab#9: error: user "
+        "ghost.pm (routing) not found on GitLab\n"
+    ) in result.output
+    assert result.output.endswith(
+        "               error                acme/collab#7: user ghost.pm (routing) not found on "
+        "GitLab\n"
+        "               error                acme/collab#9: user ghost.pm (routing) not found on "
+        "GitLab\n"
+    )
+    # Nothing after the failed step on an issue: no acknowledgement naming the wrong owner.
+    assert world.issue(7).assignees == [] and world.notes(9, "escbot") == []
+    assert world.issue(9).labels == [] and "severity::high" in world.issue(3).labels
