@@ -60,7 +60,7 @@ class EscbotGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-@click.group(cls=EscbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("escbot", cls=EscbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="escbot")
 def cli() -> None:
     """Keep customer escalations on GitLab on track.

@@ -1,0 +1,79 @@
+"""The CLI surface: every command has help and is in the README; the demo runs end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from escbot import __version__
+from escbot.cli import COMMANDS, cli
+from tests.helpers import ROOT
+
+
+def _commands() -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None, f"escbot {name} does not load"
+        out.append((name,))
+        if isinstance(command, click.Group):
+            out += [(name, sub) for sub in command.list_commands(ctx)]
+    return out
+
+
+@pytest.mark.parametrize("words", _commands(), ids=" ".join)
+def test_every_command_has_help_and_is_documented(words: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*words, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: escbot {' '.join(words)}")
+    assert f"`escbot {' '.join(words)}" in (ROOT / "README.md").read_text()
+
+
+def test_version_and_python_dash_m() -> None:
+    assert CliRunner().invoke(cli, ["--version"]).output == f"escbot, version {__version__}\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "escbot", "--help"], capture_output=True, text=True, check=False
+    )
+    assert (
+        result.returncode == 0 and "Keep customer escalations on GitLab on track" in result.stdout
+    )
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["chekc"])
+    assert result.exit_code == 2 and "No such command 'chekc'" in result.output
+
+
+def test_readme_opens_with_the_two_setup_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in text.split("```sh\n")[1:3]]
+    assert blocks[0].endswith("escbot demo")
+    assert blocks[1].endswith("python -m pytest")
+    assert "python -m pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_demo_runs_every_step(tmp_path) -> None:
+    result = CliRunner().invoke(
+        cli, ["demo", "--out", str(tmp_path / "demo")], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert (
+        "== 1. A GitLab of our own" in out and "labels synced from policies.yml: 43 created" in out
+    )
+    assert "SEV1: http://127.0.0.1:" in out and "SEV2: http://127.0.0.1:" in out
+    assert "  | ## Phase 1 checklist" in out
+    assert (
+        "Did comment on demo-customers/acme-logistics#1: remind @pat: status update missed" in out
+    )
+    assert "Did comment on demo-customers/globex-rentals#1: escalate to rung 2 @pm.lead" in out
+    saturday = out.split("-- Sat 21 Nov 10:00 EST")[1].split("--")[0]
+    assert saturday.strip() == "nothing to post"
+    assert "Did reopen demo-customers/acme-logistics#1: customer sign-off is not checked" in out
+    assert "Did close RAID register demo-customers/acme-logistics#2 with a final note" in out
+    assert "retrospective: http://127.0.0.1:" in out
