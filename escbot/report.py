@@ -41,6 +41,7 @@ from escbot.policies import Policy
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
 EXCERPT = 200
+CHART_ROWS = 20  # escalations in the compliance chart (the lowest ratios when there are more)
 RAG_ORDER = ("red", "yellow", "green")
 # Requirements whose latest note is the "status update" of a level (as closeout.timeline).
 STATUS_KEYS = {"sev1": "status_update", "sev2": "path_to_green"}
@@ -731,6 +732,11 @@ def _ctx(report: Report, policy: Policy) -> dict[str, Any]:
         }
 
     comp_rows = report.compliance_rows
+    chart_rows, chart_title = comp_rows, "Updates on time (%)"
+    if len(comp_rows) > CHART_ROWS:  # a readable chart: the lowest ones (the table has all)
+        chart_rows = sorted(comp_rows, key=lambda r: (r.compliance.ratio or 0, r.ref))
+        chart_rows = chart_rows[:CHART_ROWS]
+        chart_title = f"Updates on time (%), the {CHART_ROWS} lowest"
     return {
         "r": report,
         "policy": policy,
@@ -744,8 +750,10 @@ def _ctx(report: Report, policy: Policy) -> dict[str, Any]:
         "res": fmt_stat(report.resolve),
         "comp_rows": comp_rows,
         "week_rows": [(w.week, w.opened, w.closed) for w in report.weeks],
-        "comp_bars": [(r.ref, r.compliance.ratio or 0.0) for r in comp_rows],
-        "comp_pct": [round((r.compliance.ratio or 0) * 100) for r in comp_rows],
+        "comp_chart_title": chart_title,
+        "comp_chart_refs": [r.ref for r in chart_rows],
+        "comp_bars": [(r.ref, r.compliance.ratio or 0.0) for r in chart_rows],
+        "comp_pct": [round((r.compliance.ratio or 0) * 100) for r in chart_rows],
         "charts": charts,
         "marker": briefing_marker(report.week),
         "since_text": when(report.since),

@@ -672,3 +672,23 @@ def test_label_events_only_for_recently_updated(month: Any) -> None:
     # Updated since Mon 16: S1, S2, S3, S4, S5, S6 (not S7, closed 6 Nov).
     assert label_reads == 6
     assert sum(n for k, n in kinds.items() if k.endswith("/notes")) == 0
+
+
+def test_compliance_chart_keeps_the_twenty_lowest() -> None:
+    escs = [
+        escalation(
+            iid=i,
+            notes=tuple(
+                note("#status-update", ny(f"2026-11-{d} 08:00"), id=i * 100 + d)
+                for d in range(17, 17 + i % 5)
+            ),
+        )
+        for i in range(1, 26)
+    ]
+    r = compute_report(escs, P, NOW, SINCE, bot="bot")
+    assert len(r.compliance_rows) == 25
+    text = render_markdown(r, P)
+    comp = check_mermaid(mermaid_blocks(text)[2])
+    assert len(comp["x"]) == 20 and comp["bar"] == sorted(comp["bar"])
+    assert "the 20 lowest" in text and text.count("| [acme/collab#") == 25 + 25
+    check_html(render_html(r, P))
