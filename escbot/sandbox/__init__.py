@@ -222,6 +222,9 @@ def start_sandbox(
     root_token = bootstrap(store, clock, token)
     app = App(store, clock, scoped_labels=scoped_labels, rate_limit=rate_limit)
     server = make_server(app, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="escbot-sandbox", daemon=True)
+    # A short poll interval keeps stop() (server.shutdown) fast.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.02,), name="escbot-sandbox", daemon=True
+    )
     thread.start()
     return Sandbox(app, server, thread, root_token)

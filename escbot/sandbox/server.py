@@ -401,6 +401,10 @@ class App:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "escbot-sandbox"
+    # One buffered write per response (flushed by handle_one_request) and no Nagle:
+    # split header/body segments would stall keep-alive clients on delayed ACKs.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     sys_version = ""
     app: App  # set on the subclass made per server
 
