@@ -192,3 +192,15 @@ def test_unknown_project_and_bad_token_are_one_line(world: World) -> None:
     assert result.exit_code == 3
     assert "401" in result.output and "glpat-wrong-secret" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_free_tier_scoped_labels_still_swap(sandbox) -> None:
+    sandbox.settings(scoped_labels=False)  # GitLab Free: nothing is mutually exclusive
+    world = World(sandbox)
+    iid = world.open("2026-11-16 09:00")
+    world.edit(iid, "2026-11-16 09:30", labels=",".join(
+        [lab for lab in world.issue(iid).labels if not lab.startswith("rag::")] + ["rag::green"]
+    ))  # fmt: skip
+    world.run("check", "--group", "acme", "--apply", when="2026-11-17 10:00")
+    rag = [lab for lab in world.issue(iid).labels if lab.startswith("rag::")]
+    assert rag == ["rag::red"]
