@@ -137,6 +137,7 @@ def _label_filter(
     *,
     negate: bool,
     alt: dict[int, str] | None = None,
+    conn: sqlite3.Connection | None = None,
 ) -> None:
     titles = comma_list(value, "labels")
     if not titles:
@@ -155,6 +156,9 @@ def _label_filter(
         )
         args.extend(titles)
         return
+    if conn is not None and len(titles) > 1:
+        # Rarest label first: SQLite drives the count from the first IN list.
+        titles = sorted(titles, key=lambda t: _label_cardinality(conn, t))
     for t in titles:
         # EXISTS lets a page walk the ordering index and stop early; counting is
         # faster driven from the label index, so the count uses the IN form.
@@ -164,6 +168,12 @@ def _label_filter(
             "EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_title = ?)"
         )
         args.append(t)
+
+
+def _label_cardinality(conn: sqlite3.Connection, title: str) -> int:
+    return conn.execute(
+        "SELECT COUNT(*) FROM issue_labels WHERE label_title = ?", (title,)
+    ).fetchone()[0]
 
 
 def _milestone_filter(
@@ -289,7 +299,7 @@ def list_issues(
         args.append(ctx.user["id"])
     alt: dict[int, str] = {}
     if "labels" in p:
-        _label_filter(where, args, p["labels"], negate=False, alt=alt)
+        _label_filter(where, args, p["labels"], negate=False, alt=alt, conn=ctx.conn)
     iids = p.get("iids")
     if iids not in (None, "", []):
         try:
