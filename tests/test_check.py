@@ -204,3 +204,35 @@ def test_free_tier_scoped_labels_still_swap(sandbox) -> None:
     world.run("check", "--group", "acme", "--apply", when="2026-11-17 10:00")
     rag = [lab for lab in world.issue(iid).labels if lab.startswith("rag::")]
     assert rag == ["rag::red"]
+
+
+def test_two_overlapping_runs_post_once(world: World) -> None:
+    """Both runs plan before either applies (a crash-restart or two schedules at once)."""
+    import threading
+
+    from escbot.check import apply_actions, default_rules, run_check
+    from escbot.gitlab_io import GitLab
+    from tests.helpers import policy
+
+    iid = world.open("2026-11-16 09:00")
+    world.at("2026-11-17 10:00")
+    plans = []
+    for _ in range(2):
+        api = GitLab(world.as_user("escbot"))
+        scope = ("group", api.group("acme"))
+        result = run_check(
+            api, scope, policy(), ny("2026-11-17 10:00"), apply=False, rules=default_rules()
+        )
+        plans.append((api, result.actions))
+    assert plans[0][1] and [a.summary for a in plans[0][1]] == [a.summary for a in plans[1][1]]
+    threads = [threading.Thread(target=apply_actions, args=plan) for plan in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    markers = world.bot_markers(iid)
+    assert len(markers) == len(set(markers)) > 0
+    # and a third, late apply of the same stale plan changes nothing
+    before = len(world.notes(iid))
+    outcomes = apply_actions(*plans[0])
+    assert {o.status for o in outcomes} == {"already done"} and len(world.notes(iid)) == before
