@@ -8,7 +8,16 @@ from typing import Any, Literal
 
 from escbot.markers import Marker
 
-ActionKind = Literal["comment", "labels", "close", "reopen", "create_retro", "close_companion"]
+ActionKind = Literal[
+    "comment",
+    "labels",
+    "close",
+    "reopen",
+    "create_retro",
+    "close_companion",
+    "assign",
+    "internal_note",
+]
 
 
 @dataclass(frozen=True)

@@ -236,3 +236,28 @@ def test_two_overlapping_runs_post_once(world: World) -> None:
     before = len(world.notes(iid))
     outcomes = apply_actions(*plans[0])
     assert {o.status for o in outcomes} == {"already done"} and len(world.notes(iid)) == before
+
+
+def test_gitlab_errors_are_listed_and_the_rest_still_runs(world: World) -> None:
+    from click.testing import CliRunner
+
+    from escbot.cli import cli
+
+    first = world.open("2026-11-16 09:00", title="Install stalled")
+    second = world.open("2026-11-16 09:05", title="Wrong parts shipped")
+    read_only = world.sb.create_token("escbot", scopes=("read_api",))
+    world.at("2026-11-17 10:00")
+    env = {
+        "GITLAB_URL": world.sb.url,
+        "GITLAB_TOKEN": read_only,
+        "ESCBOT_NOW": ny("2026-11-17 10:00").isoformat(),
+    }
+    result = CliRunner().invoke(cli, ["check", "--group", "acme", "--apply"], env=env)
+    assert result.exit_code == 3, result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("Failed: ")]
+    assert {line.split(":")[1].split()[-1] for line in failed} == {
+        f"acme/collab#{first}",
+        f"acme/collab#{second}",
+    }
+    assert all(line.endswith("the token lacks the api scope (read-only token)") for line in failed)
+    assert read_only not in result.output
