@@ -202,7 +202,7 @@ def assign_action(
     if due:
         parts.append(f"set due date {due}")
     return Action(
-        "assign",  # type: ignore[arg-type]  # handled by escbot.intake (EXTRA_HANDLERS)
+        "assign",  # handled by escbot.intake (EXTRA_HANDLERS)
         esc.project_id,
         esc.iid,
         esc.ref,
@@ -260,7 +260,7 @@ def triage_actions(esc: Escalation, result: IntakeResult, posted: list[Any]) -> 
         )
         actions.append(
             Action(
-                "internal_note",  # type: ignore[arg-type]
+                "internal_note",
                 esc.project_id,
                 esc.iid,
                 esc.ref,
