@@ -215,5 +215,5 @@ def test_raid_template() -> None:
 def test_partials_and_missing_context_fail_loudly() -> None:
     from escbot.errors import EscbotError
 
-    with pytest.raises(EscbotError, match="templates/sev1.md"):
+    with pytest.raises(EscbotError, match=r"templates/sev1\.md"):
         render("sev1.md", marker="x")
