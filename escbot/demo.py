@@ -224,7 +224,65 @@ def step_closeout(d: Demo) -> None:
                 d.echo("  | " + line)
 
 
-STEPS: list[Callable[[Demo], None]] = [step_foundation, step_open, step_week, step_closeout]
+def step_intake(d: Demo) -> None:
+    from escbot.intake import run_intake
+
+    header(d.echo, "5. Escalations by e-mail (GitLab Service Desk): classify, route, acknowledge")
+    d.at(START + timedelta(days=7, hours=6))
+    project = f"{GROUP}/acme-logistics"
+    mails = [
+        (
+            "dispatch@acme.example",
+            "Technician no-show at the Plano yard",
+            "Your technician never arrived for the 8am camera install appointment today. "
+            "Our gate crew waited two hours. Please tell us when someone will come.",
+        ),
+        (
+            "j.doe@example.org",
+            "Please call me back",
+            "I have a question about our project, call me when you can.",
+        ),
+    ]
+    for sender, subject, body in mails:
+        issue = d.sb.service_desk(project, sender, subject, body)
+        d.echo(f"e-mail from {sender}: {subject!r} -> {issue['web_url']}")
+    api = d.api()
+    run = run_intake(api, ("group", api.group(GROUP)), d.policy, d.now, apply=True)
+    for outcome in run.outcomes:
+        verb = "Did" if outcome.status == "done" else outcome.status
+        d.echo(f"    {verb} {outcome.action.summary}")
+    for error in run.errors:
+        d.echo(f"    error: {error}")
+
+
+def step_report(d: Demo) -> None:
+    from escbot.report import build_report, post_briefing, render_html, render_markdown
+
+    header(d.echo, "6. The weekly PMO briefing and Y/R portfolio review")
+    d.at(START + timedelta(days=7, hours=7))
+    api = d.api()
+    report = build_report(api, ("group", api.group(GROUP)), d.policy, d.now, None)
+    d.out.mkdir(parents=True, exist_ok=True)
+    html = d.out / "report.html"
+    markdown = d.out / "report.md"
+    html.write_text(render_html(report, d.policy), encoding="utf-8")
+    markdown.write_text(render_markdown(report, d.policy), encoding="utf-8")
+    url, created = post_briefing(api, f"{GROUP}/acme-logistics", report, d.policy)
+    d.echo(f"open escalations: {report.open_count}; RAG: " + ", ".join(
+        f"{k} {v}" for k, v in report.rag_counts.items()
+    ))  # fmt: skip
+    d.echo(f"report written: {html.resolve()} (open it in a browser) and {markdown.resolve()}")
+    d.echo(f"briefing issue {'created' if created else 'updated'}: {url}")
+
+
+STEPS: list[Callable[[Demo], None]] = [
+    step_foundation,
+    step_open,
+    step_week,
+    step_closeout,
+    step_intake,
+    step_report,
+]
 
 
 def run_demo(sb: Sandbox, policy: Policy, out: Path, echo: Echo) -> Demo:
