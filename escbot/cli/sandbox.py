@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import sys
 import threading
 from typing import Any
@@ -73,6 +74,8 @@ def serve(
             scoped_labels=not free,
             rate_limit=rate_limit,
         )
+    except sqlite3.Error as exc:
+        raise click.UsageError(f"cannot use --db {db}: {exc}") from None
     except OSError as exc:
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except ValueError as exc:

@@ -679,7 +679,7 @@ def _marked_title_diff(old: str, new: str) -> tuple[str, str]:
 def update_issue(ctx: Ctx) -> Any:
     project = find_project(ctx, ctx.path_params["id"])
     issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
-    if not any(k in ctx.params for k in UPDATE_KEYS):
+    if not any(k in ctx.params for k in [*UPDATE_KEYS, "updated_at"]):
         raise ApiError(
             400,
             {"error": ", ".join(UPDATE_KEYS)
@@ -799,6 +799,12 @@ def update_issue(ctx: Ctx) -> Any:
         changes.update(state="opened", closed_at=None, closed_by_id=None)
     if touched and (changes or labels_changed or assignee_note):
         changes["updated_at"] = now
+    override = None
+    if "updated_at" in ctx.params and level >= OWNER:
+        # Admins and owners may set updated_at (imports, backfills); it wins over "now".
+        override = ctx.datetime_("updated_at")
+        if override is None:
+            raise invalid("updated_at")
     if changes:
         sets = ", ".join(f"{k} = ?" for k in changes)
         conn.execute(f"UPDATE issues SET {sets} WHERE id = ?", [*changes.values(), issue["id"]])
@@ -815,6 +821,8 @@ def update_issue(ctx: Ctx) -> Any:
         )
         add_event(ctx, project["id"], new_state, "Issue", issue["id"], issue["iid"],
                   issue_now["title"])  # fmt: skip
+    if override is not None:
+        conn.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (override, issue["id"]))
     return render.issue_json(ctx, reload(ctx, issue["id"]), context_project=project["id"])
 
 

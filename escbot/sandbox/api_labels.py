@@ -140,6 +140,7 @@ def _list(ctx: Ctx, owner: Owner) -> Any:
         rows = owner.own()
         if ctx.bool_("include_ancestor_groups", True):
             rows = owner.available()
+        ids: list[int] = []
         if ctx.bool_("include_descendant_groups", False):
             ids = [i for i in descendant_ids(ctx.conn, owner.row["id"]) if i != owner.row["id"]]
             if ids:
@@ -147,13 +148,14 @@ def _list(ctx: Ctx, owner: Owner) -> Any:
                 rows += ctx.conn.execute(
                     f"SELECT * FROM labels WHERE group_id IN ({marks})", ids
                 ).fetchall()
-            if not ctx.bool_("only_group_labels", True):
-                marks = ",".join("?" * (len(ids) + 1))
-                rows += ctx.conn.execute(
-                    f"SELECT * FROM labels WHERE project_id IN (SELECT id FROM projects "
-                    f"WHERE namespace_id IN ({marks}))",
-                    [owner.row["id"], *ids],
-                ).fetchall()
+        if not ctx.bool_("only_group_labels", True):
+            # Also the project labels of the group's projects (and, with descendants, theirs).
+            marks = ",".join("?" * (len(ids) + 1))
+            rows += ctx.conn.execute(
+                f"SELECT * FROM labels WHERE project_id IN (SELECT id FROM projects "
+                f"WHERE namespace_id IN ({marks}))",
+                [owner.row["id"], *ids],
+            ).fetchall()
     search = ctx.str_("search")
     if search:
         s = search.lower()

@@ -281,3 +281,16 @@ def test_confidential_and_guest_visibility(
     with pytest.raises(gitlab.GitlabGetError) as exc:
         sandbox.gitlab(token2).projects.get(project.id)
     assert exc.value.error_message == "404 Project Not Found"
+
+
+def test_owner_may_set_updated_at(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> None:
+    issue = project.issues.create({"title": "t"})
+    out = project.issues.update(issue.iid, {"updated_at": "2026-10-01T08:00:00Z"})
+    assert out["updated_at"] == "2026-10-01T08:00:00.000Z"
+    out = project.issues.update(issue.iid, {"title": "t2", "updated_at": "2026-10-02T08:00:00Z"})
+    assert out["updated_at"] == "2026-10-02T08:00:00.000Z" and out["title"] == "t2"
+    dev, token = sandbox.create_user("dev")
+    project.members.create({"user_id": dev["id"], "access_level": 30})
+    devp = sandbox.gitlab(token).projects.get(project.id, lazy=True)
+    out = devp.issues.update(issue.iid, {"title": "t3", "updated_at": "2020-01-01T00:00:00Z"})
+    assert out["updated_at"] == NOW  # ignored below Owner

@@ -180,3 +180,18 @@ def test_milestones_groups_members(gl: gitlab.Gitlab, sandbox: Sandbox, group: A
     members = {m.username: m.access_level for m in project.members_all.list(get_all=True)}
     assert members == {"root": 50, "carol": 20}
     assert [m.username for m in project.members.list()] == ["root"]
+
+
+def test_group_label_scopes(gl: gitlab.Gitlab, group: Any, project: Any) -> None:
+    sub = gl.groups.create({"name": "Sub", "path": "sub", "parent_id": group.id})
+    group.labels.create({"name": "top", "color": "#111111"})
+    sub.labels.create({"name": "mid", "color": "#222222"})
+    project.labels.create({"name": "proj", "color": "#333333"})
+
+    def names(g: Any, **kw: Any) -> list[str]:
+        return [lb["name"] for lb in gl.http_list(f"/groups/{g.id}/labels", get_all=True, **kw)]
+
+    assert names(sub) == ["mid", "top"]  # include_ancestor_groups defaults to true
+    assert names(sub, include_ancestor_groups=False) == ["mid"]
+    assert names(group, include_descendant_groups=True) == ["mid", "top"]
+    assert names(group, only_group_labels=False) == ["proj", "top"]
