@@ -300,9 +300,10 @@ def _set_state(api: GitLab, action: Action) -> str:
 def default_rules() -> list[Rule]:
     """Rules beyond cadence and ladder that the scheduled run applies."""
     from escbot.closeout import closeout_rule, warranty_rule
+    from escbot.create import raid_rule
     from escbot.intake import intake_rule
 
-    return [closeout_rule, warranty_rule, intake_rule]
+    return [closeout_rule, warranty_rule, intake_rule, raid_rule]
 
 
 # --------------------------------------------------------------------------------------------

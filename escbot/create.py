@@ -23,11 +23,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from escbot.check import EXTRA_HANDLERS
+from escbot.description import field as description_field
 from escbot.durations import parse_duration
+from escbot.engine import Context
 from escbot.errors import EscbotError
 from escbot.gitlab_io import GitLab, ProjectRef
 from escbot.labels import missing_labels
 from escbot.markers import Marker, find_markers, marker
+from escbot.model import Escalation, classify
+from escbot.plan import Action, Evaluation
 from escbot.policies import LabelGroup, Policy
 from escbot.render import md, mention, render
 
@@ -583,3 +588,84 @@ def _finish(
             )
             result.escalation = api.edit_issue(project_ref.id, iid, description=updated)
             note(f"Edited {_ref(esc)}: Links -> RAID register {_ref(raid)}")
+
+
+# --------------------------------------------------------------------------------------------
+# The scheduled check gives an escalation opened from GitLab's web UI its RAID register too.
+
+# `escbot new` creates the register seconds after the escalation; give it time to finish.
+RAID_GRACE = timedelta(minutes=10)
+
+
+def raid_rule(esc: Escalation, ctx: Context) -> Evaluation:
+    """Plan the RAID register for an open escalation that has none (opened from a template)."""
+    ev = Evaluation(esc.ref)
+    policy = ctx.policy
+    cls = classify(esc.labels, policy)
+    if (
+        esc.state != "opened"
+        or cls.level is None
+        or esc.raid is not None
+        or RAID_LABEL not in policy.labels.extra
+        or ctx.now - esc.created_at < RAID_GRACE
+    ):
+        return ev
+    category = cls["category"]
+    dri = next((u for u in esc.assignees if u != ctx.bot), None)
+    mark = raid_marker(esc.project_id, esc.iid)
+    body = render(
+        "raid.md",
+        marker=mark.render(),
+        escalation_ref=f"#{esc.iid}",
+        title=esc.title,
+        customer=description_field(esc.description, "Customer") or "customer not named",
+        dri=dri,
+        opened=policy.calendar.local(ctx.now).date().isoformat(),
+        category=choice(policy.labels["category"], category)
+        if category
+        else Choice("", "", "Escalation issue", ""),
+        trigger_detail=None,
+    )
+    ev.actions.append(
+        Action(
+            "create_raid",
+            esc.project_id,
+            esc.iid,
+            esc.ref,
+            f"create the RAID register for {esc.ref} (opened without one) and link it",
+            "raid",
+            body=body,
+            markers=(mark,),
+            data={
+                "title": clean_title(f"RAID register: {esc.title}"),
+                "labels": [RAID_LABEL],
+                "assignees": [dri] if dri else [],
+            },
+        )
+    )
+    return ev
+
+
+def apply_create_raid(api: GitLab, action: Action) -> str:
+    project = api.project(action.project_id)
+    raid = find_raid(api, project, action.project_id, action.iid)
+    if raid is None:
+        ids = [u["id"] for u in (api.user(n) for n in action.data["assignees"]) if u]
+        raid = api.create_issue(
+            action.project_id,
+            title=action.data["title"],
+            description=action.body,
+            labels=",".join(action.data["labels"]),
+            assignee_ids=ids,
+        )
+        status = "done"
+    else:
+        status = "already done"
+    linked = {(i.get("project_id"), i.get("iid")) for i in api.links(action.project_id, action.iid)}
+    if (raid["project_id"], raid["iid"]) not in linked:
+        api.link(action.project_id, action.iid, raid["project_id"], raid["iid"])
+        status = "done"
+    return status
+
+
+EXTRA_HANDLERS["create_raid"] = apply_create_raid

@@ -14,6 +14,7 @@ ActionKind = Literal[
     "close",
     "reopen",
     "create_retro",
+    "create_raid",
     "close_companion",
     "assign",
     "internal_note",

@@ -261,3 +261,42 @@ def test_gitlab_errors_are_listed_and_the_rest_still_runs(world: World) -> None:
     }
     assert all(line.endswith("the token lacks the api scope (read-only token)") for line in failed)
     assert read_only not in result.output
+
+
+def test_escalation_opened_from_the_web_template_gets_its_raid_register(world: World) -> None:
+    from escbot.export import issue_templates, quick_action_labels, strip_quick_actions
+    from tests.helpers import policy
+
+    template = next(
+        t for t in issue_templates(policy()) if t.filename == "Escalation-Sev1-Customer.md"
+    )
+    world.at("2026-11-16 09:00")
+    created = world.as_user("pat").http_post(
+        f"/projects/{world.project.id}/issues",
+        post_data={
+            "title": "Opened in the web UI",
+            "description": strip_quick_actions(template.body),
+            "labels": ",".join(quick_action_labels(template.body)),
+            "assignee_ids": [world.users["pat"]["id"]],
+        },
+    )
+    iid = created["iid"]
+    dry = world.run("check", "--group", "acme", when="2026-11-16 10:00")
+    assert (
+        f"Would create the RAID register for acme/collab#{iid} (opened without one) and link it"
+        in dry.output
+    )
+    for when in ("2026-11-16 10:00", "2026-11-16 11:00"):
+        world.run("check", "--group", "acme", "--apply", when=when)
+    raids = world.gl.projects.get(world.project.id).issues.list(
+        labels=["raid-register"], get_all=True
+    )
+    assert len(raids) == 1 and raids[0].title == "RAID register: Opened in the web UI"
+    assert f"<!-- escbot:raid project={world.project.id} iid={iid} -->" in raids[0].description
+    assert [link.iid for link in world.issue(iid).links.list()] == [raids[0].iid]
+    # Tuesday it is held to the same requirements as one opened by `escbot new`.
+    tuesday = world.run("check", "--group", "acme", "--format", "json", when="2026-11-17 10:00")
+    rules = {
+        f["rule"] for f in json.loads(tuesday.output)["escalations"][0]["findings"] if f["missed"]
+    }
+    assert {"status_update", "milestone_progress", "blockers"} <= rules
