@@ -77,7 +77,10 @@ def test_demo_runs_every_step(tmp_path) -> None:
     assert "Did reopen demo-customers/acme-logistics#1: customer sign-off is not checked" in out
     assert "Did close RAID register demo-customers/acme-logistics#2 with a final note" in out
     assert "retrospective: http://127.0.0.1:" in out
-    assert "Did acknowledge demo-customers/acme-logistics#4 to dispatch@acme.example: Technician no-show (fixed), owner @fixed.pm" in out
+    assert (
+        "Did acknowledge demo-customers/acme-logistics#4 to dispatch@acme.example: Technician no-show (fixed), owner @fixed.pm"
+        in out
+    )
     assert "Did label demo-customers/acme-logistics#5 needs-triage" in out
     assert f"report written: {(tmp_path / 'demo' / 'report.html').resolve()}" in out
     assert "<svg" in (tmp_path / "demo" / "report.html").read_text()

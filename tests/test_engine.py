@@ -109,7 +109,10 @@ def test_rag_goes_red_when_missed_and_back_when_met() -> None:
     [labels] = [a for a in ev.actions if a.kind == "labels"]
     assert labels.add_labels == ("rag::red",) and labels.remove_labels == ("rag::yellow",)
     red = tuple(lab if lab != "rag::yellow" else "rag::red" for lab in escalation().labels)
-    notes = (*posted(ev.actions, "2026-11-17 10:00"), note("#status-update #milestone-progress #blockers", ny("2026-11-17 11:00")))
+    notes = (
+        *posted(ev.actions, "2026-11-17 10:00"),
+        note("#status-update #milestone-progress #blockers", ny("2026-11-17 11:00")),
+    )
     back = evaluate(escalation(labels=red, notes=notes), ctx("2026-11-17 12:00"))
     [restore] = [a for a in back.actions if a.kind == "labels"]
     assert restore.add_labels == ("rag::yellow",) and restore.remove_labels == ("rag::red",)
