@@ -24,9 +24,12 @@ from escbot.sandbox.core import (
     at_least_one,
     bad_value,
     forbidden,
+    keyset_unavailable,
     missing,
+    page_params,
     paginate_list,
     route,
+    to_query,
 )
 
 _PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -271,7 +274,29 @@ def add_project_member(ctx: Ctx) -> Any:
 
 
 # ---------------------------------------------------------------- projects
-def _project_list(ctx: Ctx, rows: list[sqlite3.Row], defaults: dict[str, Any]) -> Any:
+def _projects_keyset(ctx: Ctx, rows: list[sqlite3.Row], sort: str) -> list[sqlite3.Row]:
+    """GET /projects keyset: order_by=id only; the next Link carries id_after/id_before."""
+    if ctx.str_("order_by") != "id":
+        raise keyset_unavailable()
+    _, per_page = page_params(ctx)
+    after, before = ctx.int_("id_after"), ctx.int_("id_before")
+    if after is not None:
+        rows = [p for p in rows if p["id"] > after]
+    if before is not None:
+        rows = [p for p in rows if p["id"] < before]
+    page = rows[:per_page]
+    if len(rows) > per_page:
+        key = "id_after" if sort == "asc" else "id_before"
+        params = {**ctx.query, "per_page": per_page, key: page[-1]["id"]}
+        params.pop("page", None)
+        params.pop("id_after" if key == "id_before" else "id_before", None)
+        ctx.headers["Link"] = f'<{ctx.base}{ctx.path}?{to_query(params)}>; rel="next"'
+    return page
+
+
+def _project_list(
+    ctx: Ctx, rows: list[sqlite3.Row], defaults: dict[str, Any], *, keyset_ok: bool = False
+) -> Any:
     rows = [p for p in rows if project_level(ctx, p) >= GUEST]
     if ctx.bool_("membership") and ctx.is_admin:
         rows = [p for p in rows if _is_member(ctx, p)]
@@ -292,8 +317,11 @@ def _project_list(ctx: Ctx, rows: list[sqlite3.Row], defaults: dict[str, Any]) -
         order or "created_at", order or "created_at"
     )
     rows = sorted(rows, key=lambda p: (p[key], p["id"]), reverse=sort == "desc")
-    page = paginate_list(ctx, rows, {"order_by": order, "sort": sort, **defaults})
     simple = bool(ctx.bool_("simple"))
+    if ctx.str_("pagination") == "keyset" and keyset_ok:
+        return [render.project_json(ctx, p, simple=simple)
+                for p in _projects_keyset(ctx, rows, sort or "desc")]  # fmt: skip
+    page = paginate_list(ctx, rows, {"order_by": order, "sort": sort, **defaults})
     return [render.project_json(ctx, p, simple=simple) for p in page]
 
 
@@ -306,7 +334,7 @@ def _is_member(ctx: Ctx, p: sqlite3.Row) -> bool:
 @route("GET", "/projects")
 def list_projects(ctx: Ctx) -> Any:
     rows = ctx.conn.execute("SELECT * FROM projects").fetchall()
-    return _project_list(ctx, rows, {})
+    return _project_list(ctx, rows, {}, keyset_ok=True)
 
 
 @route("GET", "/projects/:id")

@@ -27,6 +27,7 @@ from escbot.sandbox.core import (
     comma_list,
     forbidden,
     invalid,
+    keyset_unavailable,
     missing,
     not_found,
     page_params,
@@ -379,9 +380,7 @@ def list_issues(
 
     if ctx.str_("pagination") == "keyset":
         if not keyset_ok or (ctx.str_("order_by") or "") not in ("id", "created_at", "updated_at"):
-            raise ApiError(
-                405, {"message": "Keyset pagination is not yet available for this type of request"}
-            )
+            raise keyset_unavailable()
         rows = _keyset(ctx, base, args, ctx.str_("order_by") or "id", sort, defaults)
     else:
         if "order_by" in p and p["order_by"] == "id":

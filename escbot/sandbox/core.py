@@ -199,8 +199,14 @@ class Ctx:
         v = self.params.get(name)
         if v is None or v == "":
             return None
+        text = str(v)
         try:
-            return fmt(parse_datetime(str(v)))
+            return fmt(parse_datetime(text))
+        except (ValueError, TypeError):
+            pass
+        try:
+            # An unencoded "+00:00" arrives as " 00:00" (form decoding); Rails copes too.
+            return fmt(parse_datetime(text.replace(" ", "+")))
         except (ValueError, TypeError):
             raise invalid(name) from None
 
@@ -360,6 +366,8 @@ def paginate_sql(
 
     `count_sql` is an equivalent query with the same placeholders that counts faster.
     """
+    if ctx.params.get("pagination") == "keyset":
+        raise keyset_unavailable()
     page, per_page = page_params(ctx)
     total = ctx.conn.execute(
         f"SELECT COUNT(*) FROM ({count_sql or base_sql} LIMIT {COUNT_CAP + 1})", args
@@ -373,7 +381,15 @@ def paginate_sql(
     return rows[:per_page]
 
 
+def keyset_unavailable() -> ApiError:
+    return ApiError(
+        405, {"message": "Keyset pagination is not yet available for this type of request"}
+    )
+
+
 def paginate_list(ctx: Ctx, items: list[Any], defaults: dict[str, Any]) -> list[Any]:
+    if ctx.params.get("pagination") == "keyset":
+        raise keyset_unavailable()
     page, per_page = page_params(ctx)
     set_page_headers(ctx, len(items), defaults)
     return items[(page - 1) * per_page : page * per_page]

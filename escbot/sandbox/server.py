@@ -241,8 +241,8 @@ class App:
         except ApiError as exc:
             if not rl_headers and exc.status == 401:
                 rl_headers = self._rate_limit(f"ip:{client}", authenticated=False)
-            exc.headers = {**rl_headers, **exc.headers}
-            raise
+            # Error instances may be shared constants: answer with a copy.
+            raise ApiError(exc.status, exc.body, {**rl_headers, **exc.headers}) from None
         return Response(ctx.status, result, {**ctx.headers, **rl_headers})
 
     @staticmethod
@@ -412,12 +412,20 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-        result = self.app.handle(
-            self.command, self.path, self.headers, body, f"http://{host}", self.client_address[0]
-        )
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            result: Response | object = Response(400, {"error": "400 Bad Request"})
+        else:
+            body = self.rfile.read(length) if length > 0 else b""
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            result = self.app.handle(
+                self.command, self.path, self.headers, body, f"http://{host}",
+                self.client_address[0],
+            )  # fmt: skip
         if result is DROP:
             self.close_connection = True
             return

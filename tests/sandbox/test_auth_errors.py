@@ -153,3 +153,25 @@ def test_internal_error_is_500_json(sandbox: Sandbox, monkeypatch: pytest.Monkey
     r = requests.get(f"{sandbox.url}/api/v4/version", headers={"PRIVATE-TOKEN": sandbox.token})
     assert r.status_code == 500 and r.json() == {"message": "500 Internal Server Error"}
     assert "kaboom" not in r.text
+
+
+def test_expired_token(gl: gitlab.Gitlab, sandbox: Sandbox) -> None:
+    user, _ = sandbox.create_user("temp")
+    pat = gl.users.get(user["id"]).personal_access_tokens.create(
+        {"name": "short", "scopes": ["api"], "expires_at": "2026-11-25"}
+    )
+    assert pat.expires_at == "2026-11-25"
+    assert sandbox.gitlab(pat.token).users.list(username="temp")
+    sandbox.advance("P2D")
+    r = requests.get(f"{sandbox.url}/api/v4/user", headers={"PRIVATE-TOKEN": pat.token})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+
+
+def test_unencoded_plus_in_timestamps(sandbox: Sandbox, project: Any) -> None:
+    project.issues.create({"title": "t"})
+    r = requests.get(
+        f"{sandbox.url}/api/v4/projects/{project.id}/issues"
+        "?updated_after=2026-11-23T13:00:00+00:00",
+        headers={"PRIVATE-TOKEN": sandbox.token},
+    )
+    assert r.status_code == 200 and len(r.json()) == 1

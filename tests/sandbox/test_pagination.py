@@ -99,3 +99,22 @@ def test_over_ten_thousand_leaves_out_totals(sandbox: Sandbox) -> None:
     r = requests.get(url, headers={"PRIVATE-TOKEN": sandbox.token}, params={"per_page": 100})
     assert "X-Total" not in r.headers and "X-Total-Pages" not in r.headers
     assert 'rel="last"' not in r.headers["Link"] and r.headers["X-Next-Page"] == "2"
+
+
+def test_projects_keyset_and_unsupported_keyset(gl: gitlab.Gitlab, sandbox: Sandbox) -> None:
+    for n in range(5):
+        gl.projects.create({"name": f"p{n}"})
+    got = list(gl.projects.list(iterator=True, pagination="keyset", order_by="id", per_page=2))
+    assert [p.name for p in got] == ["p4", "p3", "p2", "p1", "p0"]
+    r = requests.get(
+        f"{sandbox.url}/api/v4/projects",
+        headers={"PRIVATE-TOKEN": sandbox.token},
+        params={"pagination": "keyset", "order_by": "id", "sort": "asc", "per_page": 2},
+    )
+    assert "id_after=" in r.headers["Link"] and "X-Total" not in r.headers
+    bad = requests.get(
+        f"{sandbox.url}/api/v4/projects/{got[0].id}/labels",
+        headers={"PRIVATE-TOKEN": sandbox.token},
+        params={"pagination": "keyset"},
+    )
+    assert bad.status_code == 405
