@@ -64,6 +64,10 @@ class Outcome:
     action: Action
     status: str  # "done", "already done", "error: ..."
 
+    @property
+    def error(self) -> str | None:
+        return self.status[len("error: ") :] if self.status.startswith("error: ") else None
+
 
 @dataclass
 class CheckResult:
@@ -202,8 +206,9 @@ def evaluate_all(
     return done_escs, evaluations
 
 
-def _evaluate(esc: Escalation, ctx: Context, rules: list[Rule]) -> Evaluation:
-    ev = evaluate(esc, ctx)
+def _evaluate(esc: Escalation, ctx: Context, rules: list[Rule], *, core: bool = True) -> Evaluation:
+    """The engine's cadence rules (unless `core` is False), then each extra rule, merged."""
+    ev = evaluate(esc, ctx) if core else Evaluation(esc.ref)
     for rule in rules:
         extra = rule(esc, ctx)
         ev.findings += extra.findings
@@ -217,7 +222,10 @@ def _evaluate(esc: Escalation, ctx: Context, rules: list[Rule]) -> Evaluation:
 # Applying: re-read before each write, so reruns and overlapping runs never post twice.
 
 
-def apply_actions(api: GitLab, actions: list[Action]) -> list[Outcome]:
+def apply_actions(
+    api: GitLab, actions: list[Action], errors: list[str] | None = None
+) -> list[Outcome]:
+    """Perform a plan; failures are outcomes (and lines in `errors`), never an abort."""
     outcomes: list[Outcome] = []
     by_issue: dict[tuple[int, int], list[Action]] = defaultdict(list)
     for action in actions:
@@ -245,6 +253,8 @@ def apply_actions(api: GitLab, actions: list[Action]) -> list[Outcome]:
             except GitLabError as exc:
                 outcomes.append(Outcome(action, f"error: {exc}"))
                 break  # later actions on this issue may depend on this one
+    if errors is not None:
+        errors += [f"{o.action.ref}: {o.error}" for o in outcomes if o.error]
     return outcomes
 
 
@@ -325,12 +335,7 @@ def run_check(
         api, escalations, ctx, result.errors, rules or []
     )
     if apply:
-        result.outcomes = apply_actions(api, result.actions)
-        result.errors += [
-            f"{o.action.ref}: {o.status[7:]}"
-            for o in result.outcomes
-            if o.status.startswith("error: ")
-        ]
+        result.outcomes = apply_actions(api, result.actions, result.errors)
     return result
 
 
@@ -366,18 +371,7 @@ def run_one(
     result = CheckResult(now=now, applied=apply)
     ctx = Context(policy=policy, now=now, bot=api.me()["username"])
     esc = snapshot(api, project, iid)
-    ev = Evaluation(esc.ref)
-    for rule in rules:
-        extra = rule(esc, ctx)
-        ev.findings += extra.findings
-        ev.actions += extra.actions
-        ev.notes += extra.notes
-    result.escalations, result.evaluations = [esc], [ev]
+    result.escalations, result.evaluations = [esc], [_evaluate(esc, ctx, rules, core=False)]
     if apply:
-        result.outcomes = apply_actions(api, result.actions)
-        result.errors += [
-            f"{o.action.ref}: {o.status[7:]}"
-            for o in result.outcomes
-            if o.status.startswith("error: ")
-        ]
+        result.outcomes = apply_actions(api, result.actions, result.errors)
     return result

@@ -432,10 +432,5 @@ def run_intake(
             continue
         run.evaluations.append(intake_rule(esc, ctx))
     if apply:
-        run.outcomes = apply_actions(api, run.actions)
-        run.errors += [
-            f"{o.action.ref}: {o.status[7:]}"
-            for o in run.outcomes
-            if o.status.startswith("error: ")
-        ]
+        run.outcomes = apply_actions(api, run.actions, run.errors)
     return run

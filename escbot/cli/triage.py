@@ -77,7 +77,7 @@ def command(
             f"Apply {len(actions)} safe fix action(s) to {issues} issue(s)?", abort=True, err=True
         )
     outcomes = apply_fixes(api, result)
-    errors = [f"{o.action.ref}: {o.status[7:]}" for o in outcomes if o.status.startswith("error: ")]
+    errors = [f"{o.action.ref}: {o.error}" for o in outcomes if o.error]
     after = run_triage(api, scope, policy, now)
     after.errors = result.errors + errors + after.errors
     if fmt == "json":
