@@ -626,8 +626,9 @@ def create_issue(ctx: Ctx) -> Any:
     updates: dict[str, Any] = {"issue_type": issue_type}
     if has_due and can_admin:
         updates["due_date"] = due
-    if has_ms and can_admin:
+    if has_ms and can_admin and ms:
         updates["milestone_id"] = ms
+        _milestone_event(ctx, issue, ms, "add", issue["created_at"])
     if ctx.has("discussion_locked"):
         updates["discussion_locked"] = int(bool(ctx.bool_("discussion_locked")))
     sets = ", ".join(f"{k} = ?" for k in updates)
@@ -733,6 +734,11 @@ def update_issue(ctx: Ctx) -> Any:
     has_ms, ms = _milestone(ctx, project)
     if has_ms and can_admin and ms != issue["milestone_id"]:
         changes["milestone_id"] = ms
+        # One event, as ResourceEvents::ChangeMilestoneService records it.
+        if ms:
+            _milestone_event(ctx, issue, ms, "add", ctx.now())
+        else:
+            _milestone_event(ctx, issue, issue["milestone_id"], "remove", ctx.now())
     if "confidential" in ctx.params:
         conf = bool(ctx.bool_("confidential"))
         if conf != bool(issue["confidential"]):
@@ -835,6 +841,7 @@ def delete_issue(ctx: Ctx) -> Any:
     for table, col in (
         ("issue_labels", "issue_id"), ("issue_assignees", "issue_id"), ("notes", "issue_id"),
         ("label_events", "issue_id"), ("state_events", "issue_id"),
+        ("milestone_events", "issue_id"),
         ("issue_links", "source_id"), ("issue_links", "target_id"),
     ):  # fmt: skip
         ctx.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (iid,))
@@ -932,11 +939,41 @@ def get_state_event(ctx: Ctx) -> Any:
     return _state_event_json(ctx, r, render.users_by_id(ctx, {r["user_id"]}))
 
 
+def _milestone_event(ctx: Ctx, issue: sqlite3.Row, ms: int, action: str, when: str) -> None:
+    ctx.conn.execute(
+        "INSERT INTO milestone_events (issue_id, user_id, milestone_id, action, state, "
+        "created_at) VALUES (?,?,?,?,?,?)",
+        (issue["id"], ctx.user["id"], ms, action, issue["state"], when),
+    )
+
+
+def _milestone_events_json(ctx: Ctx, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    users = render.users_by_id(ctx, {r["user_id"] for r in rows})
+    out = []
+    for r in rows:
+        m = ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (r["milestone_id"],))
+        mrow = m.fetchone()
+        out.append(
+            {
+                "id": r["id"],
+                "user": render.user_basic(ctx, users.get(r["user_id"])),
+                "created_at": r["created_at"],
+                "resource_type": "Issue",
+                "resource_id": r["issue_id"],
+                "milestone": render.milestone_json(ctx, mrow) if mrow else None,
+                "action": r["action"],
+                "state": r["state"],
+            }
+        )
+    return out
+
+
 @route("GET", "/projects/:id/issues/:issue_iid/resource_milestone_events")
 def list_milestone_events(ctx: Ctx) -> Any:
     project = find_project(ctx, ctx.path_params["id"])
-    find_issue(ctx, project, ctx.path_params["issue_iid"])
-    return paginate_sql(
-        ctx, "SELECT * FROM state_events WHERE 0", [], "id",
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    rows = paginate_sql(
+        ctx, "SELECT * FROM milestone_events WHERE issue_id = ?", [issue["id"]], "id ASC",
         {"id": ctx.path_params["id"], "eventable_id": ctx.path_params["issue_iid"]},
     )  # fmt: skip
+    return _milestone_events_json(ctx, rows)

@@ -155,3 +155,93 @@ def get_self_token(ctx: Ctx) -> Any:
     if t is None:
         raise not_found()
     return token_json(t, with_token=False)
+
+
+# ---------------------------------------------------------------- project access tokens
+def _project_token_json(ctx: Ctx, t: Any, *, with_token: bool) -> dict[str, Any]:
+    out = token_json(t, with_token=False)
+    level = ctx.conn.execute(
+        "SELECT access_level FROM members WHERE source_type = 'project' AND user_id = ?",
+        (t["user_id"],),
+    ).fetchone()
+    out["access_level"] = level[0] if level else None
+    if with_token:
+        out["token"] = t["token"]
+    return out
+
+
+def _project_for_tokens(ctx: Ctx) -> Any:
+    from escbot.sandbox.access import MAINTAINER, find_project
+
+    return find_project(ctx, ctx.path_params["id"], level=MAINTAINER)
+
+
+def _project_tokens(ctx: Ctx, project_id: int) -> list[Any]:
+    return ctx.conn.execute(
+        "SELECT t.* FROM tokens t JOIN users u ON u.id = t.user_id "
+        "WHERE t.kind = 'project' AND u.username LIKE ? ESCAPE '\\' ORDER BY t.id",
+        (f"project\\_{project_id}\\_bot\\_%",),
+    ).fetchall()
+
+
+@route("POST", "/projects/:id/access_tokens")
+def create_project_token(ctx: Ctx) -> Any:
+    """A bot user `project_<id>_bot_<hex>` (display name = token name) as a project member."""
+    import secrets
+
+    from escbot.sandbox.core import bad_value
+
+    project = _project_for_tokens(ctx)
+    need = [n for n in ("name", "scopes") if ctx.raw(n) in (None, "", [])]
+    if need:
+        raise missing(*need)
+    scopes = ctx.list_("scopes") or []
+    if any(s not in VALID_SCOPES for s in scopes):
+        raise bad_value("scopes")
+    level = ctx.int_("access_level", 40)
+    if level not in (10, 15, 20, 30, 40, 50):
+        raise bad_value("access_level")
+    name = ctx.str_("name") or ""
+    username = f"project_{project['id']}_bot_{secrets.token_hex(16)}"
+    bot = insert_user(ctx.conn, ctx.now(), username, name,
+                      f"{username}@noreply.example.com", bot=True)  # fmt: skip
+    ctx.conn.execute(
+        "INSERT INTO members VALUES ('project', ?, ?, ?, ?, NULL)",
+        (project["id"], bot["id"], level, ctx.now()),
+    )
+    t = insert_token(ctx.conn, ctx.now(), bot["id"], name, scopes, kind="project",
+                     expires_at=ctx.date_("expires_at"))  # fmt: skip
+    ctx.status = 201
+    return _project_token_json(ctx, t, with_token=True)
+
+
+@route("GET", "/projects/:id/access_tokens")
+def list_project_tokens(ctx: Ctx) -> Any:
+    from escbot.sandbox.core import paginate_list
+
+    project = _project_for_tokens(ctx)
+    rows = [t for t in _project_tokens(ctx, project["id"]) if not t["revoked"]]
+    page = paginate_list(ctx, rows, {"id": ctx.path_params["id"]})
+    return [_project_token_json(ctx, t, with_token=False) for t in page]
+
+
+def _find_project_token(ctx: Ctx) -> Any:
+    project = _project_for_tokens(ctx)
+    tid = ctx.path_params["token_id"]
+    for t in _project_tokens(ctx, project["id"]):
+        if str(t["id"]) == tid:
+            return t
+    raise not_found()
+
+
+@route("GET", "/projects/:id/access_tokens/:token_id")
+def get_project_token(ctx: Ctx) -> Any:
+    return _project_token_json(ctx, _find_project_token(ctx), with_token=False)
+
+
+@route("DELETE", "/projects/:id/access_tokens/:token_id")
+def revoke_project_token(ctx: Ctx) -> Any:
+    t = _find_project_token(ctx)
+    ctx.conn.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (t["id"],))
+    ctx.status = 204
+    return None

@@ -105,6 +105,11 @@ CREATE TABLE IF NOT EXISTS state_events (
     state TEXT NOT NULL, created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS state_events_issue ON state_events(issue_id);
+CREATE TABLE IF NOT EXISTS milestone_events (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    milestone_id INTEGER, action TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS milestone_events_issue ON milestone_events(issue_id);
 CREATE TABLE IF NOT EXISTS issue_links (
     id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, target_id INTEGER NOT NULL,
     link_type TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
@@ -117,6 +122,7 @@ CREATE INDEX IF NOT EXISTS issue_links_target ON issue_links(target_id);
 DATA_TABLES = (
     "namespaces", "members", "projects", "labels", "milestones", "issues", "issue_labels",
     "issue_assignees", "notes", "events", "label_events", "state_events", "issue_links",
+    "milestone_events",
 )  # fmt: skip
 
 

@@ -175,3 +175,18 @@ def test_unencoded_plus_in_timestamps(sandbox: Sandbox, project: Any) -> None:
         headers={"PRIVATE-TOKEN": sandbox.token},
     )
     assert r.status_code == 200 and len(r.json()) == 1
+
+
+def test_project_access_token(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> None:
+    pat = project.access_tokens.create({"name": "escbot", "scopes": ["api"]})
+    assert pat.access_level == 40 and pat.active is True and pat.token
+    bot_gl = sandbox.gitlab(pat.token)
+    bot_gl.auth()
+    assert bot_gl.user.username.startswith(f"project_{project.id}_bot_")
+    assert bot_gl.user.name == "escbot" and bot_gl.user.bot is True
+    issue = bot_gl.projects.get(project.id).issues.create({"title": "by bot"})
+    assert issue.author["name"] == "escbot"
+    assert [t.name for t in project.access_tokens.list()] == ["escbot"]
+    project.access_tokens.delete(pat.id)
+    r = requests.get(f"{sandbox.url}/api/v4/user", headers={"PRIVATE-TOKEN": pat.token})
+    assert r.status_code == 401

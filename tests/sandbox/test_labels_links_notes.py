@@ -195,3 +195,17 @@ def test_group_label_scopes(gl: gitlab.Gitlab, group: Any, project: Any) -> None
     assert names(sub, include_ancestor_groups=False) == ["mid"]
     assert names(group, include_descendant_groups=True) == ["mid", "top"]
     assert names(group, only_group_labels=False) == ["proj", "top"]
+
+
+def test_milestone_events(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> None:
+    m1 = project.milestones.create({"title": "M1"})
+    m2 = project.milestones.create({"title": "M2"})
+    issue = project.issues.create({"title": "t", "milestone_id": m1.id})
+    sandbox.advance("PT1M")
+    project.issues.update(issue.iid, {"milestone_id": m2.id})
+    project.issues.update(issue.iid, {"milestone_id": 0})
+    events = issue.resourcemilestoneevents.list()
+    assert [(e.action, e.milestone["title"]) for e in events] == [
+        ("add", "M1"), ("add", "M2"), ("remove", "M2"),
+    ]  # fmt: skip
+    assert issue.notes.list() == []
