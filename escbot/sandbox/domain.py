@@ -241,10 +241,14 @@ def add_note(
 
 
 def issue_ref_from(ctx: Ctx, target: sqlite3.Row, from_project_id: int) -> str:
-    """`#2` within a project, the full `grp/proj#2` across projects."""
+    """Issue#to_reference(project): `#2` in the same project, `proj#2` in the same
+    namespace, `grp/proj#2` otherwise (Project#cross_namespace_reference?)."""
     if target["project_id"] == from_project_id:
         return f"#{target['iid']}"
     p = ctx.conn.execute("SELECT * FROM projects WHERE id = ?", (target["project_id"],)).fetchone()
+    src = ctx.conn.execute("SELECT namespace_id FROM projects WHERE id = ?", (from_project_id,))
+    if src.fetchone()[0] == p["namespace_id"]:
+        return f"{p['path']}#{target['iid']}"
     ns = ctx.conn.execute("SELECT * FROM namespaces WHERE id = ?", (p["namespace_id"],)).fetchone()
     return f"{ns['full_path']}/{p['path']}#{target['iid']}"
 

@@ -337,9 +337,13 @@ def issue_refs(
 ) -> dict[str, str]:
     p, ns, full = project_paths(ctx, project_id)
     short = f"#{iid}"
+    # Project#to_reference_base: same project "#1", same namespace "proj#1", else full.
     if context_project == project_id:
         relative = short
-    elif context_group is not None and ns["id"] == context_group:
+    elif (context_group is not None and ns["id"] == context_group) or (
+        context_project is not None
+        and project_paths(ctx, context_project)[0]["namespace_id"] == ns["id"]
+    ):
         relative = f"{p['path']}#{iid}"
     else:
         relative = f"{full}#{iid}"

@@ -79,19 +79,28 @@ def test_issue_links(gl: gitlab.Gitlab, sandbox: Sandbox, group: Any, project: A
         a.links.create({"target_project_id": project.id, "target_issue_iid": 99})
     assert exc.value.response_code == 404
     assert exc.value.error_message.startswith("No matching issue found")
+    # References as Issue#to_reference(project) writes them: same namespace -> "other#1".
     notes_a = [n.body for n in a.notes.list(sort="asc")]
     assert notes_a == [
         "marked this issue as related to #2",
-        "marked this issue as related to support/other#1",
+        "marked this issue as related to other#1",
     ]
-    assert [n.body for n in c.notes.list()] == ["marked this issue as related to support/esc#1"]
+    assert [n.body for n in c.notes.list()] == ["marked this issue as related to esc#1"]
+    assert {i.title: i.references["relative"] for i in linked} == {"b": "#2", "c": "other#1"}
+    # Another namespace: the full path.
+    far_group = gl.groups.create({"name": "Far", "path": "far"})
+    far = gl.projects.create({"name": "Far", "path": "far", "namespace_id": far_group.id})
+    d = far.issues.create({"title": "d"})
+    d.links.create({"target_project_id": project.id, "target_issue_iid": a.iid})
+    assert d.notes.list()[0].body == "marked this issue as related to support/esc#1"
+    assert a.notes.list()[0].body == "marked this issue as related to far/far#1"
     link_id = linked[0].issue_link_id
     raw = gl.http_get(f"/projects/{project.id}/issues/{a.iid}/links/{link_id}")
     assert raw["source_issue"]["iid"] == a.iid and raw["link_type"] == "relates_to"
     deleted = gl.http_delete(f"/projects/{project.id}/issues/{a.iid}/links/{link_id}")
     assert deleted.status_code == 200 and deleted.json()["target_issue"]["iid"] == b.iid
     assert b.notes.list()[0].body == "removed the relation with #1"
-    assert [i.title for i in a.links.list()] == ["c"]
+    assert [i.title for i in a.links.list()] == ["c", "d"]
 
 
 def test_notes(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> None:
