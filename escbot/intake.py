@@ -194,13 +194,21 @@ def label_specs(policy: Policy, names: tuple[str, ...]) -> list[list[str]]:
 
 
 def assign_action(
-    esc: Escalation, policy: Policy, *, assignee: str | None, due: str | None, labels: tuple = ()
+    esc: Escalation,
+    policy: Policy,
+    *,
+    assignee: str | None,
+    due: str | None,
+    labels: tuple = (),
+    description: str | None = None,
 ) -> Action:
     parts = []
     if assignee:
         parts.append(f"assign @{assignee}")
     if due:
         parts.append(f"set due date {due}")
+    if description:
+        parts.append("add the tracking sections")
     return Action(
         "assign",  # handled by escbot.intake (EXTRA_HANDLERS)
         esc.project_id,
@@ -208,7 +216,12 @@ def assign_action(
         esc.ref,
         f"{' and '.join(parts) or 'create labels'} on {esc.ref}",
         rule="intake",
-        data={"assignee": assignee, "due_date": due, "labels": label_specs(policy, labels)},
+        data={
+            "assignee": assignee,
+            "due_date": due,
+            "labels": label_specs(policy, labels),
+            "description": description,
+        },
     )
 
 
@@ -300,6 +313,7 @@ def classify_actions(
             assignee=None if esc.assignees else people["pm"],
             due=None if esc.due_date else due_text,
             labels=labels,
+            description=tracking_description(esc, result, ctx, people["pm"]),
         )
     ]
     if not acked:
@@ -350,6 +364,34 @@ def classify_actions(
     return actions
 
 
+def tracking_description(
+    esc: Escalation, result: IntakeResult, ctx: Context, pm: str
+) -> str | None:
+    """The e-mail, then the escalation template's sections (Phase 1 checklist, requirements,
+    close-out...), so an e-mailed escalation is tracked like one opened by `escbot new`."""
+    from escbot.create import EscalationRequest, plan_escalation
+    from escbot.gitlab_io import ProjectRef
+
+    if any(m.kind == "escalation" for m in esc.description_markers):
+        return None
+    policy = ctx.policy
+    request = EscalationRequest(
+        project=esc.project_path,
+        level=policy.intake.level,
+        type=result.type or "",
+        category=result.category or "",
+        severity=policy.intake.severity,
+        title=esc.title,
+        customer=result.customer or esc.service_desk_reply_to or "the sender",
+        dri=(list(esc.assignees) or [pm])[0],
+        account_type=result.account_type,
+        trigger_detail=f"reported by e-mail from {esc.service_desk_reply_to or 'the customer'}",
+        now=esc.created_at,
+    )
+    plan = plan_escalation(request, policy, ProjectRef(esc.project_id, esc.project_path, ""))
+    return f"{esc.description.rstrip()}\n\n---\n\n{plan.description}"
+
+
 # --------------------------------------------------------------------------------------------
 # Handlers for the check's applier.
 
@@ -373,6 +415,9 @@ def apply_assign(api: GitLab, action: Action) -> str:
         changes["assignee_ids"] = [user["id"]]
     if data.get("due_date") and not issue.get("due_date"):
         changes["due_date"] = data["due_date"]
+    text = issue.get("description") or ""
+    if data.get("description") and not any(m.kind == "escalation" for m in find_markers(text)):
+        changes["description"] = data["description"]
     if not changes:
         return "already done"
     api.edit_issue(action.project_id, action.iid, **changes)

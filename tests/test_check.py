@@ -300,3 +300,26 @@ def test_escalation_opened_from_the_web_template_gets_its_raid_register(world: W
         f["rule"] for f in json.loads(tuesday.output)["escalations"][0]["findings"] if f["missed"]
     }
     assert {"status_update", "milestone_progress", "blockers"} <= rules
+
+
+def test_emailed_escalation_is_tracked_like_one_opened_by_new(world: World) -> None:
+    from escbot import description as desc
+
+    world.at("2026-11-16 09:00")
+    issue = world.sb.service_desk(
+        world.path, "dispatch@acme.example", "Technician no-show at the Plano yard",
+        "Your technician never arrived for the 8am install appointment.",
+    )  # fmt: skip
+    for when in ("2026-11-16 09:20", "2026-11-16 09:40"):
+        world.run("check", "--group", "acme", "--apply", when=when)
+    text = world.issue(issue["iid"]).description
+    assert text.startswith(
+        "Your technician never arrived for the 8am install appointment.\n\n---\n\n"
+    )
+    assert text.count("<!-- escbot:escalation level=sev1 -->") == 1
+    assert desc.checklist(text, desc.PHASE1) and desc.checklist(text, desc.CLOSE_OUT)
+    assert [a["username"] for a in world.issue(issue["iid"]).assignees] == ["fixed.pm"]
+    raids = world.gl.projects.get(world.project.id).issues.list(
+        labels=["raid-register"], get_all=True
+    )
+    assert [r.title for r in raids] == ["RAID register: Technician no-show at the Plano yard"]

@@ -224,7 +224,7 @@ def test_run_intake_plans_then_applies(world: World) -> None:
     now = datetime.fromisoformat(world.at("2026-11-23 10:00"))
     plan = run_intake(api, scope, POLICY, now, apply=False)
     assert [a.describe() for a in plan.actions] == [
-        "Would assign @fixed.pm and set due date 2026-11-24 on acme/collab#1",
+        "Would assign @fixed.pm and set due date 2026-11-24 and add the tracking sections on acme/collab#1",
         "Would acknowledge acme/collab#1 to a@acme.example: Accounting to PM (fixed), "
         "owner @fixed.pm",
         "Would label acme/collab#1 as an escalation: escalation, escalation::sev1, "

@@ -143,7 +143,7 @@ def test_fix_applies_the_proposals_and_leaves_what_needs_a_person(world: World) 
     assert result.output[len(TABLE) :] == (
         "Did add severity::high to acme/collab#3\n"
         "Did assign @fixed.pm on acme/collab#7\n"
-        "Did assign @fixed.pm and set due date 2026-11-24 on acme/collab#9\n"
+        "Did assign @fixed.pm and set due date 2026-11-24 and add the tracking sections on acme/collab#9\n"
         "Did acknowledge acme/collab#9 to jane@acme.example: Technician no-show (fixed), "
         "owner @fixed.pm\n"
         "Did label acme/collab#9 as an escalation: escalation, escalation::sev1, severity::high, "
@@ -234,7 +234,7 @@ def test_a_gitlab_error_on_one_issue_is_listed_and_the_rest_continue(
         "Did add severity::high to acme/collab#3\n"
         "Failed: assign @ghost.pm on acme/collab#7: error: user ghost.pm (routing) not found on "
         "GitLab\n"
-        "Failed: assign @ghost.pm and set due date 2026-11-24 on acme/collab#9: error: user "
+        "Failed: assign @ghost.pm and set due date 2026-11-24 and add the tracking sections on acme/collab#9: error: user "
         "ghost.pm (routing) not found on GitLab\n"
     ) in result.output
     assert result.output.endswith(
