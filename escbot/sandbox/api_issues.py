@@ -640,6 +640,12 @@ def create_issue(ctx: Ctx) -> Any:
         if ctx.app.settings["scoped_labels"]:
             labels = exclusive_labels(labels, labels)
         set_issue_labels(ctx, issue, labels, when=issue["created_at"])
+    if updates.get("due_date"):
+        # CommonSystemNotesService runs on create too (is_update: false): title and
+        # description notes are skipped, the due-date note is not.
+        add_note(ctx, reload(ctx, issue["id"]), f"changed due date to "
+                 f"{_long_date(updates['due_date'])}", system=True,
+                 created_at=issue["created_at"], touch=False)  # fmt: skip
     ctx.status = 201
     return render.issue_json(ctx, reload(ctx, issue["id"]), context_project=project["id"])
 

@@ -216,8 +216,11 @@ def add_note(
     system: bool = False,
     internal: bool = False,
     created_at: str | None = None,
+    touch: bool = True,
 ) -> sqlite3.Row:
-    """A note on an issue: touches the issue; user notes also count and make an event."""
+    """A note on an issue: touches the issue; user notes also count and make an event.
+
+    touch=False mirrors CommonSystemNotesService's `no_touching` block."""
     conn = ctx.conn
     when = created_at or ctx.now()
     nid = conn.execute(
@@ -228,7 +231,8 @@ def add_note(
     ).lastrowid  # fmt: skip
     now = ctx.now()
     if system:
-        conn.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (now, issue["id"]))
+        if touch:
+            conn.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (now, issue["id"]))
     else:
         conn.execute(
             "UPDATE issues SET updated_at = ?, user_notes_count = user_notes_count + 1 "

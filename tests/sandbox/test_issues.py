@@ -45,6 +45,13 @@ def test_issue_json_fields(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) ->
     assert a["subscribed"] is True
     assert a["_links"]["self"].endswith(f"/api/v4/projects/{project.id}/issues/1")
     assert a["time_stats"]["time_estimate"] == 0
+    # Creation writes the due-date note (CommonSystemNotesService, is_update: false) only.
+    assert [(n.body, n.system) for n in issue.notes.list()] == [
+        ("changed due date to November 30, 2026", True)
+    ]
+    assert project.issues.get(issue.iid).updated_at == NOW
+    events = [(e.action, e.label["name"]) for e in issue.resourcelabelevents.list()]
+    assert sorted(events) == [("add", "bug"), ("add", "escalation")]
     # Lists do not carry `subscribed`; no tasks -> no task_status.
     listed = project.issues.list()[0].attributes
     assert "subscribed" not in listed
