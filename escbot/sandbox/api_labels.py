@@ -20,7 +20,6 @@ from escbot.sandbox.core import (
     ApiError,
     Ctx,
     at_least_one,
-    invalid,
     missing,
     not_found,
     paginate_list,
@@ -316,6 +315,3 @@ def delete_group_label(ctx: Ctx) -> Any:
 @route("DELETE", "/groups/:id/labels")
 def delete_group_label_legacy(ctx: Ctx) -> Any:
     return _delete(ctx, _group_owner(ctx, REPORTER), None)
-
-
-__all__ = ["invalid"]

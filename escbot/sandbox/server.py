@@ -30,8 +30,8 @@ from escbot.sandbox import (  # noqa: F401
     api_users,
 )
 from escbot.sandbox.access import find_user
-from escbot.sandbox.clock import Clock, fmt
-from escbot.sandbox.core import ApiError, Ctx, match, parse_params, to_int
+from escbot.sandbox.clock import Clock
+from escbot.sandbox.core import ApiError, Ctx, match, parse_params
 from escbot.sandbox.domain import json_scopes
 from escbot.sandbox.store import Store
 
@@ -454,6 +454,3 @@ class Server(ThreadingHTTPServer):
 def make_server(app: App, host: str, port: int) -> Server:
     handler = type("BoundHandler", (Handler,), {"app": app})
     return Server((host, port), handler)
-
-
-__all__ = ["DROP", "App", "Response", "Server", "fmt", "make_server", "to_int"]
