@@ -139,6 +139,8 @@ def _label_filter(
     negate: bool,
     alt: dict[int, str] | None = None,
     conn: sqlite3.Connection | None = None,
+    d_ok: set[int] | None = None,
+    store: Any = None,
 ) -> None:
     titles = comma_list(value, "labels")
     if not titles:
@@ -159,22 +161,31 @@ def _label_filter(
         return
     if conn is not None and len(titles) > 1:
         # Rarest label first: SQLite drives the count from the first IN list.
-        titles = sorted(titles, key=lambda t: _label_cardinality(conn, t))
-    for t in titles:
-        # EXISTS lets a page walk the ordering index and stop early; counting is
-        # faster driven from the label index, so the count uses the IN form.
-        if alt is not None:
-            alt[len(where)] = "i.id IN (SELECT issue_id FROM issue_labels WHERE label_title = ?)"
+        titles = sorted(titles, key=lambda t: _label_cardinality(store, conn, t))
+    for n, t in enumerate(titles):
+        # EXISTS lets a page walk the ordering index and stop early; the count is driven
+        # from the rarest label's rows in issue_labels (alias d) instead.
+        if alt is not None and d_ok is not None:
+            alt[len(where)] = (
+                "d.label_title = ?"
+                if n == 0
+                else "EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = d.issue_id "
+                "AND il.label_title = ?)"
+            )
+            d_ok.add(len(where))
         where.append(
             "EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_title = ?)"
         )
         args.append(t)
 
 
-def _label_cardinality(conn: sqlite3.Connection, title: str) -> int:
-    return conn.execute(
-        "SELECT COUNT(*) FROM issue_labels WHERE label_title = ?", (title,)
-    ).fetchone()[0]
+def _label_cardinality(store: Any, conn: sqlite3.Connection, title: str) -> int:
+    def count() -> int:
+        return conn.execute(
+            "SELECT COUNT(*) FROM issue_labels WHERE label_title = ?", (title,)
+        ).fetchone()[0]
+
+    return store.cached(("label_cardinality", title), count) if store else count()
 
 
 def _milestone_filter(
@@ -267,11 +278,20 @@ def list_issues(
     p = ctx.params
     where: list[str] = []
     args: list[Any] = []
+    # Count forms over issue_labels d (by position in `where`), and which need no issues row.
+    alt: dict[int, str] = {}
+    d_ok: set[int] = set()
+
+    def mirrored(page_sql: str, count_sql: str) -> None:
+        alt[len(where)] = count_sql
+        d_ok.add(len(where))
+        where.append(page_sql)
+
     if not project_ids:
-        where.append("0")
+        mirrored("0", "0")
     else:
         marks = ",".join("?" * len(project_ids))
-        where.append(f"i.project_id IN ({marks})")
+        mirrored(f"i.project_id IN ({marks})", f"d.project_id IN ({marks})")
         args += project_ids
     # Confidential issues: Reporter+ (or admin), the author, or an assignee.
     if not ctx.is_admin:
@@ -287,7 +307,7 @@ def list_issues(
 
     state = ctx.enum("state", ("opened", "closed", "all"), "all")
     if state != "all":
-        where.append("i.state = ?")
+        mirrored("i.state = ?", "d.state = ?")
         args.append(state)
     scope = ctx.enum("scope", ("created_by_me", "assigned_to_me", "all", "created-by-me",
                                "assigned-to-me"), scope_default)  # fmt: skip
@@ -298,9 +318,11 @@ def list_issues(
         where.append("EXISTS (SELECT 1 FROM issue_assignees a WHERE a.issue_id = i.id AND "
                      "a.user_id = ?)")  # fmt: skip
         args.append(ctx.user["id"])
-    alt: dict[int, str] = {}
     if "labels" in p:
-        _label_filter(where, args, p["labels"], negate=False, alt=alt, conn=ctx.conn)
+        _label_filter(
+            where, args, p["labels"], negate=False, alt=alt, conn=ctx.conn, d_ok=d_ok,
+            store=ctx.app.store,
+        )  # fmt: skip
     iids = p.get("iids")
     if iids not in (None, "", []):
         try:
@@ -349,7 +371,7 @@ def list_issues(
     ):
         bound = ctx.datetime_(name)
         if bound is not None:
-            where.append(f"i.{col} {op} ?")
+            mirrored(f"i.{col} {op} ?", f"d.{col} {op} ?")
             args.append(bound)
     if "due_date" in p:
         _due_filter(ctx, where, args, str(p["due_date"]))
@@ -385,9 +407,25 @@ def list_issues(
     else:
         if "order_by" in p and p["order_by"] == "id":
             raise bad_value("order_by")
-        cwhere = [alt.get(n, w) for n, w in enumerate(where)]
-        count_sql = f"SELECT 1 FROM issues i WHERE {' AND '.join(cwhere)}"
-        rows = paginate_sql(ctx, base, args, _order_sql(order, sort), defaults, count_sql=count_sql)
+        count_sql = None
+        if any(w.startswith("d.label_title") for w in alt.values()):
+            cwhere = [alt.get(n, w) for n, w in enumerate(where)]
+            join = "" if len(d_ok) == len(where) else " JOIN issues i ON i.id = d.issue_id"
+            count_sql = f"SELECT 1 FROM issue_labels d{join} WHERE {' AND '.join(cwhere)}"
+
+        def page_sql(total: int) -> str:
+            # Many matches over several projects: walk the global order index and stop
+            # at the page; few matches: fetch them through the narrow indexes and sort.
+            if len(project_ids) > 1 and order in ("created_at", "updated_at") and total > 1500:
+                return base.replace(
+                    "FROM issues i ", f"FROM issues i INDEXED BY issues_{order}_all "
+                )
+            return base
+
+        rows = paginate_sql(
+            ctx, base, args, _order_sql(order, sort), defaults, count_sql=count_sql,
+            page_sql=page_sql,
+        )  # fmt: skip
     return render.issues_json(
         ctx, rows, context_project=context_project, context_group=context_group,
         label_details=details,

@@ -361,10 +361,12 @@ def paginate_sql(
     defaults: dict[str, Any],
     *,
     count_sql: str | None = None,
+    page_sql: Callable[[int], str] | None = None,
 ) -> list[sqlite3.Row]:
     """A capped COUNT plus one LIMIT/OFFSET page over `SELECT ... FROM ... WHERE ...`.
 
-    `count_sql` is an equivalent query with the same placeholders that counts faster.
+    `count_sql` is an equivalent query with the same placeholders that counts faster;
+    `page_sql(total)` may pick an equivalent page query by how many rows match.
     """
     if ctx.params.get("pagination") == "keyset":
         raise keyset_unavailable()
@@ -372,6 +374,8 @@ def paginate_sql(
     total = ctx.conn.execute(
         f"SELECT COUNT(*) FROM ({count_sql or base_sql} LIMIT {COUNT_CAP + 1})", args
     ).fetchone()[0]
+    if page_sql is not None:
+        base_sql = page_sql(total)
     rows = ctx.conn.execute(
         f"{base_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?",
         [*args, per_page + 1, (page - 1) * per_page],

@@ -162,8 +162,10 @@ def set_issue_labels(
         )
     for lb in added:
         conn.execute(
-            "INSERT INTO issue_labels (issue_id, label_id, label_title) VALUES (?,?,?)",
-            (issue["id"], lb["id"], lb["title"]),
+            "INSERT INTO issue_labels (issue_id, label_id, label_title, project_id, state, "
+            "created_at, updated_at) SELECT id, ?, ?, project_id, state, created_at, updated_at "
+            "FROM issues WHERE id = ?",
+            (lb["id"], lb["title"], issue["id"]),
         )
         conn.execute(
             "INSERT INTO label_events (issue_id, user_id, label_id, action, created_at) "

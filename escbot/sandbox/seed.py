@@ -138,7 +138,8 @@ def seed(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
             int(rng.random() < confidential_ratio), tc, td, notes_per, iid * 513,
         ))  # fmt: skip
         for t in lset:
-            issue_labels.append((issue_id, labels[t]["id"], t))
+            issue_labels.append((issue_id, labels[t]["id"], t, p["id"],
+                                 "closed" if closed else "opened", c, u))  # fmt: skip
             label_events.append((issue_id, uid, labels[t]["id"], "add", c))
         if assign and members:
             assignees.append((issue_id, members[n % len(members)], 0))
@@ -159,7 +160,11 @@ def seed(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         issues,
     )
-    conn.executemany("INSERT INTO issue_labels VALUES (?,?,?)", issue_labels)
+    conn.executemany(
+        "INSERT INTO issue_labels (issue_id, label_id, label_title, project_id, state, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+        issue_labels,
+    )
     conn.executemany(
         "INSERT INTO issue_assignees (issue_id, user_id, position) VALUES (?,?,?)", assignees
     )

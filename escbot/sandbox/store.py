@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -72,8 +73,14 @@ CREATE TABLE IF NOT EXISTS issues (
 CREATE INDEX IF NOT EXISTS issues_state_updated ON issues(project_id, state, updated_at);
 CREATE INDEX IF NOT EXISTS issues_created ON issues(project_id, created_at);
 CREATE INDEX IF NOT EXISTS issues_author ON issues(author_id);
+-- Walked in order for multi-project (group) pages with many matches.
+CREATE INDEX IF NOT EXISTS issues_created_at_all ON issues(created_at);
+CREATE INDEX IF NOT EXISTS issues_updated_at_all ON issues(updated_at);
+-- project_id/state/created_at/updated_at copy the issue's (kept in sync by a trigger) so
+-- a label-filtered count is one narrow index range, without touching issues at all.
 CREATE TABLE IF NOT EXISTS issue_labels (
     issue_id INTEGER NOT NULL, label_id INTEGER NOT NULL, label_title TEXT NOT NULL,
+    project_id INTEGER, state TEXT, created_at TEXT, updated_at TEXT,
     PRIMARY KEY (issue_id, label_id)
 );
 CREATE INDEX IF NOT EXISTS issue_labels_title ON issue_labels(label_title, issue_id);
@@ -118,6 +125,20 @@ CREATE INDEX IF NOT EXISTS issue_links_source ON issue_links(source_id);
 CREATE INDEX IF NOT EXISTS issue_links_target ON issue_links(target_id);
 """
 
+# Created after the migration below, as they use issue_labels' newer columns.
+POST_SCHEMA = """
+DROP INDEX IF EXISTS issue_labels_scope;
+CREATE INDEX IF NOT EXISTS issue_labels_scope_v2
+    ON issue_labels(label_title, project_id, state, updated_at, issue_id);
+CREATE TRIGGER IF NOT EXISTS issues_sync_labels
+    AFTER UPDATE OF project_id, state, created_at, updated_at ON issues
+BEGIN
+    UPDATE issue_labels SET project_id = NEW.project_id, state = NEW.state,
+        created_at = NEW.created_at, updated_at = NEW.updated_at
+    WHERE issue_id = NEW.id;
+END;
+"""
+
 # Tables emptied by the reset lever (users/tokens are trimmed to root separately).
 DATA_TABLES = (
     "namespaces", "members", "projects", "labels", "milestones", "issues", "issue_labels",
@@ -134,15 +155,32 @@ class Store:
         self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.lock = threading.RLock()
+        self.version = 0
+        self._cache: dict[Any, tuple[int, Any]] = {}
         if self.path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
+        self._migrate()
+        self.conn.executescript(POST_SCHEMA)
+
+    def _migrate(self) -> None:
+        """Bring a --db file written by an older sandbox up to this schema."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(issue_labels)")}
+        if "project_id" not in cols:
+            for col in ("project_id INTEGER", "state TEXT", "created_at TEXT", "updated_at TEXT"):
+                self.conn.execute(f"ALTER TABLE issue_labels ADD COLUMN {col}")
+            self.conn.execute(
+                "UPDATE issue_labels SET (project_id, state, created_at, updated_at) = "
+                "(SELECT project_id, state, created_at, updated_at FROM issues "
+                "WHERE issues.id = issue_labels.issue_id)"
+            )
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One transaction under the lock; rolled back if the block raises."""
         with self.lock:
+            before = self.conn.total_changes
             self.conn.execute("BEGIN")
             try:
                 yield self.conn
@@ -151,6 +189,17 @@ class Store:
                 raise
             else:
                 self.conn.execute("COMMIT")
+                if self.conn.total_changes != before:
+                    self.version += 1  # lets read caches know the data moved
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """A value memoised until the next committed write (call inside tx())."""
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == self.version:
+            return hit[1]
+        value = compute()
+        self._cache[key] = (self.version, value)
+        return value
 
     def get_meta(self, key: str) -> str | None:
         with self.lock:

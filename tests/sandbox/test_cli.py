@@ -70,3 +70,27 @@ def test_bad_options_exit_2() -> None:
                  ["serve", "--rate-limit", "0"], ["serve", "--token", " "]):  # fmt: skip
         result = runner.invoke(command, args)
         assert result.exit_code == 2, (args, result.output)
+
+
+def test_old_db_file_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    from escbot.sandbox.store import Store
+
+    path = str(tmp_path / "old.db")
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE issues (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, "
+        "iid INTEGER NOT NULL, title TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'opened', "
+        "author_id INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE TABLE issue_labels (issue_id INTEGER NOT NULL, label_id INTEGER NOT NULL, "
+        "label_title TEXT NOT NULL, PRIMARY KEY (issue_id, label_id));"
+        "INSERT INTO issues VALUES (1, 7, 1, 't', 'closed', 1, '2026-01-01', '2026-01-02');"
+        "INSERT INTO issue_labels VALUES (1, 3, 'bug');"
+    )
+    old.commit()
+    old.close()
+    store = Store(path)
+    row = store.conn.execute("SELECT * FROM issue_labels").fetchone()
+    assert (row["project_id"], row["state"], row["updated_at"]) == (7, "closed", "2026-01-02")
+    store.close()

@@ -118,3 +118,38 @@ def test_projects_keyset_and_unsupported_keyset(gl: gitlab.Gitlab, sandbox: Sand
         params={"pagination": "keyset"},
     )
     assert bad.status_code == 405
+
+
+def test_label_counts_follow_issue_changes(gl: gitlab.Gitlab, sandbox: Sandbox) -> None:
+    """The label index copies state/updated_at; totals must follow edits (trigger-synced)."""
+    _seed(sandbox, 30)
+    project = gl.projects.get("pg/project-01")
+    url = f"{sandbox.url}/api/v4/projects/{project.id}/issues"
+    h = {"PRIVATE-TOKEN": sandbox.token}
+    params = {"labels": "escalation,escalation::sev1", "state": "opened"}
+    before = int(requests.get(url, headers=h, params=params).headers["X-Total"])
+    target = project.issues.list(labels="escalation::sev1", state="opened")[0]
+    target.state_event = "close"
+    target.save()
+    after = requests.get(url, headers=h, params=params)
+    assert int(after.headers["X-Total"]) == before - 1 == len(after.json())
+    sandbox.advance("P1D")
+    target.notes.create({"body": "bump"})
+    recent = requests.get(
+        url,
+        headers=h,
+        params={"labels": "escalation::sev1", "updated_after": "2026-11-24T00:00:00Z"},
+    )
+    assert recent.headers["X-Total"] == "1" and recent.json()[0]["iid"] == target.iid
+
+
+def test_group_pages_many_matches_in_order(gl: gitlab.Gitlab, sandbox: Sandbox) -> None:
+    sandbox.seed(group="wide", projects=3, issues=3100, notes_per_issue=0)
+    group = gl.groups.get("wide")
+    got = group.issues.list(labels="escalation", per_page=100, page=3, order_by="updated_at")
+    everything = sorted(
+        (i for i in group.issues.list(labels="escalation", get_all=True, per_page=100)),
+        key=lambda i: (i.updated_at, i.id),
+        reverse=True,
+    )
+    assert [i.id for i in got] == [i.id for i in everything[200:300]]
