@@ -341,12 +341,29 @@ def list_projects(ctx: Ctx) -> Any:
 def get_project(ctx: Ctx) -> Any:
     p = find_project(ctx, ctx.path_params["id"])
     out = render.project_json(ctx, p)
-    level = project_level(ctx, p)
+    # Direct project membership, and the best membership in the groups above it.
+    uid = ctx.user["id"]
+    direct = ctx.conn.execute(
+        "SELECT access_level FROM members WHERE source_type = 'project' AND source_id = ? "
+        "AND user_id = ?",
+        (p["id"], uid),
+    ).fetchone()
+    from escbot.sandbox.access import ancestors
+
+    group_ids = [n["id"] for n in ancestors(ctx.conn, p["namespace_id"]) if n["kind"] == "group"]
+    group_level_ = 0
+    for gid in group_ids:
+        row = ctx.conn.execute(
+            "SELECT access_level FROM members WHERE source_type = 'ns' AND source_id = ? "
+            "AND user_id = ?",
+            (gid, uid),
+        ).fetchone()
+        group_level_ = max(group_level_, row[0] if row else 0)
     out["permissions"] = {
-        "project_access": {"access_level": min(level, OWNER), "notification_level": 3}
-        if 0 < level <= OWNER
+        "project_access": {"access_level": direct[0], "notification_level": 3} if direct else None,
+        "group_access": {"access_level": group_level_, "notification_level": 3}
+        if group_level_
         else None,
-        "group_access": None,
     }
     return out
 

@@ -301,3 +301,16 @@ def test_owner_may_set_updated_at(gl: gitlab.Gitlab, sandbox: Sandbox, project: 
     devp = sandbox.gitlab(token).projects.get(project.id, lazy=True)
     out = devp.issues.update(issue.iid, {"title": "t3", "updated_at": "2020-01-01T00:00:00Z"})
     assert out["updated_at"] == NOW  # ignored below Owner
+
+
+def test_concurrent_writers_get_unique_iids(sandbox: Sandbox, project: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(n: int) -> list[int]:
+        client = sandbox.gitlab()
+        p = client.projects.get(project.id, lazy=True)
+        return [p.issues.create({"title": f"w{n}-{k}"}).iid for k in range(10)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        iids = [i for chunk in pool.map(work, range(8)) for i in chunk]
+    assert sorted(iids) == list(range(1, 81))

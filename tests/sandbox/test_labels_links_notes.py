@@ -218,3 +218,32 @@ def test_milestone_events(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> 
         ("add", "M1"), ("add", "M2"), ("remove", "M2"),
     ]  # fmt: skip
     assert issue.notes.list() == []
+
+
+def test_group_and_project_validation(gl: gitlab.Gitlab, group: Any, project: Any) -> None:
+    with pytest.raises(gitlab.GitlabCreateError) as exc:
+        gl.groups.create({"name": "Support", "path": "support"})
+    assert exc.value.response_code == 400
+    with pytest.raises(gitlab.GitlabCreateError) as exc:
+        gl.projects.create({"name": "Escalations", "path": "esc", "namespace_id": group.id})
+    assert exc.value.response_code == 400
+    assert exc.value.error_message == {
+        "name": ["has already been taken"], "path": ["has already been taken"],
+    }  # fmt: skip
+    with pytest.raises(gitlab.GitlabCreateError) as exc:
+        project.members.create({"user_id": 1, "access_level": 30})
+    assert exc.value.response_code == 409
+    with pytest.raises(gitlab.GitlabGetError) as exc:
+        gl.users.get(999)
+    assert exc.value.error_message == "404 User Not Found"
+    with pytest.raises(gitlab.GitlabGetError) as exc:
+        gl.groups.get("support/nope")
+    assert exc.value.error_message == "404 Group Not Found"
+    detail = gl.groups.get(group.id)
+    assert [p["path"] for p in detail.attributes["projects"]] == ["esc"]
+    assert detail.full_name == "Support" and detail.web_url.endswith("/groups/support")
+    p = gl.projects.get(project.id)
+    assert (
+        p.namespace["full_path"] == "support" and p.name_with_namespace == "Support / Escalations"
+    )
+    assert p.permissions["project_access"]["access_level"] == 50
