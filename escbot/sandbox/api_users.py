@@ -29,7 +29,10 @@ def get_metadata(ctx: Ctx) -> Any:
 
 @route("GET", "/user")
 def get_current_user(ctx: Ctx) -> Any:
-    return render.user_detail(ctx, ctx.user, full=True)
+    out = render.user_detail(ctx, ctx.user, full=True)
+    if not ctx.is_admin:
+        out.pop("is_admin", None)  # UserPublic; only UserWithAdmin carries it
+    return out
 
 
 @route("GET", "/users")

@@ -514,6 +514,7 @@ def notes_json(ctx: Ctx, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
             "created_at": r["created_at"],
             "updated_at": r["updated_at"],
             "system": bool(r["system"]),
+            "attachment": None,
             "noteable_id": r["issue_id"],
             "noteable_type": "Issue",
             "project_id": r["project_id"],
