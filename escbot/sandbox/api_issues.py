@@ -751,7 +751,17 @@ def update_issue(ctx: Ctx) -> Any:
         if (desc or "") != (issue["description"] or ""):
             changes["description"] = desc
             changes["task_count"], changes["task_completed"] = render.task_counts(desc)
-            notes.append("changed the description")
+            # CommonSystemNotesService: ticked/unticked checklist items get their own notes
+            # instead of "changed the description".
+            flipped = render.updated_tasks(issue["description"], desc)
+            if render.task_items(desc) and flipped:
+                notes.extend(
+                    f"marked the checklist item **{label}** as "
+                    f"{'completed' if done else 'incomplete'}"
+                    for done, label in flipped
+                )
+            else:
+                notes.append("changed the description")
     if "discussion_locked" in ctx.params:
         locked = bool(ctx.bool_("discussion_locked"))
         if bool(issue["discussion_locked"]) != locked:

@@ -12,15 +12,15 @@ from typing import Any
 
 from escbot.sandbox.core import Ctx
 
-_TASK = re.compile(r"^(?:>\s{0,4})*(?:\s*(?:[-+*]|\d+[.)]))+\s+(\[[ xX~]\])\s+\S")
+_TASK = re.compile(r"^(?:>\s{0,4})*(?:\s*(?:[-+*]|\d+[.)]))+\s+(\[[ xX~]\])(\s.+)$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-def task_counts(description: str | None) -> tuple[int, int]:
-    """(count, completed) of markdown checklist items; [~] (inapplicable) is not counted."""
+def task_items(description: str | None) -> list[tuple[str, str]]:
+    """Markdown checklist items as (box, label), outside fenced code, in order."""
     if not description:
-        return 0, 0
-    count = done = 0
+        return []
+    items: list[tuple[str, str]] = []
     in_code = False
     for line in description.splitlines():
         if _FENCE.match(line):
@@ -29,15 +29,27 @@ def task_counts(description: str | None) -> tuple[int, int]:
         if in_code:
             continue
         m = _TASK.match(line)
-        if not m:
-            continue
-        box = m.group(1)
-        if box == "[~]":
-            continue
-        count += 1
-        if box in ("[x]", "[X]"):
-            done += 1
-    return count, done
+        if m and m.group(2).strip():
+            items.append((m.group(1), m.group(2).strip()))
+    return items
+
+
+def task_counts(description: str | None) -> tuple[int, int]:
+    """(count, completed) of checklist items; [~] (inapplicable) is not counted."""
+    boxes = [box for box, _ in task_items(description) if box != "[~]"]
+    return len(boxes), sum(box in ("[x]", "[X]") for box in boxes)
+
+
+def updated_tasks(old: str | None, new: str | None) -> list[tuple[bool, str]]:
+    """Taskable.get_updated_tasks: same position, same text, completeness flipped."""
+    olds = task_items(old)
+    out = []
+    for n, (box, label) in enumerate(task_items(new)):
+        if n < len(olds) and olds[n][1] == label:
+            was, now = olds[n][0] in ("[x]", "[X]"), box in ("[x]", "[X]")
+            if was != now:
+                out.append((now, label))
+    return out
 
 
 def user_basic(ctx: Ctx, u: sqlite3.Row | None) -> dict[str, Any] | None:

@@ -314,3 +314,20 @@ def test_concurrent_writers_get_unique_iids(sandbox: Sandbox, project: Any) -> N
     with ThreadPoolExecutor(max_workers=8) as pool:
         iids = [i for chunk in pool.map(work, range(8)) for i in chunk]
     assert sorted(iids) == list(range(1, 81))
+
+
+def test_checklist_toggles_make_task_notes(gl: gitlab.Gitlab, project: Any) -> None:
+    issue = project.issues.create({"title": "t", "description": "- [ ] Call customer\n- [ ] Fix"})
+    issue.description = "- [x] Call customer\n- [ ] Fix"
+    issue.save()
+    assert issue.task_completion_status == {"count": 2, "completed_count": 1}
+    issue.description = "- [ ] Call customer\n- [ ] Fix\n\nMore words."
+    issue.save()
+    issue.description = "Rewritten entirely."
+    issue.save()
+    assert [n.body for n in issue.notes.list(sort="asc")] == [
+        "marked the checklist item **Call customer** as completed",
+        "marked the checklist item **Call customer** as incomplete",
+        "changed the description",
+    ]
+    assert "task_status" not in project.issues.get(issue.iid).attributes
