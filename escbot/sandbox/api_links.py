@@ -237,3 +237,54 @@ def create_milestone(ctx: Ctx) -> Any:
     ctx.status = 201
     m = ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (mid,)).fetchone()
     return render.milestone_json(ctx, m)
+
+
+@route("PUT", "/projects/:id/milestones/:milestone_id")
+def update_milestone(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"], level=REPORTER)
+    mid = to_int(ctx.path_params["milestone_id"], "milestone_id")
+    m = ctx.conn.execute(
+        "SELECT * FROM milestones WHERE project_id = ? AND id = ?", (project["id"], mid)
+    ).fetchone()
+    if m is None:
+        raise not_found("Milestone")
+    keys = ["title", "description", "due_date", "start_date", "state_event"]
+    if not any(k in ctx.params for k in keys):
+        raise ApiError(
+            400,
+            {"error": ", ".join(keys) + " are missing, at least one parameter must be provided"},
+        )
+    updates: dict[str, Any] = {}
+    if ctx.has("title"):
+        title = ctx.str_("title") or ""
+        if not title.strip():
+            raise validation("title", "can't be blank")
+        updates["title"] = title
+    if ctx.has("description"):
+        updates["description"] = ctx.str_("description")
+    for key in ("due_date", "start_date"):
+        if ctx.has(key):
+            updates[key] = ctx.date_(key)
+    event = ctx.enum("state_event", ("close", "activate"))
+    if event:
+        updates["state"] = "closed" if event == "close" else "active"
+    updates["updated_at"] = ctx.now()
+    sets = ", ".join(f"{k} = ?" for k in updates)
+    ctx.conn.execute(f"UPDATE milestones SET {sets} WHERE id = ?", [*updates.values(), mid])
+    return render.milestone_json(
+        ctx, ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (mid,)).fetchone()
+    )
+
+
+@route("DELETE", "/projects/:id/milestones/:milestone_id")
+def delete_milestone(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"], level=REPORTER)
+    mid = to_int(ctx.path_params["milestone_id"], "milestone_id")
+    if not ctx.conn.execute(
+        "SELECT 1 FROM milestones WHERE project_id = ? AND id = ?", (project["id"], mid)
+    ).fetchone():
+        raise not_found("Milestone")
+    ctx.conn.execute("UPDATE issues SET milestone_id = NULL WHERE milestone_id = ?", (mid,))
+    ctx.conn.execute("DELETE FROM milestones WHERE id = ?", (mid,))
+    ctx.status = 204
+    return None

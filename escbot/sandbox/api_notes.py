@@ -203,3 +203,25 @@ def list_project_events(ctx: Ctx) -> Any:
         {"id": ctx.path_params["id"], "sort": sort},
     )  # fmt: skip
     return render.events_json(ctx, rows)
+
+
+# ---------------------------------------------------------------- discussions (read-only)
+def _discussion(note: dict[str, Any]) -> dict[str, Any]:
+    import hashlib
+
+    # Every sandbox note is its own "individual note" discussion, as a plain comment is.
+    digest = hashlib.sha1(f"note-{note['id']}".encode()).hexdigest()
+    return {"id": digest, "individual_note": True, "notes": [note]}
+
+
+@route("GET", "/projects/:id/issues/:noteable_id/discussions")
+def list_discussions(ctx: Ctx) -> Any:
+    project, issue = _issue_for_notes(ctx)
+    where, args = ["issue_id = ?"], [issue["id"]]
+    if project_level(ctx, project) < REPORTER:
+        where.append("internal = 0")
+    rows = paginate_sql(
+        ctx, f"SELECT * FROM notes WHERE {' AND '.join(where)}", args, "created_at ASC, id ASC",
+        {"id": ctx.path_params["id"], "noteable_id": ctx.path_params["noteable_id"]},
+    )  # fmt: skip
+    return [_discussion(n) for n in render.notes_json(ctx, rows)]

@@ -247,3 +247,17 @@ def test_group_and_project_validation(gl: gitlab.Gitlab, group: Any, project: An
         p.namespace["full_path"] == "support" and p.name_with_namespace == "Support / Escalations"
     )
     assert p.permissions["project_access"]["access_level"] == 50
+
+
+def test_milestone_edit_delete_and_discussions(gl: gitlab.Gitlab, project: Any) -> None:
+    ms = project.milestones.create({"title": "Q4"})
+    ms.state_event = "close"
+    ms.save()
+    assert project.milestones.get(ms.id).state == "closed"
+    issue = project.issues.create({"title": "t", "milestone_id": ms.id})
+    project.milestones.delete(ms.id)
+    assert project.issues.get(issue.iid).milestone is None
+    issue.notes.create({"body": "one"})
+    discussions = issue.discussions.list()
+    assert len(discussions) == 1 and discussions[0].individual_note is True
+    assert discussions[0].attributes["notes"][0]["body"] == "one"
