@@ -190,3 +190,11 @@ def test_project_access_token(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any)
     project.access_tokens.delete(pat.id)
     r = requests.get(f"{sandbox.url}/api/v4/user", headers={"PRIVATE-TOKEN": pat.token})
     assert r.status_code == 401
+
+
+def test_head_mirrors_get(sandbox: Sandbox, project: Any) -> None:
+    r = requests.head(
+        f"{sandbox.url}/api/v4/projects/{project.id}/issues",
+        headers={"PRIVATE-TOKEN": sandbox.token},
+    )
+    assert r.status_code == 200 and r.headers["X-Total"] == "0" and r.content == b""
