@@ -246,3 +246,14 @@ def test_a_gitlab_error_on_one_issue_is_listed_and_the_rest_continue(
     # Nothing after the failed step on an issue: no acknowledgement naming the wrong owner.
     assert world.issue(7).assignees == [] and world.notes(9, "escbot") == []
     assert world.issue(9).labels == [] and "severity::high" in world.issue(3).labels
+
+
+def test_an_empty_project_says_so(sandbox) -> None:
+    from tests.helpers import World
+
+    world = World(sandbox)
+    result = world.run("triage", "--project", world.path, when="2026-11-23 10:00")
+    assert result.exit_code == 0
+    assert result.output == (
+        "escbot triage at Mon 23 Nov 10:00 EST: 0 open issue(s), 0 with problems\nNothing to triage.\n"
+    )

@@ -92,7 +92,7 @@ def command(
 def _show(result: TriageResult, policy: Policy, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(to_json(result), indent=2))
-    elif sys.stdout.isatty():
+    elif sys.stdout.isatty() and (result.reports or result.errors):
         _rich_table(result, policy)
     else:
         click.echo(to_text(result, policy), nl=False)
@@ -139,6 +139,8 @@ def header(result: TriageResult, policy: Policy) -> str:
 
 
 def to_text(result: TriageResult, policy: Policy) -> str:
+    if not result.reports and not result.errors:
+        return header(result, policy) + "\nNothing to triage.\n"
     table = [("ISSUE", "WHAT", "DETAIL"), *rows(result)]
     w0 = max(len(r[0]) for r in table)
     w1 = max(len(r[1]) for r in table)
