@@ -18,7 +18,7 @@ from escbot.markers import Marker, marker
 from escbot.model import Classification, Escalation, Note, classify
 from escbot.plan import Action, Evaluation, Finding
 from escbot.policies import Policy, Requirement, Rung
-from escbot.render import render
+from escbot.render import md, render
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,14 @@ def reached_rung(rungs: tuple[Rung, ...], since: datetime, ctx: Context) -> int:
     return reached
 
 
+def how_to_meet(f: Finding, level: str | None, policy: Policy) -> str:
+    """Markdown saying what satisfies a finding; user text in it is made inert."""
+    req = policy.requirements.get(level or "", {}).get(f.rule)
+    if req is None or req.met_by != "note":
+        return md(f.detail)
+    return f"a comment with `{req.tag}`, or a heading `## {req.title}`"
+
+
 def reminders(
     esc: Escalation, cls: Classification, missed: list[Finding], ctx: Context
 ) -> list[Action]:
@@ -199,7 +207,7 @@ def reminders(
             {
                 "rule": f.rule,
                 "title": f.title,
-                "detail": f.detail,
+                "how": how_to_meet(f, cls.level, policy),
                 "since": policy.calendar.describe(f.due),
                 "marker": marker("remind", rule=f.rule, due=stamp(f.due), rung=rung),
                 "next_users": role_users(nxt.notify, esc, cls, ctx) if nxt else [],
