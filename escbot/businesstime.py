@@ -136,11 +136,11 @@ def parse_instant(text: str, tz: ZoneInfo) -> datetime | None:
         value = value[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or beyond the calendar at year 1 / 9999
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
 
 
 def parse_gitlab_time(text: str) -> datetime:

@@ -142,7 +142,8 @@ def collect(
         )
     escalations = [Escalation.from_gitlab(i) for i in issues]
     since = activity_start(policy, now, escalations)
-    raids = companions(api, scope, "raid-register", "raid", state="opened")
+    # Registers of open escalations were touched no earlier than those escalations were opened.
+    raids = companions(api, scope, "raid-register", "raid", state="all", updated_after=since)
     retros = companions(api, scope, "retrospective", "retro", state="all")
     notes_by_project: dict[int, dict[int, list[Note]]] = {}
     for project_id in sorted({e.project_id for e in escalations}):
@@ -195,8 +196,17 @@ def evaluate_all(
             continue
         try:
             ev = _evaluate(esc, ctx, rules)
-            if ev.needs:
-                esc = complete(api, esc, ev.needs)
+            for _ in range(2):  # notes may reveal a need for label events, once
+                needs = set(ev.needs)
+                if ev.actions and esc.notes_since is not None:
+                    # A marker older than the bulk read would look like "not done yet".
+                    needs.add("notes")
+                if not needs:
+                    break
+                before = esc
+                esc = complete(api, esc, needs)
+                if esc is before:
+                    break
                 ev = _evaluate(esc, ctx, rules)
         except GitLabError as exc:
             errors.append(f"{esc.ref}: {exc}")

@@ -60,7 +60,59 @@ def closeout_rule(esc: Escalation, ctx: Context, *, force: bool = False) -> Eval
     dri = [u for u in esc.assignees if u != ctx.bot]
     done = all(i.state == "done" for i in items)
 
-    # 1. The checklist, once.
+    gate_holds = False
+    # 1. The sign-off gate first (later actions on an issue wait for earlier ones): one
+    # comment per closing, and a reopen for as long as it is closed without sign-off.
+    signoff = next((i for i in items if i.key == "signoff"), None)
+    if (
+        esc.state == "closed"
+        and esc.closed_at
+        and policy.close_out.gate != "off"
+        and signoff
+        and signoff.state != "done"
+    ):
+        gate = marker("gate", closed=stamp(esc.closed_at))
+        reopen = policy.close_out.gate == "gate"
+        if gate not in posted:
+            body = render(
+                "reminders/gate.md", esc=esc, item=signoff, reopen=reopen, dri=dri, marker=gate
+            )
+            ev.actions.append(
+                _comment(
+                    esc,
+                    f"comment on {esc.ref}: closed without customer sign-off"
+                    + (" (reopening)" if reopen else " (warning only)"),
+                    "gate",
+                    body,
+                    (gate,),
+                )
+            )
+        if reopen:
+            # Decided by the state, not the marker: a reopen that failed is tried again.
+            ev.actions.append(
+                Action(
+                    "reopen",
+                    esc.project_id,
+                    esc.iid,
+                    esc.ref,
+                    f"reopen {esc.ref}: customer sign-off is not checked",
+                    "gate",
+                )
+            )
+        if reopen or gate not in posted:
+            ev.findings.append(
+                Finding(
+                    esc.ref,
+                    "signoff_gate",
+                    "Closed without customer sign-off",
+                    True,
+                    due=esc.closed_at,
+                    detail=signoff.state,
+                )
+            )
+            gate_holds = True
+
+    # 2. The checklist, once.
     once = marker("closeout")
     if once not in posted:
         body = render(
@@ -87,61 +139,15 @@ def closeout_rule(esc: Escalation, ctx: Context, *, force: bool = False) -> Eval
             Finding(esc.ref, f"closeout_{item.key}", item.title, missed=False, detail=item.state)
         )
 
-    # 2. The retrospective issue, created once, with a timeline from the tracker.
+    # 3. The retrospective issue, created once, with a timeline from the tracker.
     if policy.close_out.retrospective and esc.retro is None:
         if esc.notes_since is not None or esc.label_events is None:
             ev.needs |= {"notes", "label_events"}
         else:
             ev.actions.append(_retro_action(esc, cls, ctx))
 
-    # 3. The sign-off gate: one comment per closing.
-    signoff = next((i for i in items if i.key == "signoff"), None)
-    if (
-        esc.state == "closed"
-        and esc.closed_at
-        and policy.close_out.gate != "off"
-        and signoff
-        and signoff.state != "done"
-    ):
-        gate = marker("gate", closed=stamp(esc.closed_at))
-        if gate not in posted:
-            reopen = policy.close_out.gate == "gate"
-            body = render(
-                "reminders/gate.md", esc=esc, item=signoff, reopen=reopen, dri=dri, marker=gate
-            )
-            ev.actions.append(
-                _comment(
-                    esc,
-                    f"comment on {esc.ref}: closed without customer sign-off"
-                    + (" (reopening)" if reopen else " (warning only)"),
-                    "gate",
-                    body,
-                    (gate,),
-                )
-            )
-            if reopen:
-                ev.actions.append(
-                    Action(
-                        "reopen",
-                        esc.project_id,
-                        esc.iid,
-                        esc.ref,
-                        f"reopen {esc.ref}: customer sign-off is not checked",
-                        "gate",
-                    )
-                )
-            ev.findings.append(
-                Finding(
-                    esc.ref,
-                    "signoff_gate",
-                    "Closed without customer sign-off",
-                    True,
-                    due=esc.closed_at,
-                    detail=signoff.state,
-                )
-            )
-            return ev  # nothing else closes while the gate holds
-
+    if gate_holds:
+        return ev  # nothing else closes while the gate holds
     # 4. Everything checked: phase closure, RAID wrapped up, escalation closed.
     if done:
         phases = policy.labels["phase"]
@@ -177,15 +183,25 @@ def closeout_rule(esc: Escalation, ctx: Context, *, force: bool = False) -> Eval
                     markers=(final,),
                 )
             )
-        if esc.state == "opened" and policy.close_out.close_when_done:
+        # Once: a person who reopens a completed escalation keeps it open.
+        complete = marker("complete")
+        if complete not in posted:
+            closing = esc.state == "opened" and policy.close_out.close_when_done
+            if closing:
+                ev.actions.append(
+                    Action(
+                        "close",
+                        esc.project_id,
+                        esc.iid,
+                        esc.ref,
+                        f"close {esc.ref}: every close-out item is checked",
+                        "closeout",
+                    )
+                )
+            body = render("reminders/complete.md", esc=esc, closing=closing, marker=complete)
             ev.actions.append(
-                Action(
-                    "close",
-                    esc.project_id,
-                    esc.iid,
-                    esc.ref,
-                    f"close {esc.ref}: every close-out item is checked",
-                    "closeout",
+                _comment(
+                    esc, f"comment on {esc.ref}: close-out complete", "closeout", body, (complete,)
                 )
             )
     return ev
@@ -219,7 +235,7 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
         rows.append((human[0].created_at, f"First acknowledgement by {human[0].author}"))
     status_key = "status_update" if cls.level == "sev1" else "path_to_green"
     req = policy.requirements.get(cls.level or "", {}).get(status_key)
-    first_update = next((n for n in human if req and req.pattern.search(n.body)), None)
+    first_update = next((n for n in human if req and req.matches(n.body)), None)
     if first_update:
         rows.append(
             (first_update.created_at, f"First {req.title.lower()} by {first_update.author}")

@@ -17,7 +17,7 @@ from escbot import description as desc
 from escbot.markers import Marker, marker
 from escbot.model import Classification, Escalation, Note, classify
 from escbot.plan import Action, Evaluation, Finding
-from escbot.policies import Policy, Requirement, Rung
+from escbot.policies import LabelGroup, Policy, Requirement, Rung
 from escbot.render import md, render
 
 
@@ -120,9 +120,7 @@ def requirement(
         else:
             detail = f"edit the RAID register {esc.raid.reference}"
     else:
-        matches = [
-            n.created_at for n in esc.notes if is_human(n, ctx) and req.pattern.search(n.body)
-        ]
+        matches = [n.created_at for n in esc.notes if is_human(n, ctx) and req.matches(n.body)]
         last = max(matches) if matches else None
         detail = f'a comment with {req.tag} or a heading "{req.title}"'
         if last is None and esc.notes_since is not None and start < esc.notes_since:
@@ -176,9 +174,13 @@ def reached_rung(rungs: tuple[Rung, ...], since: datetime, ctx: Context) -> int:
     return reached
 
 
-def how_to_meet(f: Finding, level: str | None, policy: Policy) -> str:
+def how_to_meet(f: Finding, esc: Escalation, level: str | None, policy: Policy) -> str:
     """Markdown saying what satisfies a finding; user text in it is made inert."""
     req = policy.requirements.get(level or "", {}).get(f.rule)
+    if req is not None and req.met_by == "raid_edit" and esc.raid is not None:
+        # In a code span: a real reference would make GitLab add a "mentioned in" note to the
+        # register, and that touch would look like the edit it asks for.
+        return f"an edit of the RAID register `{esc.raid.reference}`"
     if req is None or req.met_by != "note":
         return md(f.detail)
     return f"a comment with `{req.tag}`, or a heading `## {req.title}`"
@@ -196,18 +198,21 @@ def reminders(
         if m.kind == "remind":
             key = (m.get("rule") or "", m.get("due") or "")
             posted[key] = max(posted[key], int(m.get("rung") or 0))
-    by_rung: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # Keyed by (rung reached, first rung not yet told): after a gap in scheduled runs, everyone
+    # skipped over is told at once rather than only the top rung.
+    by_rung: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for f in missed:
         assert f.due is not None
         rung = reached_rung(rungs, f.due, ctx)
-        if rung <= posted[(f.rule, stamp(f.due))]:
+        told = posted[(f.rule, stamp(f.due))]
+        if rung <= told:
             continue
         nxt = rungs[rung + 1] if rung + 1 < len(rungs) else None
-        by_rung[rung].append(
+        by_rung[(rung, told + 1)].append(
             {
                 "rule": f.rule,
                 "title": f.title,
-                "how": how_to_meet(f, cls.level, policy),
+                "how": how_to_meet(f, esc, cls.level, policy),
                 "since": policy.calendar.describe(f.due),
                 "marker": marker("remind", rule=f.rule, due=stamp(f.due), rung=rung),
                 "next_users": role_users(nxt.notify, esc, cls, ctx) if nxt else [],
@@ -217,8 +222,9 @@ def reminders(
             }
         )
     actions = []
-    for rung, items in sorted(by_rung.items()):
-        users = role_users(rungs[rung].notify, esc, cls, ctx)
+    for (rung, first), items in sorted(by_rung.items()):
+        roles = tuple(role for step in rungs[first : rung + 1] for role in step.notify)
+        users = role_users(roles, esc, cls, ctx)
         body = render(
             "reminders/reminder.md",
             esc=esc,
@@ -226,6 +232,7 @@ def reminders(
             rung=rung,
             users=users,
             dri=[u for u in esc.assignees if u != ctx.bot],
+            dri_reminded=first > 0,
             items=items,
             markers=[i["marker"] for i in items],
         )
@@ -252,61 +259,67 @@ def reminders(
 # RAG status follows the requirements.
 
 
+def _person_changed_rag(
+    esc: Escalation, group: LabelGroup, after: datetime, ctx: Context, ev: Evaluation
+) -> bool:
+    """Whether a person changed the RAG label since `after` (label history is fetched once)."""
+    if esc.label_events is None:
+        ev.needs.add("label_events")
+        return True  # decide once the history is here
+    return any(
+        e.user != ctx.bot and group.is_scoped_sibling(e.label) and e.created_at >= after
+        for e in esc.label_events
+    )
+
+
 def rag(
     esc: Escalation, cls: Classification, missed: list[Finding], ctx: Context, ev: Evaluation
 ) -> list[Action]:
+    """Status follows the requirements: on_missed while any is missed, and back when all are
+    met. escbot only undoes its own changes (its rag markers say which); the status an
+    escalation was opened with, or one a person set, is theirs."""
     policy = ctx.policy
     if not policy.rag.auto or "rag" in cls.conflicts:
         return []
     group = policy.labels["rag"]
     current = cls["rag"]
-    mine = [m for m in posted_markers(esc) if m.kind == "rag"]
+    said = [(n, m) for n in esc.notes if not n.system for m in n.markers if m.kind == "rag"]
     if missed:
         if current == policy.rag.on_missed:
             return []
-        since = min(f.due for f in missed if f.due)
-        wanted = marker("rag", to=policy.rag.on_missed, frm=current or "none", since=stamp(since))
-        if any(
-            m.get("since") == wanted.get("since") and m.get("to") == wanted.get("to") for m in mine
-        ):
-            return []  # escbot already moved it for this lapse; a person has changed it since
+        since = stamp(min(f.due for f in missed if f.due))
+        wanted = marker("rag", to=policy.rag.on_missed, frm=current or "none", since=since)
+        earlier = [
+            n for n, m in said if m.get("since") == since and m.get("to") == wanted.get("to")
+        ]
+        if earlier:
+            # escbot announced this lapse, yet the label differs: a person changed it since
+            # (respected), or the label write after the comment failed (done again, silently).
+            if _person_changed_rag(esc, group, earlier[0].created_at, ctx, ev):
+                return []
+            return [_rag_label(esc, group, current, policy.rag.on_missed, "redo: ")]
         target, reason = policy.rag.on_missed, [f.title for f in missed]
     else:
         if current != policy.rag.on_missed:
             return []
-        last = mine[-1] if mine else None
-        if last is None:
+        if not said:
             if esc.notes_since is not None:
-                ev.needs.add("notes")
-            return []  # a person set it: not escbot's to undo
+                ev.needs.add("notes")  # escbot's marker may be older than the bulk read
+            return []
+        last = said[-1][1]
         if last.get("to") != policy.rag.on_missed:
             return []
         back = last.get("frm")
-        target = (
-            back if back in group.values and back != policy.rag.on_missed else policy.rag.on_met
-        )
+        target = back if back in group.values and back != current else policy.rag.on_met
         wanted = marker("rag", to=target, frm=current, since=last.get("since") or "x")
         if _has(esc, wanted):
             return []
         reason = []
-    remove = tuple(
-        lab for lab in esc.labels if group.is_scoped_sibling(lab) and lab != group.label(target)
-    )
     body = render(
         "reminders/rag.md", esc=esc, target=target, previous=current, missed=reason, marker=wanted
     )
+    # The comment first: its marker records escbot's intent, so a failed label write is redone.
     return [
-        Action(
-            kind="labels",
-            project_id=esc.project_id,
-            iid=esc.iid,
-            ref=esc.ref,
-            summary=f"set {group.label(target)} on {esc.ref}"
-            + (f" (was {current})" if current else ""),
-            rule="rag",
-            add_labels=(group.label(target),),
-            remove_labels=remove,
-        ),
         Action(
             kind="comment",
             project_id=esc.project_id,
@@ -317,7 +330,27 @@ def rag(
             body=body,
             markers=(wanted,),
         ),
+        _rag_label(esc, group, current, target),
     ]
+
+
+def _rag_label(
+    esc: Escalation, group: LabelGroup, current: str | None, target: str, prefix: str = ""
+) -> Action:
+    remove = tuple(
+        lab for lab in esc.labels if group.is_scoped_sibling(lab) and lab != group.label(target)
+    )
+    return Action(
+        kind="labels",
+        project_id=esc.project_id,
+        iid=esc.iid,
+        ref=esc.ref,
+        summary=f"{prefix}set {group.label(target)} on {esc.ref}"
+        + (f" (was {current})" if current else ""),
+        rule="rag",
+        add_labels=(group.label(target),),
+        remove_labels=remove,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,12 +377,13 @@ def promotion(
     if esc.due_date:
         limit = policy.calendar.add(_local_end_of(esc.due_date, ctx), policy.promotion.sev2_overdue)
         late = ctx.now >= limit
+        proposed = _has(esc, marker("promote", reason="overdue", due=esc.due_date.isoformat()))
         findings.append(
             Finding(
                 esc.ref,
                 "promotion_overdue",
                 "Sev2 past due",
-                late,
+                late and not proposed,  # once leadership has it, the decision is theirs
                 due=limit,
                 detail=f"due {esc.due_date.isoformat()}, limit {policy.promotion.sev2_overdue}",
             )
@@ -447,17 +481,19 @@ def evaluate(esc: Escalation, ctx: Context) -> Evaluation:
     ev.findings.append(initiation(esc, cls, ctx))
     for req in policy.requirements.get(cls.level or "", {}).values():
         ev.findings.append(requirement(esc, req, start, ctx, ev))
-    missed = ev.missed
+    missed = [f for f in ev.findings if f.missed]
     notices = reminders(esc, cls, missed, ctx)
-    if notices and policy.calendar_spec.quiet_on_closed_days and policy.calendar.is_quiet(ctx.now):
-        ev.notes.append(
-            f"{esc.ref}: quiet day ({policy.calendar.local(ctx.now):%A}): "
-            f"{len(notices)} reminder(s) wait for the next working day"
-        )
-        notices = []
+    findings, proposals = promotion(esc, cls, ctx)
+    ev.findings += findings
+    if policy.calendar_spec.quiet_on_closed_days and policy.calendar.is_quiet(ctx.now):
+        # Nobody is pinged on a weekend or holiday; the markers make it happen next working day.
+        if notices or proposals:
+            ev.notes.append(
+                f"{esc.ref}: quiet day ({policy.calendar.local(ctx.now):%A}): "
+                f"{len(notices) + len(proposals)} notification(s) wait for the next working day"
+            )
+        notices, proposals = [], []
     ev.actions += notices
     ev.actions += rag(esc, cls, missed, ctx, ev)
-    findings, actions = promotion(esc, cls, ctx)
-    ev.findings += findings
-    ev.actions += actions
+    ev.actions += proposals
     return ev

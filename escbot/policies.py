@@ -125,6 +125,20 @@ class Requirement:
     def slug(self) -> str:
         return self.key.replace("_", "-")
 
+    def matches(self, body: str) -> bool:
+        """Whether a comment meets this requirement. Only a person's own words count: quoted
+        text (a "quote reply" to escbot's reminder) and code are left out first."""
+        text = _FENCED.sub("", body)
+        text = _GITLAB_QUOTE.sub("", text)
+        text = _QUOTED_LINE.sub("", text)
+        return bool(self.pattern.search(_CODE_SPAN.sub("", text)))
+
+
+_FENCED = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.MULTILINE | re.DOTALL)
+_GITLAB_QUOTE = re.compile(r"^>>>[^\n]*$.*?^>>>\s*$", re.MULTILINE | re.DOTALL)
+_QUOTED_LINE = re.compile(r"^\s{0,3}>.*$", re.MULTILINE)
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+
 
 @dataclass(frozen=True)
 class Rung:
@@ -854,6 +868,13 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
     if default_acct is not None and default_acct not in account_types:
         raise ctx.fail(("routing", "default_account_type"), "an account type value", default_acct)
     routing = Routing(routing_raw["account_types"], default_acct or next(iter(account_types)))
+    for acct in account_types:  # every routed escalation needs an owner
+        if not (routing.account_types.get(acct, {}).get("pm") or roles.get("pm")):
+            raise ctx.fail(
+                ("routing", "account_types", acct, "pm"),
+                f"the GitLab username of the PM for {acct} accounts (or ladder.roles.pm)",
+                None,
+            )
 
     promo = d["promotion"]
     for i, role in enumerate(promo["notify"]):

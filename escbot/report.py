@@ -312,9 +312,7 @@ def cadence(
     for req in policy.requirements.get(level or "", {}).values():
         if req.met_by != "note":
             continue  # a RAID edit leaves no history to count (only its last edit time)
-        times = sorted(
-            n.created_at for n in esc.notes if is_human(n, ctx) and req.pattern.search(n.body)
-        )
+        times = sorted(n.created_at for n in esc.notes if is_human(n, ctx) and req.matches(n.body))
         base, required, on_time = base0, 0, 0
         for _ in range(10_000):
             due = cal.add(base, req.every)
@@ -462,7 +460,7 @@ def _latest_update(esc: Escalation, policy: Policy, level: str | None, ctx: Cont
     req = policy.requirements.get(level or "", {}).get(STATUS_KEYS.get(level or "", ""))
     if req is None:
         return None, None
-    notes = [n for n in esc.notes if is_human(n, ctx) and req.pattern.search(n.body)]
+    notes = [n for n in esc.notes if is_human(n, ctx) and req.matches(n.body)]
     if not notes:
         return None, None
     last = max(notes, key=lambda n: (n.created_at, n.id))

@@ -323,3 +323,16 @@ def test_emailed_escalation_is_tracked_like_one_opened_by_new(world: World) -> N
         labels=["raid-register"], get_all=True
     )
     assert [r.title for r in raids] == ["RAID register: Technician no-show at the Plano yard"]
+
+
+def test_a_marker_older_than_the_bulk_read_is_still_found(world: World) -> None:
+    iid = world.open(
+        "2026-06-01 09:00", "--trigger-detail", "17 days behind", level="sev2", title="Old rollout"
+    )
+    world.edit(iid, "2026-06-01 10:00", due_date="2026-06-05")
+    world.run("check", "--group", "acme", "--apply", when="2026-06-22 10:00")
+    assert "needs-decision" in world.issue(iid).labels
+    world.edit(iid, "2026-06-23 10:00", remove_labels="needs-decision")  # leadership decided
+    later = world.run("check", "--group", "acme", "--apply", when="2026-11-03 10:00")
+    assert "needs-decision" not in world.issue(iid).labels, later.output
+    assert "promote" not in later.output

@@ -194,3 +194,35 @@ def test_closeout_command_on_demand_dry_run_then_apply(world: World) -> None:
     )
     assert "Nothing to do." in again.output
     assert len(retros(world)) == 1
+
+
+def test_a_failed_reopen_is_retried_without_a_second_comment(world: World) -> None:
+    guest, token = world.sb.create_user("guest.bot")
+    world.group.members.create({"user_id": guest["id"], "access_level": 10})
+    world.tokens["guest.bot"] = token
+    iid = world.open("2026-11-16 09:00")
+    _close(world, iid, "2026-11-18 15:30")
+    first = world.run(
+        "check", "--group", "acme", "--apply", who="guest.bot", when="2026-11-18 16:00"
+    )
+    assert first.exit_code == 3 and "Failed: reopen acme/collab#1" in first.output
+    gates = [n.body for n in world.notes(iid) if "escbot:gate" in n.body]
+    assert len(gates) == 1 and world.issue(iid).state == "closed"
+    second = check(world, "2026-11-18 17:00")
+    assert "Did reopen acme/collab#1" in second.output
+    assert len([n for n in world.notes(iid) if "escbot:gate" in n.body]) == 1
+    assert world.issue(iid).state == "opened"
+
+
+def test_a_person_who_reopens_a_completed_escalation_keeps_it_open(world: World) -> None:
+    iid = world.open("2026-11-16 09:00")
+    world.edit(iid, "2026-11-18 15:00", add_labels="phase::resolution")
+    world.tick(iid, "## Close-out checklist", "2026-11-19 10:00")
+    check(world, "2026-11-19 11:00")
+    assert world.issue(iid).state == "closed"
+    [complete] = kinds(world, iid, "complete")
+    assert "so escbot closes this escalation" in complete
+    world.edit(iid, "2026-11-23 09:00", state_event="reopen")
+    again = check(world, "2026-11-23 10:00")
+    assert world.issue(iid).state == "opened", again.output
+    assert len(kinds(world, iid, "complete")) == 1

@@ -179,3 +179,64 @@ def test_markers_round_trip() -> None:
     for action in ev.actions:
         if action.kind == "comment":
             assert set(action.markers) <= set(find_markers(action.body))
+
+
+def test_quoting_the_reminder_does_not_count_as_the_update() -> None:
+    first = evaluate(escalation(), ctx("2026-11-17 10:00"))
+    [reminder] = comments(first.actions)
+    quoted = "\n".join("> " + line for line in reminder.body.splitlines()) + "\n\nOn it."
+    notes = (*posted(first.actions, "2026-11-17 10:00"), note(quoted, ny("2026-11-17 10:30")))
+    ev = evaluate(escalation(notes=notes), ctx("2026-11-17 11:00"))
+    assert {f.rule for f in ev.missed} == {"status_update", "milestone_progress", "blockers"}
+    fenced = "```\n#status-update\n```\nand `#blockers` is a tag"
+    ev = evaluate(
+        escalation(notes=(note(fenced, ny("2026-11-17 08:00")),)), ctx("2026-11-17 10:00")
+    )
+    assert {"status_update", "blockers"} <= {f.rule for f in ev.missed}
+
+
+def test_a_rag_label_write_that_failed_after_its_comment_is_redone() -> None:
+    from escbot.model import LabelEvent
+
+    first = evaluate(escalation(), ctx("2026-11-17 10:00"))
+    notes = posted(first.actions, "2026-11-17 10:00")  # comment posted, label write failed
+    ev = evaluate(escalation(notes=notes), ctx("2026-11-17 11:00"))
+    assert ev.needs == {"label_events"}  # is yellow a person's doing? the history says
+    done = evaluate(escalation(notes=notes, label_events=()), ctx("2026-11-17 11:00"))
+    [redo] = [a for a in done.actions if a.rule == "rag"]
+    assert redo.kind == "labels" and redo.summary.startswith("redo: set rag::red on acme/collab#12")
+    by_person = (LabelEvent(ny("2026-11-17 10:20"), "rag::yellow", "add", "pat"),)
+    kept = evaluate(escalation(notes=notes, label_events=by_person), ctx("2026-11-17 11:00"))
+    assert [a for a in kept.actions if a.rule == "rag"] == []
+
+
+def test_first_reminder_after_a_gap_tells_everyone_up_to_the_rung() -> None:
+    ev = evaluate(escalation(), ctx("2026-11-18 10:00"))  # nobody ran on Tuesday
+    late = next(a for a in comments(ev.actions) if "status_update" in a.markers[0].render())
+    assert late.summary.startswith("comment on acme/collab#12: escalate to rung 2 @pat @pm.lead:")
+    assert "no earlier reminder was posted for it" in late.body
+
+
+def test_promotion_waits_for_a_working_day_and_stops_failing_once_proposed() -> None:
+    labels = (
+        "escalation",
+        "escalation::sev2",
+        "severity::medium",
+        "type::internal",
+        "category::timeline",
+        "rag::red",
+    )
+    sev2 = escalation(
+        labels=labels,
+        description="<!-- escbot:escalation level=sev2 -->",
+        due_date=date(2026, 11, 1),
+    )
+    saturday = evaluate(sev2, ctx("2026-11-21 10:00"))
+    assert [a for a in saturday.actions if a.rule == "promotion"] == []
+    monday = evaluate(sev2, ctx("2026-11-23 10:00"))
+    proposal = [a for a in monday.actions if a.rule == "promotion" and a.kind == "comment"]
+    assert proposal and any(f.rule == "promotion_overdue" and f.missed for f in monday.findings)
+    after = evaluate(
+        sev2.with_activity(notes=posted(proposal, "2026-11-23 10:00")), ctx("2026-11-24 10:00")
+    )
+    assert not any(f.rule == "promotion_overdue" and f.missed for f in after.findings)

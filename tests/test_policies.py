@@ -131,3 +131,25 @@ def test_policies_check_cli(tmp_path) -> None:
     assert result.output.startswith(f"escbot: error: {bad}:")
     assert "rag.on_met: expected a rag value" in result.output
     assert "Traceback" not in result.output
+
+
+def test_every_account_type_needs_a_pm() -> None:
+    text = policy_text(
+        ("    mobile: {pm: mobile.pm, qa: mobile.qa, team_manager: mobile.manager}\n", "")
+    )
+    line = next(
+        i for i, x in enumerate(text.splitlines(), 1) if x.strip().startswith("account_types:")
+    )
+    assert _error(text) == (
+        f"policies.yml:{line}: routing.account_types.mobile.pm: expected the GitLab username of "
+        "the PM for mobile accounts (or ladder.roles.pm), got nothing"
+    )
+
+
+def test_now_beyond_the_calendar_is_one_line(tmp_path) -> None:
+    result = CliRunner().invoke(cli, ["check", "--project", "x", "--now", "9999-12-31T23:00-05:00"])
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == 'escbot: error: --now: expected an ISO 8601 time such as "2026-11-24T09:00", got "9999-12-31T23:00-05:00"\n'
+    )

@@ -66,9 +66,17 @@ def command(
 
 def to_text(result: CheckResult, policy: Policy) -> str:
     cal = policy.calendar
+    marker = policy.labels.marker.name
+    open_ = sum(e.state == "opened" and marker in e.labels for e in result.escalations)
+    closed = sum(e.state == "closed" for e in result.escalations)
+    intake = len(result.escalations) - open_ - closed
+    counts = [f"{open_} open escalation(s)"]
+    counts += [f"{closed} closed lately"] if closed else []
+    counts += [f"{intake} e-mailed issue(s)"] if intake else []
+    missed = sum(len(ev.missed) for ev in result.evaluations)
     lines = [
-        f"escbot check at {cal.describe(result.now)}: {len(result.escalations)} open "
-        f"escalation(s), {sum(len(ev.missed) for ev in result.evaluations)} requirement(s) missed"
+        f"escbot check at {cal.describe(result.now)}: {', '.join(counts)}, "
+        f"{missed} requirement(s) missed"
     ]
     for ev in result.evaluations:
         for f in ev.missed:
