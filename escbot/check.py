@@ -272,6 +272,44 @@ def apply_actions(
 EXTRA_HANDLERS: dict[str, Callable[[GitLab, Action], str]] = {}
 
 
+def ensure_companion(api: GitLab, action: Action) -> str:
+    """Create the issue an action describes (a RAID register, a retrospective) once, linked.
+
+    Found again by its marker before creating; after creating, a copy made by an overlapping
+    run is looked for, and the newer of the two is closed as a duplicate.
+    """
+    project = api.project(action.project_id)
+
+    def existing() -> list[dict[str, Any]]:
+        found = api.list_issues(("project", project), labels=action.data["labels"], state="all")
+        mine = [i for i in found if set(action.markers) & set(find_markers(i.get("description")))]
+        return sorted(mine, key=lambda i: i["iid"])
+
+    status = "already done"
+    found = existing()
+    if not found:
+        ids = [u["id"] for u in (api.user(name) for name in action.data["assignees"]) if u]
+        created = api.create_issue(
+            action.project_id,
+            title=action.data["title"],
+            description=action.body,
+            labels=",".join(action.data["labels"]),
+            assignee_ids=ids,
+        )
+        found, status = existing(), "done"
+        for copy in found[1:]:
+            if copy["iid"] == created["iid"]:
+                api.add_note(copy["project_id"], copy["iid"], f"Duplicate of #{found[0]['iid']}.")
+                api.edit_issue(copy["project_id"], copy["iid"], state_event="close")
+                status = "already done (by an overlapping run)"
+    keep = found[0]
+    linked = {(i.get("project_id"), i.get("iid")) for i in api.links(action.project_id, action.iid)}
+    if (keep["project_id"], keep["iid"]) not in linked:
+        api.link(action.project_id, action.iid, keep["project_id"], keep["iid"])
+        status = "done" if status == "already done" else status
+    return status
+
+
 def _markers_on(api: GitLab, project_id: int, iid: int) -> set[Any]:
     return {
         m

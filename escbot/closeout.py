@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.check import EXTRA_HANDLERS
+from escbot.check import EXTRA_HANDLERS, ensure_companion
 from escbot.engine import Context, is_human, posted_markers, role_users, stamp
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers, marker
@@ -323,28 +323,6 @@ def _retro_action(esc: Escalation, cls: Classification, ctx: Context) -> Action:
     )
 
 
-def _create_retro(api: GitLab, action: Action) -> str:
-    # Re-check by link and by marker first: a crash after creating must not create twice.
-    for linked in api.links(action.project_id, action.iid):
-        if any(m in action.markers for m in find_markers(linked.get("description"))):
-            return "already done"
-    project = api.project(action.project_id)
-    for issue in api.list_issues(("project", project), labels=action.data["labels"], state="all"):
-        if any(m in action.markers for m in find_markers(issue.get("description"))):
-            api.link(action.project_id, action.iid, issue["project_id"], issue["iid"])
-            return "already done (linked the existing retrospective)"
-    ids = [u["id"] for u in (api.user(name) for name in action.data["assignees"]) if u]
-    issue = api.create_issue(
-        action.project_id,
-        title=action.data["title"],
-        description=action.body,
-        labels=",".join(action.data["labels"]),
-        assignee_ids=ids,
-    )
-    api.link(action.project_id, action.iid, issue["project_id"], issue["iid"])
-    return "done"
-
-
 def _close_companion(api: GitLab, action: Action) -> str:
     notes = api.notes(action.project_id, action.iid)
     if not any(m in action.markers for n in notes for m in find_markers(n.get("body"))):
@@ -355,7 +333,7 @@ def _close_companion(api: GitLab, action: Action) -> str:
     return "done"
 
 
-EXTRA_HANDLERS["create_retro"] = _create_retro
+EXTRA_HANDLERS["create_retro"] = ensure_companion
 EXTRA_HANDLERS["close_companion"] = _close_companion
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from escbot.check import EXTRA_HANDLERS
+from escbot.check import EXTRA_HANDLERS, ensure_companion
 from escbot.description import field as description_field
 from escbot.durations import parse_duration
 from escbot.engine import Context
@@ -646,26 +646,4 @@ def raid_rule(esc: Escalation, ctx: Context) -> Evaluation:
     return ev
 
 
-def apply_create_raid(api: GitLab, action: Action) -> str:
-    project = api.project(action.project_id)
-    raid = find_raid(api, project, action.project_id, action.iid)
-    if raid is None:
-        ids = [u["id"] for u in (api.user(n) for n in action.data["assignees"]) if u]
-        raid = api.create_issue(
-            action.project_id,
-            title=action.data["title"],
-            description=action.body,
-            labels=",".join(action.data["labels"]),
-            assignee_ids=ids,
-        )
-        status = "done"
-    else:
-        status = "already done"
-    linked = {(i.get("project_id"), i.get("iid")) for i in api.links(action.project_id, action.iid)}
-    if (raid["project_id"], raid["iid"]) not in linked:
-        api.link(action.project_id, action.iid, raid["project_id"], raid["iid"])
-        status = "done"
-    return status
-
-
-EXTRA_HANDLERS["create_raid"] = apply_create_raid
+EXTRA_HANDLERS["create_raid"] = ensure_companion

@@ -226,3 +226,32 @@ def test_a_person_who_reopens_a_completed_escalation_keeps_it_open(world: World)
     again = check(world, "2026-11-23 10:00")
     assert world.issue(iid).state == "opened", again.output
     assert len(kinds(world, iid, "complete")) == 1
+
+
+def test_overlapping_closeouts_leave_one_open_retrospective(world: World) -> None:
+    import threading
+
+    from escbot.check import apply_actions, run_one
+    from escbot.closeout import closeout_rule
+    from escbot.gitlab_io import GitLab
+    from tests.helpers import ny, policy
+
+    iid = world.open("2026-11-16 09:00")
+    world.at("2026-11-18 16:00")
+    plans = []
+    for _ in range(2):
+        api = GitLab(world.as_user("escbot"))
+        project = api.project(world.path)
+        result = run_one(api, project, iid, policy(), ny("2026-11-18 16:00"), apply=False,
+                         rules=[lambda e, c: closeout_rule(e, c, force=True)])  # fmt: skip
+        plans.append((api, [a for a in result.actions if a.kind == "create_retro"]))
+    threads = [threading.Thread(target=apply_actions, args=plan) for plan in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    open_retros = [r for r in retros(world) if r.state == "opened"]
+    assert len(open_retros) == 1
+    assert [
+        link.iid for link in world.issue(iid).links.list() if "retrospective" in link.labels
+    ] == [open_retros[0].iid]
