@@ -127,20 +127,18 @@ def test_red_set_by_a_person_is_not_undone() -> None:
     assert [a for a in ev.actions if a.kind == "labels"] == []
 
 
-def test_sev2_fifteen_days_past_due_proposes_sev1_once() -> None:
-    labels = (
-        "escalation",
-        "escalation::sev2",
-        "severity::medium",
-        "type::internal",
-        "category::timeline",
-        "rag::red",
-    )
-    sev2 = escalation(
-        labels=labels,
+def late_sev2():
+    """A Sev2 due on 1 November 2026."""
+    labels = ("escalation", "escalation::sev2", "severity::medium", "type::internal")
+    return escalation(
+        labels=(*labels, "category::timeline", "rag::red"),
         description="<!-- escbot:escalation level=sev2 -->",
         due_date=date(2026, 11, 1),
     )
+
+
+def test_sev2_fifteen_days_past_due_proposes_sev1_once() -> None:
+    sev2 = late_sev2()
     ev = evaluate(sev2, ctx("2026-11-16 10:00"))
     [proposal] = [a for a in ev.actions if a.rule == "promotion" and a.kind == "comment"]
     assert "@director.ps, leadership decision needed" in proposal.body
@@ -218,19 +216,7 @@ def test_first_reminder_after_a_gap_tells_everyone_up_to_the_rung() -> None:
 
 
 def test_promotion_waits_for_a_working_day_and_stops_failing_once_proposed() -> None:
-    labels = (
-        "escalation",
-        "escalation::sev2",
-        "severity::medium",
-        "type::internal",
-        "category::timeline",
-        "rag::red",
-    )
-    sev2 = escalation(
-        labels=labels,
-        description="<!-- escbot:escalation level=sev2 -->",
-        due_date=date(2026, 11, 1),
-    )
+    sev2 = late_sev2()
     saturday = evaluate(sev2, ctx("2026-11-21 10:00"))
     assert [a for a in saturday.actions if a.rule == "promotion"] == []
     monday = evaluate(sev2, ctx("2026-11-23 10:00"))
