@@ -93,7 +93,7 @@ class CheckResult:
 # Reading.
 
 
-def _notes_from_events(events: Iterable[dict[str, Any]]) -> dict[int, list[Note]]:
+def notes_from_events(events: Iterable[dict[str, Any]]) -> dict[int, list[Note]]:
     by_iid: dict[int, list[Note]] = defaultdict(list)
     for event in events:
         note = event.get("note") or {}
@@ -152,7 +152,7 @@ def collect(
         except GitLabError as exc:
             errors.append(str(exc))
             continue
-        notes_by_project[project_id] = _notes_from_events(events)
+        notes_by_project[project_id] = notes_from_events(events)
     out = []
     for esc in escalations:
         if esc.project_id not in notes_by_project:
@@ -246,7 +246,7 @@ def apply_actions(
             try:
                 if action.kind == "comment":
                     if fresh_markers is None:
-                        fresh_markers = _markers_on(api, project_id, iid)
+                        fresh_markers = markers_on(api, project_id, iid)
                     if set(action.markers) <= fresh_markers:
                         outcomes.append(Outcome(action, "already done"))
                         continue
@@ -310,7 +310,8 @@ def ensure_companion(api: GitLab, action: Action) -> str:
     return status
 
 
-def _markers_on(api: GitLab, project_id: int, iid: int) -> set[Any]:
+def markers_on(api: GitLab, project_id: int, iid: int) -> set[Any]:
+    """The markers in an issue's comments, read fresh (the check before any write)."""
     return {
         m
         for n in api.notes(project_id, iid)

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.check import EXTRA_HANDLERS, ensure_companion
+from escbot.check import EXTRA_HANDLERS, ensure_companion, markers_on
 from escbot.engine import Context, is_human, posted_markers, role_users, stamp
 from escbot.gitlab_io import GitLab
-from escbot.markers import find_markers, marker
+from escbot.markers import marker
 from escbot.model import Classification, Escalation, classify
 from escbot.plan import Action, Evaluation, Finding
 from escbot.policies import Policy
@@ -211,7 +211,7 @@ def closeout_rule(esc: Escalation, ctx: Context, *, force: bool = False) -> Eval
 # The retrospective's timeline, computed from the tracker itself.
 
 
-def _span(policy: Policy, start: datetime, end: datetime) -> str:
+def business_span(policy: Policy, start: datetime, end: datetime) -> str:
     cal = policy.calendar
     days = cal.between(start, end)
     hours = cal.between(start, end, hours_only=True)
@@ -281,8 +281,8 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
         "rows": [{"when": cal.describe(w), "what": what} for w, what in rows],
         "opened": cal.describe(esc.created_at),
         "resolved": cal.describe(end),
-        "time_to_resolution": _span(policy, esc.created_at, end),
-        "time_to_acknowledge": _span(policy, esc.created_at, human[0].created_at)
+        "time_to_resolution": business_span(policy, esc.created_at, end),
+        "time_to_acknowledge": business_span(policy, esc.created_at, human[0].created_at)
         if human
         else "no acknowledgement recorded",
         "reminders": reminders,
@@ -324,8 +324,7 @@ def _retro_action(esc: Escalation, cls: Classification, ctx: Context) -> Action:
 
 
 def _close_companion(api: GitLab, action: Action) -> str:
-    notes = api.notes(action.project_id, action.iid)
-    if not any(m in action.markers for n in notes for m in find_markers(n.get("body"))):
+    if not set(action.markers) <= markers_on(api, action.project_id, action.iid):
         api.add_note(action.project_id, action.iid, action.body)
     if api.issue(action.project_id, action.iid)["state"] == "closed":
         return "already done"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from escbot.check import run_check
+from escbot.description import tick_section
 from escbot.gitlab_io import GitLab
 from escbot.labels import sync_labels
 from escbot.policies import Policy
@@ -101,12 +102,7 @@ def tick(d: Demo, key: str, heading: str) -> dict[str, Any]:
     """Check every task under a heading, as the PM would in GitLab's UI."""
     issue = d.issues[key]
     text = d.api().issue(issue["project_id"], issue["iid"])["description"]
-    start = text.index(heading)
-    end = text.find("\n## ", start + 1)
-    end = len(text) if end == -1 else end
-    return d.edit(
-        key, description=text[:start] + text[start:end].replace("- [ ]", "- [x]") + text[end:]
-    )
+    return d.edit(key, description=tick_section(text, heading))
 
 
 # --------------------------------------------------------------------------------------------

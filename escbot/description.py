@@ -83,6 +83,14 @@ def find_task(items: list[Task], name: str) -> Task | None:
     return None
 
 
+def tick_section(text: str, heading: str) -> str:
+    """The text with every task under `heading` checked, as a person ticks them in GitLab."""
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end == -1 else end
+    return text[:start] + text[start:end].replace("- [ ]", "- [x]") + text[end:]
+
+
 def field(text: str | None, name: str) -> str | None:
     """The value of a `Name: value` line (also inside a table row or bold)."""
     if not text:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from escbot.check import EXTRA_HANDLERS, apply_actions, collect
+from escbot.check import EXTRA_HANDLERS, apply_actions, collect, markers_on
 from escbot.engine import Context, posted_markers
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
@@ -426,13 +426,7 @@ def apply_assign(api: GitLab, action: Action) -> str:
 
 def apply_internal_note(api: GitLab, action: Action) -> str:
     """An internal note (never e-mailed to a Service Desk sender), posted once by its markers."""
-    have = {
-        m
-        for n in api.notes(action.project_id, action.iid)
-        if not n.get("system")
-        for m in find_markers(n.get("body"))
-    }
-    if set(action.markers) <= have:
+    if set(action.markers) <= markers_on(api, action.project_id, action.iid):
         return "already done"
     api.call(
         f"comment on {action.ref}",

@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.check import _notes_from_events, complete, window_start
-from escbot.closeout import _span
+from escbot.check import complete, notes_from_events, window_start
+from escbot.closeout import business_span
 from escbot.engine import Context, anchor, evaluate, is_human
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
@@ -273,7 +273,7 @@ def _span_of(esc: Escalation, start: datetime, end: datetime, policy: Policy) ->
         ref=esc.ref,
         business_days=round(cal.between(start, end) / timedelta(days=1), 2),
         business_hours=round(_hours(cal.between(start, end, hours_only=True)), 2),
-        text=_span(policy, start, end),
+        text=business_span(policy, start, end),
     )
 
 
@@ -670,7 +670,7 @@ def fetch(
         except GitLabError as exc:
             errors.append(str(exc))
             events = []
-        notes_by_project[project_id] = _notes_from_events(events)
+        notes_by_project[project_id] = notes_from_events(events)
     ctx = Context(policy=policy, now=now, bot=bot)
     out = []
     for esc in escalations:

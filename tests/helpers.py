@@ -185,12 +185,9 @@ class World:
 
     def tick(self, iid: int, heading: str, when: str, who: str = "pat") -> None:
         """Check every task under a description heading, as a person would in the UI."""
-        text = self.issue(iid).description
-        start = text.index(heading)
-        end = text.find("\n## ", start + 1)
-        end = len(text) if end == -1 else end
-        done = text[:start] + text[start:end].replace("- [ ]", "- [x]") + text[end:]
-        self.edit(iid, when, who, description=done)
+        from escbot.description import tick_section
+
+        self.edit(iid, when, who, description=tick_section(self.issue(iid).description, heading))
 
     def issue(self, iid: int) -> Any:
         return self.gl.projects.get(self.project.id).issues.get(iid)
