@@ -78,12 +78,9 @@ class Demo:
         return self.issues[key]
 
     def check(self, *, apply: bool, quiet_if_nothing: bool = False) -> None:
-        from escbot.check import default_rules
         from escbot.cli.check import to_text
 
-        result = run_check(
-            self.api(), self.scope(), self.policy, self.now, apply=apply, rules=default_rules()
-        )
+        result = run_check(self.api(), self.scope(), self.policy, self.now, apply=apply)
         text = to_text(result, self.policy)
         lines = [line for line in text.splitlines() if not line.startswith("  missed")]
         if quiet_if_nothing and len(lines) <= 2 and "Nothing to do." in text:
@@ -221,7 +218,7 @@ def step_closeout(d: Demo) -> None:
 
 
 def step_intake(d: Demo) -> None:
-    from escbot.intake import run_intake
+    from escbot.check import run_intake
 
     header(d.echo, "5. Escalations by e-mail (GitLab Service Desk): classify, route, acknowledge")
     d.at(START + timedelta(days=7, hours=6))

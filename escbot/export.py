@@ -15,18 +15,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from escbot.create import (
-    RAID_LABEL,
-    WARRANTY_TYPE,
+from escbot.errors import EscbotError
+from escbot.markers import marker
+from escbot.opening import (
     Choice,
     choice,
     escalation_context,
     escalation_marker,
+    is_warranty,
 )
-from escbot.errors import EscbotError
-from escbot.markers import marker
 from escbot.policies import LabelGroup, Policy
-from escbot.render import render
 
 ISSUE_TEMPLATES = Path(".gitlab") / "issue_templates"
 # Levels exported as one template with a default type (the label can be changed before submit);
@@ -102,7 +100,7 @@ def escalation_templates(policy: Policy) -> list[IssueTemplate]:
                 DEFAULT_SEVERITY if DEFAULT_SEVERITY in groups["severity"].values else None
             ) or next(iter(groups["severity"].values))
             account_default = policy.routing.default_account_type
-            warranty = type_ == WARRANTY_TYPE
+            warranty = is_warranty(policy, type_)
             context = escalation_context(
                 policy,
                 marker_text=escalation_marker(level).render(),
@@ -135,9 +133,8 @@ def escalation_templates(policy: Policy) -> list[IssueTemplate]:
             fixed = [policy.labels.marker.name, levels.label(level)]
             if per_type:
                 fixed.append(types.label(type_))
-            for group_key, value in (("rag", "red"), ("phase", "initiation")):
-                if value in groups[group_key].values:
-                    fixed.append(groups[group_key].label(value))
+            opening = (("rag", policy.process.opening_rag), ("phase", policy.process.opening_phase))
+            fixed += [groups[key].label(value) for key, value in opening if value]
             pick = [(groups["severity"], severity_default, list(groups["severity"].values))]
             if not per_type:
                 pick.append((types, type_, list(types.values)))
@@ -146,7 +143,8 @@ def escalation_templates(policy: Policy) -> list[IssueTemplate]:
                 (groups["account_type"], account_default, list(groups["account_type"].values))
             )
             actions, labels = _quick_actions(fixed, pick, due=True)
-            body = render(f"{level}.md", **context).rstrip("\n") + "\n\n" + actions
+            template = policy.process.levels[level].template
+            body = policy.render(template, **context).rstrip("\n") + "\n\n" + actions
             name = f"Escalation-{_slug(levels.values[level].title)}"
             if per_type:
                 name += f"-{_slug(types.values[type_].title)}"
@@ -156,7 +154,7 @@ def escalation_templates(policy: Policy) -> list[IssueTemplate]:
 
 def raid_template(policy: Policy) -> IssueTemplate:
     placeholder = Choice("", "", "(the escalation's category)", "")
-    body = render(
+    body = policy.render(
         "raid.md",
         marker=marker("raid", project="PROJECT_ID", iid="ESCALATION_IID").render(),
         escalation_ref="#ESCALATION_IID",
@@ -167,7 +165,7 @@ def raid_template(policy: Policy) -> IssueTemplate:
         category=placeholder,
         trigger_detail=None,
     ).rstrip("\n")
-    labels = [RAID_LABEL] if RAID_LABEL in policy.labels.extra else []
+    labels = [policy.process.labels.raid_register]
     note = (
         "<!-- Before you submit: in the first line and above, replace PROJECT_ID with the "
         "escalation's project id and ESCALATION_IID with its issue number; after creating, "

@@ -22,6 +22,7 @@ import gitlab.exceptions as gle
 import requests
 
 from escbot.errors import EscbotError, GitLabError
+from escbot.model import ProjectRef
 
 T = TypeVar("T")
 PER_PAGE = 100
@@ -114,13 +115,6 @@ def _not_found(exc: Exception) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # Plain records, so the rule engine never sees python-gitlab objects.
-
-
-@dataclass(frozen=True)
-class ProjectRef:
-    id: int
-    path: str  # path_with_namespace
-    web_url: str
 
 
 @dataclass
@@ -325,12 +319,16 @@ class GitLab:
             ),
         )
 
-    def add_note(self, project_id: int, iid: int, body: str) -> dict[str, Any]:
+    def add_note(
+        self, project_id: int, iid: int, body: str, *, internal: bool = False
+    ) -> dict[str, Any]:
+        """A comment; `internal` makes it an internal note (Reporter and above see it)."""
+        data: dict[str, Any] = {"body": body}
+        if internal:
+            data["internal"] = True
         return self.call(
             f"comment on {project_id}#{iid}",
-            lambda: self.gl.http_post(
-                f"/projects/{project_id}/issues/{iid}/notes", post_data={"body": body}
-            ),
+            lambda: self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=data),
         )
 
     def delete_note(self, project_id: int, iid: int, note_id: int) -> None:

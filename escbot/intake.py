@@ -1,8 +1,8 @@
-"""E-mailed escalations (GitLab Service Desk): classify, route and acknowledge.
+"""E-mailed escalations (GitLab Service Desk): what they are about and who owns them (pure).
 
-    result = classify_intake(title, description, sender, policy)   # pure
-    ev = intake_rule(esc, ctx)                                      # pure: a plan of Actions
-    found = run_intake(api, scope, policy, now, apply=True)         # read, plan, apply
+    result = classify_intake(title, description, sender, policy)
+    ev = escbot.rules.intake.intake_rule(esc, ctx)                  # a plan of actions
+    run = escbot.check.run_intake(api, scope, policy, now, apply=True)
 
 An intake issue is an open issue authored by `policy.intake.author` (GitLab's support-bot)
 that does not carry the escalation marker label yet. Classification uses `intake.rules`
@@ -22,23 +22,12 @@ the escalation labels. Once the labels are on, the issue is an escalation like a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from escbot.check import EXTRA_HANDLERS, apply_actions, collect, markers_on
-from escbot.engine import Context, posted_markers
-from escbot.errors import GitLabError
-from escbot.gitlab_io import GitLab
-from escbot.markers import find_markers, marker
 from escbot.model import Escalation
-from escbot.plan import Action, Evaluation, Finding
+from escbot.opening import escalation_labels
 from escbot.policies import IntakeRule, Policy
-from escbot.render import render
-
-NEEDS_TRIAGE = "needs-triage"
-ACK = marker("ack")
-
 
 # --------------------------------------------------------------------------------------------
 # Classification (pure).
@@ -167,309 +156,16 @@ def routed(policy: Policy, account_type: str) -> dict[str, str | None]:
 
 def intake_labels(policy: Policy, result: IntakeResult) -> tuple[str, ...]:
     """The escalation labels a classified intake issue gets."""
-    groups = policy.labels.groups
     assert result.type and result.category
-    labels = [
-        policy.labels.marker.name,
-        groups["level"].label(policy.intake.level),
-        groups["severity"].label(policy.intake.severity),
-        groups["type"].label(result.type),
-        groups["category"].label(result.category),
-        groups["account_type"].label(result.account_type),
-    ]
-    if "red" in groups["rag"].values:
-        labels.append(groups["rag"].label("red"))
-    if "initiation" in groups["phase"].values:
-        labels.append(groups["phase"].label("initiation"))
-    return tuple(labels)
+    return escalation_labels(
+        policy,
+        level=policy.intake.level,
+        severity=policy.intake.severity,
+        type_=result.type,
+        category=result.category,
+        account_type=result.account_type,
+    )
 
 
 def phase1_due(esc: Escalation, policy: Policy) -> datetime:
     return policy.calendar.add(esc.created_at, policy.initiation.within)
-
-
-def label_specs(policy: Policy, names: tuple[str, ...]) -> list[list[str]]:
-    specs = {s.name: s for s in policy.labels.all_specs()}
-    return [[n, specs[n].color, specs[n].description] for n in names if n in specs]
-
-
-def assign_action(
-    esc: Escalation,
-    policy: Policy,
-    *,
-    assignee: str | None,
-    due: str | None,
-    labels: tuple = (),
-    description: str | None = None,
-) -> Action:
-    parts = []
-    if assignee:
-        parts.append(f"assign @{assignee}")
-    if due:
-        parts.append(f"set due date {due}")
-    if description:
-        parts.append("add the tracking sections")
-    return Action(
-        "assign",  # handled by escbot.intake (EXTRA_HANDLERS)
-        esc.project_id,
-        esc.iid,
-        esc.ref,
-        f"{' and '.join(parts) or 'create labels'} on {esc.ref}",
-        rule="intake",
-        data={
-            "assignee": assignee,
-            "due_date": due,
-            "labels": label_specs(policy, labels),
-            "description": description,
-        },
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# The rule the scheduled check runs (pure).
-
-
-def intake_rule(esc: Escalation, ctx: Context) -> Evaluation:
-    ev = Evaluation(esc.ref)
-    policy = ctx.policy
-    if not is_intake(esc, policy) or esc.state != "opened":
-        return ev
-    if classified_by_person(esc, policy):
-        return ev
-    posted = posted_markers(esc)
-    acked = ACK in posted
-    due = policy.calendar.add(esc.created_at, policy.intake.acknowledge_within)
-    result = classify_intake(esc.title, esc.description, esc.service_desk_reply_to, policy)
-    if not result.ok:
-        ev.findings.append(
-            Finding(
-                esc.ref,
-                "intake",
-                "Intake classification",
-                True,
-                due=esc.created_at,
-                detail=result.problem or "",
-            )
-        )
-        ev.actions += triage_actions(esc, result, posted)
-        return ev
-    ev.findings.append(
-        Finding(esc.ref, "acknowledge", "Acknowledgement", ctx.now >= due and not acked, due=due)
-    )
-    ev.actions += classify_actions(esc, result, ctx, acked=acked)
-    return ev
-
-
-def triage_actions(esc: Escalation, result: IntakeResult, posted: list[Any]) -> list[Action]:
-    actions = []
-    note = marker("triage")
-    if note not in posted:
-        body = render(
-            "reminders/needs_triage.md",
-            esc=esc,
-            result=result,
-            label=NEEDS_TRIAGE,
-            marker=note,
-        )
-        actions.append(
-            Action(
-                "internal_note",
-                esc.project_id,
-                esc.iid,
-                esc.ref,
-                f"post an internal note on {esc.ref}: needs triage ({result.problem})",
-                rule="intake",
-                body=body,
-                markers=(note,),
-            )
-        )
-    if NEEDS_TRIAGE not in esc.labels:
-        actions.append(
-            Action(
-                "labels",
-                esc.project_id,
-                esc.iid,
-                esc.ref,
-                f"label {esc.ref} {NEEDS_TRIAGE}",
-                rule="intake",
-                add_labels=(NEEDS_TRIAGE,),
-            )
-        )
-    return actions
-
-
-def classify_actions(
-    esc: Escalation, result: IntakeResult, ctx: Context, *, acked: bool
-) -> list[Action]:
-    policy = ctx.policy
-    people = routed(policy, result.account_type)
-    labels = intake_labels(policy, result)
-    due = phase1_due(esc, policy)
-    due_text = policy.calendar.local(due).date().isoformat()
-    actions = [
-        assign_action(
-            esc,
-            policy,
-            assignee=None if esc.assignees else people["pm"],
-            due=None if esc.due_date else due_text,
-            labels=labels,
-            description=tracking_description(esc, result, ctx, people["pm"]),
-        )
-    ]
-    if not acked:
-        reply_by = policy.calendar.add(ctx.now, policy.intake.reply_within)
-        category = policy.labels["category"].values[result.category or ""]
-        type_ = policy.labels["type"].values[result.type or ""]
-        body = render(
-            "reminders/acknowledge.md",
-            esc=esc,
-            result=result,
-            owner=(list(esc.assignees) or [people["pm"]])[0],
-            owner_name=None,
-            qa=people["qa"],
-            team_manager=people["team_manager"],
-            type=type_,
-            category=category,
-            reply_by=policy.calendar.describe(reply_by),
-            marker=ACK,
-        )
-        actions.append(
-            Action(
-                "comment",
-                esc.project_id,
-                esc.iid,
-                esc.ref,
-                f"acknowledge {esc.ref} to {esc.service_desk_reply_to or 'the sender'}: "
-                f"{category.title} ({result.account_type}), owner @{people['pm']}",
-                rule="intake",
-                body=body,
-                markers=(ACK,),
-            )
-        )
-    # needs-triage goes only when escbot put it there (its note is on the issue).
-    escbot_triaged = marker("triage") in posted_markers(esc)
-    remove = (NEEDS_TRIAGE,) if NEEDS_TRIAGE in esc.labels and escbot_triaged else ()
-    actions.append(
-        Action(
-            "labels",
-            esc.project_id,
-            esc.iid,
-            esc.ref,
-            f"label {esc.ref} as an escalation: {', '.join(labels)}",
-            rule="intake",
-            add_labels=labels,
-            remove_labels=remove,
-        )
-    )
-    return actions
-
-
-def tracking_description(
-    esc: Escalation, result: IntakeResult, ctx: Context, pm: str
-) -> str | None:
-    """The e-mail, then the escalation template's sections (Phase 1 checklist, requirements,
-    close-out...), so an e-mailed escalation is tracked like one opened by `escbot new`."""
-    from escbot.create import EscalationRequest, plan_escalation
-    from escbot.gitlab_io import ProjectRef
-
-    if any(m.kind == "escalation" for m in esc.description_markers):
-        return None
-    policy = ctx.policy
-    request = EscalationRequest(
-        project=esc.project_path,
-        level=policy.intake.level,
-        type=result.type or "",
-        category=result.category or "",
-        severity=policy.intake.severity,
-        title=esc.title,
-        customer=result.customer or esc.service_desk_reply_to or "the sender",
-        dri=(list(esc.assignees) or [pm])[0],
-        account_type=result.account_type,
-        trigger_detail=f"reported by e-mail from {esc.service_desk_reply_to or 'the customer'}",
-        now=esc.created_at,
-    )
-    plan = plan_escalation(request, policy, ProjectRef(esc.project_id, esc.project_path, ""))
-    return f"{esc.description.rstrip()}\n\n---\n\n{plan.description}"
-
-
-# --------------------------------------------------------------------------------------------
-# Handlers for the check's applier.
-
-
-def apply_assign(api: GitLab, action: Action) -> str:
-    """Create missing policy labels; set assignee and due date only where none is set."""
-    data = action.data
-    changes: dict[str, Any] = {}
-    specs = data.get("labels") or []
-    if specs:
-        project = api.project(action.project_id)
-        have = {lab["name"] for lab in api.labels(("project", project), include_ancestors=True)}
-        for name, color, description in specs:
-            if name not in have:
-                api.create_label(("project", project), name, color, description)
-    issue = api.issue(action.project_id, action.iid)
-    if data.get("assignee") and not issue.get("assignees"):
-        user = api.user(data["assignee"])
-        if user is None:
-            raise GitLabError(f"user {data['assignee']} (routing) not found on GitLab")
-        changes["assignee_ids"] = [user["id"]]
-    if data.get("due_date") and not issue.get("due_date"):
-        changes["due_date"] = data["due_date"]
-    text = issue.get("description") or ""
-    if data.get("description") and not any(m.kind == "escalation" for m in find_markers(text)):
-        changes["description"] = data["description"]
-    if not changes:
-        return "already done"
-    api.edit_issue(action.project_id, action.iid, **changes)
-    return "done"
-
-
-def apply_internal_note(api: GitLab, action: Action) -> str:
-    """An internal note (never e-mailed to a Service Desk sender), posted once by its markers."""
-    if set(action.markers) <= markers_on(api, action.project_id, action.iid):
-        return "already done"
-    api.call(
-        f"comment on {action.ref}",
-        lambda: api.gl.http_post(
-            f"/projects/{action.project_id}/issues/{action.iid}/notes",
-            post_data={"body": action.body, "internal": True},
-        ),
-    )
-    return "done"
-
-
-EXTRA_HANDLERS["assign"] = apply_assign
-EXTRA_HANDLERS["internal_note"] = apply_internal_note
-
-
-# --------------------------------------------------------------------------------------------
-# For the demo and on-demand runs.
-
-
-@dataclass
-class IntakeRun:
-    evaluations: list[Evaluation] = field(default_factory=list)
-    outcomes: list[Any] = field(default_factory=list)  # escbot.check.Outcome
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def actions(self) -> list[Action]:
-        return [a for ev in self.evaluations for a in ev.actions]
-
-
-def run_intake(
-    api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, *, apply: bool
-) -> IntakeRun:
-    """Classify, route and acknowledge the open intake issues of a project or group."""
-    run = IntakeRun()
-    ctx = Context(policy=policy, now=now, bot=api.me()["username"])
-    for esc in sorted(collect(api, scope, policy, now, run.errors), key=lambda e: e.key):
-        if not is_intake(esc, policy):
-            continue
-        if esc.extra.get("error"):
-            run.errors.append(f"{esc.ref}: skipped, its activity could not be read")
-            continue
-        run.evaluations.append(intake_rule(esc, ctx))
-    if apply:
-        run.outcomes = apply_actions(api, run.actions, run.errors)
-    return run

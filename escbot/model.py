@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -100,7 +100,6 @@ class Escalation:
     label_events: tuple[LabelEvent, ...] | None = None
     raid: Companion | None = None
     retro: Companion | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def ref(self) -> str:
@@ -113,6 +112,21 @@ class Escalation:
     @property
     def description_markers(self) -> list[Marker]:
         return find_markers(self.description)
+
+    @property
+    def opened_as(self) -> str | None:
+        """The level the description's escalation marker says it was opened at."""
+        return next(
+            (m.get("level") for m in self.description_markers if m.kind == "escalation"), None
+        )
+
+    @property
+    def posted_markers(self) -> list[Marker]:
+        """escbot's markers in the comments read so far (system notes never carry them)."""
+        return [m for n in self.notes if not n.system for m in n.markers]
+
+    def has_posted(self, wanted: Marker) -> bool:
+        return wanted in self.posted_markers
 
     def with_activity(self, **changes: Any) -> Escalation:
         return replace(self, **changes)
@@ -145,6 +159,36 @@ class Escalation:
             user_notes_count=data.get("user_notes_count") or 0,
             service_desk_reply_to=data.get("service_desk_reply_to"),
         )
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    id: int
+    path: str  # path_with_namespace
+    web_url: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An escalation (or a whole project's) that could not be read: reported, never evaluated."""
+
+    ref: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every rule is evaluated against besides the snapshot."""
+
+    policy: Policy
+    now: datetime
+    bot: str  # the bot's GitLab username: its notes never satisfy a requirement
+
+    def is_human(self, note: Note) -> bool:
+        return not note.system and note.author != self.bot
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from escbot.durations import Duration, parse_duration
 from escbot.errors import EscbotError
 
 SUPPORTED_VERSION = 1
+# How a requirement is met; each name is a kind in escbot.requirements (a test keeps them equal).
+REQUIREMENT_KINDS = ("note", "raid_edit")
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # Ladder roles resolved per escalation rather than from `ladder.roles`.
 DYNAMIC_ROLES = {"dri", "pm", "qa", "team_manager"}
@@ -231,6 +233,44 @@ class CalendarSpec:
     quiet_on_closed_days: bool
 
 
+@dataclass(frozen=True)
+class LevelSpec:
+    """What a level means to the process: its template, its status update, where it goes."""
+
+    key: str
+    template: str  # file name in the templates search path
+    phase1_section: bool  # its template carries the Phase 1 checklist, so it is required
+    status_requirement: str | None  # the requirement that is "the status update" of the level
+    promote_to: str | None  # the level a deteriorating escalation is proposed for
+    trigger_detail: bool  # the issue states the figure that fired the trigger
+
+
+@dataclass(frozen=True)
+class ProcessLabels:
+    decision: str
+    raid_register: str
+    retrospective: str
+    triage: str
+    out_of_warranty: str
+
+
+@dataclass(frozen=True)
+class Process:
+    """The process vocabulary: every level, phase, type and label name the rules rely on."""
+
+    levels: dict[str, LevelSpec]
+    opening_rag: str | None
+    opening_phase: str | None
+    resolution_phases: tuple[str, ...]  # in these, daily/weekly cadence gives way to close-out
+    closure_phase: str
+    warranty_type: str | None
+    labels: ProcessLabels
+    template_dirs: tuple[str, ...]  # the organisation's own templates, searched first
+
+    def level(self, key: str | None) -> LevelSpec | None:
+        return self.levels.get(key or "")
+
+
 @dataclass
 class Policy:
     source: str
@@ -247,7 +287,14 @@ class Policy:
     warranty: Warranty
     intake: Intake
     report: Report
+    process: Process
     warnings: list[str] = field(default_factory=list)
+
+    def render(self, name: str, **context: Any) -> str:
+        """A template from the policy's own templates folder, else the shipped ones."""
+        from escbot.render import render
+
+        return render(name, dirs=self.process.template_dirs, **context)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -577,13 +624,22 @@ def s_requirement(v: Any, p: Path_, c: _Ctx) -> dict[str, Any]:
             "every": F(s_duration),
             "tag": F(s_optional(s_str), None),
             "pattern": F(s_optional(s_regex), None),
-            "met_by": F(s_enum("note", "raid_edit"), "note"),
+            "met_by": F(s_enum(*REQUIREMENT_KINDS), "note"),
             "description": F(s_str, "—"),
         }
     )(v, p, c)
 
 
 _RUNG = s_struct({"notify": F(s_list(s_str, allow_scalar=True)), "after": F(s_duration, "0h")})
+_LEVEL = s_struct(
+    {
+        "template": F(s_optional(s_str), None),
+        "phase1_section": F(s_bool, False),
+        "status_requirement": F(s_optional(s_str), None),
+        "promote_to": F(s_optional(s_str), None),
+        "trigger_detail": F(s_bool, False),
+    }
+)
 _RULE = s_struct(
     {
         "name": F(s_str),
@@ -718,6 +774,39 @@ SCHEMA = s_struct(
             {},
         ),
         "report": F(s_struct({"label": F(s_label_name, "pmo-briefing")}), {}),
+        "process": F(
+            s_struct(
+                {
+                    "templates": F(s_optional(s_str), None),
+                    "levels": F(s_map(_LEVEL), {}),
+                    "opening": F(
+                        s_struct(
+                            {
+                                "rag": F(s_optional(s_str), None),
+                                "phase": F(s_optional(s_str), None),
+                            }
+                        ),
+                        {},
+                    ),
+                    "resolution_phases": F(s_list(s_str), []),
+                    "closure_phase": F(s_optional(s_str), None),
+                    "warranty_type": F(s_optional(s_str), None),
+                    "labels": F(
+                        s_struct(
+                            {
+                                "decision": F(s_label_name, "needs-decision"),
+                                "raid_register": F(s_label_name, "raid-register"),
+                                "retrospective": F(s_label_name, "retrospective"),
+                                "triage": F(s_label_name, "needs-triage"),
+                                "out_of_warranty": F(s_label_name, "out-of-warranty"),
+                            }
+                        ),
+                        {},
+                    ),
+                }
+            ),
+            {},
+        ),
     }
 )
 
@@ -755,10 +844,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
         raise PolicyError(f"{target}: no such policies file") from None
     except OSError as exc:
         raise PolicyError(f"{target}: cannot read: {exc.strerror}") from None
-    return parse_policy(text, target.name if path is None else str(path))
+    return parse_policy(text, target.name if path is None else str(path), target.parent)
 
 
-def parse_policy(text: str, name: str = "policies.yml") -> Policy:
+def parse_policy(text: str, name: str = "policies.yml", base: Path | None = None) -> Policy:
+    """Validate policy text; `base` is the folder relative paths in it start from."""
     raw, src = _compose(text, name)
     ctx = _Ctx(src, [])
     if not isinstance(raw, dict):
@@ -767,12 +857,52 @@ def parse_policy(text: str, name: str = "policies.yml") -> Policy:
     if version != SUPPORTED_VERSION:
         raise ctx.fail(("version",), f"version {SUPPORTED_VERSION}", version)
     data = SCHEMA(raw, (), ctx)
-    return _build(data, ctx, name)
+    return _build(data, ctx, name, base)
 
 
-def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
-    cal = d["calendar"]
-    calendar_spec = CalendarSpec(
+def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy:
+    """The validated sections as a Policy; each part checks what crosses sections."""
+    calendar_spec = _calendar(d["calendar"], ctx)
+    labels = _labels(d["labels"], ctx)
+    requirements = _requirements(d["requirements"], labels, ctx)
+    ladder = _ladder(d["ladder"], labels, ctx)
+    routing = _routing(d["routing"], labels, ladder, ctx)
+    promo = d["promotion"]
+    known_roles = set(ladder.roles) | DYNAMIC_ROLES
+    for i, role in enumerate(promo["notify"]):
+        if role not in known_roles:
+            raise ctx.fail(("promotion", "notify", i), "a role from ladder.roles", role)
+    if "signoff" not in d["close_out"]["items"] and d["close_out"]["gate"] != "off":
+        raise ctx.fail(("close_out", "items"), 'a "signoff" item (the gate checks it)', "none")
+    rag = d["rag"]
+    rag_values = labels["rag"].values
+    for key in ("on_missed", "on_met"):
+        if rag[key] not in rag_values:
+            raise ctx.fail(("rag", key), "a rag value (" + ", ".join(rag_values) + ")", rag[key])
+    return Policy(
+        source=name,
+        version=d["version"],
+        calendar_spec=calendar_spec,
+        labels=labels,
+        initiation=Initiation(d["initiation"]["within"], d["initiation"]["require"]),
+        requirements=requirements,
+        ladder=ladder,
+        routing=routing,
+        promotion=Promotion(
+            promo["sev2_overdue"], promo["blocker_open"], promo["notify"], promo["auto"]
+        ),
+        rag=Rag(rag["auto"], rag["on_missed"], rag["on_met"]),
+        close_out=CloseOut(**d["close_out"]),
+        warranty=Warranty(d["warranty"]["days"]),
+        intake=_intake(d["intake"], labels, ctx),
+        report=Report(d["report"]["label"]),
+        process=_process(d["process"], labels, requirements, ctx, base),
+        warnings=ctx.warnings,
+    )
+
+
+def _calendar(cal: dict[str, Any], ctx: _Ctx) -> CalendarSpec:
+    spec = CalendarSpec(
         timezone=cal["timezone"],
         working_days=cal["working_days"],
         start=cal["working_hours"]["start"],
@@ -782,16 +912,21 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
         closed_dates=cal["closed_dates"],
         quiet_on_closed_days=cal["quiet_on_closed_days"],
     )
-    if calendar_spec.start >= calendar_spec.end:
+    if spec.start >= spec.end:
         raise ctx.fail(
             ("calendar", "working_hours", "end"),
             "a time after start",
             cal["working_hours"]["end"].strftime("%H:%M"),
         )
-    if calendar_spec.country:
-        _check_country(calendar_spec, ctx)
+    if spec.country:
+        _check_country(spec, ctx)
+    return spec
 
-    lab = d["labels"]
+
+REQUIRED_GROUPS = ("level", "severity", "type", "category", "rag", "phase", "account_type")
+
+
+def _labels(lab: dict[str, Any], ctx: _Ctx) -> Labels:
     groups: dict[str, LabelGroup] = {}
     for key, g in lab["groups"].items():
         values = {
@@ -806,32 +941,36 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
             for value, spec in g["values"].items()
         }
         groups[key] = LabelGroup(key, g["prefix"], values)
-    for needed in ("level", "severity", "type", "category", "rag", "phase", "account_type"):
+    for needed in REQUIRED_GROUPS:
         if needed not in groups:
             raise ctx.fail(("labels", "groups"), f'a "{needed}" label group', sorted(groups))
-    labels = Labels(
-        marker=LabelSpec(**lab["marker"]),
-        groups=groups,
-        extra={n: LabelSpec(n, s["color"], s["description"]) for n, s in lab["extra"].items()},
-    )
-    levels, types = groups["level"].values, groups["type"].values
+    types = groups["type"].values
     for value in groups["category"].values.values():
         for i, t in enumerate(value.types):
             if t not in types:
                 path = ("labels", "groups", "category", "values", value.value, "types", i)
                 raise ctx.fail(path, "a type value (" + ", ".join(types) + ")", t)
+    return Labels(
+        marker=LabelSpec(**lab["marker"]),
+        groups=groups,
+        extra={n: LabelSpec(n, s["color"], s["description"]) for n, s in lab["extra"].items()},
+    )
 
-    requirements: dict[str, dict[str, Requirement]] = {}
-    for level, reqs in d["requirements"].items():
+
+def _requirements(
+    raw: dict[str, Any], labels: Labels, ctx: _Ctx
+) -> dict[str, dict[str, Requirement]]:
+    levels = labels["level"].values
+    out: dict[str, dict[str, Requirement]] = {}
+    for level, reqs in raw.items():
         if level not in levels:
             raise ctx.fail(("requirements", level), "a level (" + ", ".join(levels) + ")", level)
-        requirements[level] = {}
+        out[level] = {}
         for key, r in reqs.items():
-            slug = key.replace("_", "-")
-            tag = r["tag"] or f"#{slug}"
+            tag = r["tag"] or f"#{key.replace('_', '-')}"
             heading = r"^\s{0,3}#{1,6}\s*" + re.escape(r["title"]) + r"\b"
             pattern = r["pattern"] or rf"(?:{re.escape(tag)}\b|{heading})"
-            requirements[level][key] = Requirement(
+            out[level][key] = Requirement(
                 key=key,
                 level=level,
                 title=r["title"],
@@ -841,11 +980,15 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
                 met_by=r["met_by"],
                 description=r["description"],
             )
+    return out
 
-    roles = dict(d["ladder"]["roles"])
+
+def _ladder(raw: dict[str, Any], labels: Labels, ctx: _Ctx) -> Ladder:
+    roles = dict(raw["roles"])
     known_roles = set(roles) | DYNAMIC_ROLES
+    levels, types = labels["level"].values, labels["type"].values
     rungs: dict[str, tuple[Rung, ...]] = {}
-    for scope, items in d["ladder"]["rungs"].items():
+    for scope, items in raw["rungs"].items():
         if scope not in levels and scope not in types:
             raise ctx.fail(("ladder", "rungs", scope), "a level or type name", scope)
         for i, rung in enumerate(items):
@@ -858,38 +1001,31 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
                         hint=did_you_mean(role, known_roles),
                     )
         rungs[scope] = tuple(Rung(r["notify"], r["after"]) for r in items)
+    return Ladder(roles, rungs)
 
-    account_types = groups["account_type"].values
-    routing_raw = d["routing"]
-    for acct in routing_raw["account_types"]:
+
+def _routing(raw: dict[str, Any], labels: Labels, ladder: Ladder, ctx: _Ctx) -> Routing:
+    account_types = labels["account_type"].values
+    for acct in raw["account_types"]:
         if acct not in account_types:
             raise ctx.fail(("routing", "account_types", acct), "an account type value", acct)
-    default_acct = routing_raw["default_account_type"]
+    default_acct = raw["default_account_type"]
     if default_acct is not None and default_acct not in account_types:
         raise ctx.fail(("routing", "default_account_type"), "an account type value", default_acct)
-    routing = Routing(routing_raw["account_types"], default_acct or next(iter(account_types)))
+    routing = Routing(raw["account_types"], default_acct or next(iter(account_types)))
     for acct in account_types:  # every routed escalation needs an owner
-        if not (routing.account_types.get(acct, {}).get("pm") or roles.get("pm")):
+        if not (routing.account_types.get(acct, {}).get("pm") or ladder.roles.get("pm")):
             raise ctx.fail(
                 ("routing", "account_types", acct, "pm"),
                 f"the GitLab username of the PM for {acct} accounts (or ladder.roles.pm)",
                 None,
             )
+    return routing
 
-    promo = d["promotion"]
-    for i, role in enumerate(promo["notify"]):
-        if role not in known_roles:
-            raise ctx.fail(("promotion", "notify", i), "a role from ladder.roles", role)
-    if "signoff" not in d["close_out"]["items"] and d["close_out"]["gate"] != "off":
-        raise ctx.fail(("close_out", "items"), 'a "signoff" item (the gate checks it)', "none")
-    rag = d["rag"]
-    rag_values = groups["rag"].values
-    for key in ("on_missed", "on_met"):
-        if rag[key] not in rag_values:
-            raise ctx.fail(("rag", key), "a rag value (" + ", ".join(rag_values) + ")", rag[key])
 
-    it = d["intake"]
-    categories = groups["category"].values
+def _intake(it: dict[str, Any], labels: Labels, ctx: _Ctx) -> Intake:
+    types, categories = labels["type"].values, labels["category"].values
+    account_types = labels["account_type"].values
     rules: dict[str, tuple[IntakeRule, ...]] = {}
     for kind in ("rules", "senders"):
         built = []
@@ -918,40 +1054,106 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str) -> Policy:
                 cust["account_type"],
             )
         customers[domain.lower()] = Customer(domain.lower(), cust["name"], cust["account_type"])
-    if it["level"] not in levels:
+    if it["level"] not in labels["level"].values:
         raise ctx.fail(("intake", "level"), "a level value", it["level"])
-    if it["severity"] not in groups["severity"].values:
+    if it["severity"] not in labels["severity"].values:
         raise ctx.fail(("intake", "severity"), "a severity value", it["severity"])
-
-    return Policy(
-        source=name,
-        version=d["version"],
-        calendar_spec=calendar_spec,
-        labels=labels,
-        initiation=Initiation(d["initiation"]["within"], d["initiation"]["require"]),
-        requirements=requirements,
-        ladder=Ladder(roles, rungs),
-        routing=routing,
-        promotion=Promotion(
-            promo["sev2_overdue"], promo["blocker_open"], promo["notify"], promo["auto"]
-        ),
-        rag=Rag(rag["auto"], rag["on_missed"], rag["on_met"]),
-        close_out=CloseOut(**d["close_out"]),
-        warranty=Warranty(d["warranty"]["days"]),
-        intake=Intake(
-            enabled=it["enabled"],
-            author=it["author"],
-            acknowledge_within=it["acknowledge_within"],
-            reply_within=it["reply_within"],
-            level=it["level"],
-            severity=it["severity"],
-            rules=rules["rules"],
-            senders=rules["senders"],
-            customers=customers,
-        ),
-        report=Report(d["report"]["label"]),
-        warnings=ctx.warnings,
+    return Intake(
+        enabled=it["enabled"],
+        author=it["author"],
+        acknowledge_within=it["acknowledge_within"],
+        reply_within=it["reply_within"],
+        level=it["level"],
+        severity=it["severity"],
+        rules=rules["rules"],
+        senders=rules["senders"],
+        customers=customers,
     )
+
+
+def _process(
+    raw: dict[str, Any],
+    labels: Labels,
+    requirements: dict[str, dict[str, Requirement]],
+    ctx: _Ctx,
+    base: Path | None,
+) -> Process:
+    """The vocabulary, each name checked against the label groups it comes from."""
+
+    def value_of(group: str, value: str | None, path: Path_) -> str | None:
+        values = labels[group].values
+        if value is not None and value not in values:
+            raise ctx.fail(
+                ("process", *path),
+                f"a {group} value (" + ", ".join(values) + ")",
+                value,
+                hint=did_you_mean(value, list(values)),
+            )
+        return value
+
+    dirs: tuple[str, ...] = ()
+    if raw["templates"]:
+        folder = Path(raw["templates"])
+        folder = folder if folder.is_absolute() or base is None else base / folder
+        if not folder.is_dir():
+            raise ctx.fail(("process", "templates"), "a folder of templates", str(folder))
+        dirs = (str(folder),)
+    levels: dict[str, LevelSpec] = {}
+    for key in raw["levels"]:
+        value_of("level", key, ("levels", key))
+    for key in labels["level"].values:
+        spec = raw["levels"].get(key) or {}
+        path: Path_ = ("levels", key)
+        status = spec.get("status_requirement")
+        if status is not None and status not in requirements.get(key, {}):
+            raise ctx.fail(
+                ("process", *path, "status_requirement"),
+                f"a requirement of {key} (" + ", ".join(requirements.get(key, {})) + ")",
+                status,
+            )
+        levels[key] = LevelSpec(
+            key=key,
+            template=spec.get("template") or f"{key}.md",
+            phase1_section=bool(spec.get("phase1_section")),
+            status_requirement=status,
+            promote_to=value_of("level", spec.get("promote_to"), (*path, "promote_to")),
+            trigger_detail=bool(spec.get("trigger_detail")),
+        )
+        _check_template(levels[key].template, dirs, ("process", *path, "template"), ctx)
+    phases = labels["phase"].values
+    resolution = tuple(
+        value_of("phase", p, ("resolution_phases", i)) or p
+        for i, p in enumerate(raw["resolution_phases"])
+    )
+    closure = value_of("phase", raw["closure_phase"], ("closure_phase",))
+    names = ProcessLabels(**raw["labels"])
+    declared = set(labels.extra) | {labels.marker.name}
+    for key, label in vars(names).items():
+        if label not in declared:
+            raise ctx.fail(
+                ("process", "labels", key),
+                "a label declared in labels.extra",
+                label,
+                hint=did_you_mean(label, declared),
+            )
+    return Process(
+        levels=levels,
+        opening_rag=value_of("rag", raw["opening"]["rag"], ("opening", "rag")),
+        opening_phase=value_of("phase", raw["opening"]["phase"], ("opening", "phase")),
+        resolution_phases=resolution,
+        closure_phase=closure or list(phases)[-1],
+        warranty_type=value_of("type", raw["warranty_type"], ("warranty_type",)),
+        labels=names,
+        template_dirs=dirs,
+    )
+
+
+def _check_template(name: str, dirs: tuple[str, ...], path: Path_, ctx: _Ctx) -> None:
+    from escbot.render import templates_dir
+
+    searched = [*dirs, str(templates_dir())]
+    if not any((Path(d) / name).is_file() for d in searched):
+        raise ctx.fail(path, "a template file in " + " or ".join(searched), name)
 
 
 def _check_country(spec: CalendarSpec, ctx: _Ctx) -> None:

@@ -48,9 +48,10 @@ def mention(username: str) -> str:
 
 
 @cache
-def environment(root: str | None = None) -> jinja2.Environment:
+def environment(dirs: tuple[str, ...] = ()) -> jinja2.Environment:
+    """Templates from `dirs` (an organisation's own, searched first), then the shipped ones."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(root or str(templates_dir())),
+        loader=jinja2.FileSystemLoader([*dirs, str(templates_dir())]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -62,11 +63,12 @@ def environment(root: str | None = None) -> jinja2.Environment:
     return env
 
 
-def render(name: str, **context: Any) -> str:
+def render(name: str, *, dirs: tuple[str, ...] = (), **context: Any) -> str:
     try:
-        return environment().get_template(name).render(**context)
+        return environment(dirs).get_template(name).render(**context)
     except jinja2.TemplateNotFound:
-        raise EscbotError(f"template {name} not found in {templates_dir()}") from None
+        where = " or ".join([*dirs, str(templates_dir())])
+        raise EscbotError(f"template {name} not found in {where}") from None
     except jinja2.UndefinedError as exc:
         raise EscbotError(f"templates/{name}: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:

@@ -18,7 +18,6 @@ updated since --since, and full notes only where the cadence verdict needs older
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 import statistics
@@ -28,23 +27,22 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.check import complete, notes_from_events, window_start
-from escbot.closeout import business_span
-from escbot.engine import Context, anchor, evaluate, is_human
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.labels import ensure_labels
 from escbot.markers import find_markers, marker
-from escbot.model import Escalation, LabelEvent, classify
+from escbot.model import Classification, Context, Escalation, classify
 from escbot.plan import Evaluation
 from escbot.policies import Policy
+from escbot.requirements import kind_of
+from escbot.rules import evaluate, rules_named
+from escbot.rules.cadence import anchor
+from escbot.snapshot import complete, label_events, read_portfolio, window_start
+from escbot.timeline import business_span, status_requirement
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
 EXCERPT = 200
 CHART_ROWS = 20  # escalations in the compliance chart (the lowest ratios when there are more)
-RAG_ORDER = ("red", "yellow", "green")
-# Requirements whose latest note is the "status update" of a level (as closeout.timeline).
-STATUS_KEYS = {"sev1": "status_update", "sev2": "path_to_green"}
 # A report needs these groups to place an escalation; otherwise it is "Unclassified".
 REQUIRED_GROUPS = ("level", "severity", "type", "rag")
 
@@ -200,9 +198,11 @@ class Report:
     def rows(self) -> list[Row]:
         return [r for rows in self.groups.values() for r in rows]
 
+    rag_order: tuple[str, ...] = ()  # the policy's RAG values, most urgent first
+
     @property
     def rag_counts(self) -> dict[str, int]:
-        counts = {k: 0 for k in RAG_ORDER}
+        counts = {k: 0 for k in self.rag_order}
         for r in self.rows:
             if r.rag:
                 counts[r.rag] = counts.get(r.rag, 0) + 1
@@ -257,13 +257,13 @@ def resolved_at(esc: Escalation, policy: Policy) -> datetime | None:
     (as closeout.timeline counts it)."""
     phases = policy.labels["phase"]
     for e in sorted(esc.label_events or (), key=lambda e: e.created_at):
-        if e.action == "add" and phases.value_of(e.label) in ("resolution", "closure"):
+        if e.action == "add" and phases.value_of(e.label) in policy.process.resolution_phases:
             return e.created_at
     return esc.closed_at
 
 
 def first_ack(esc: Escalation, ctx: Context) -> datetime | None:
-    human = [n for n in esc.notes if is_human(n, ctx) and n.created_at >= esc.created_at]
+    human = [n for n in esc.notes if ctx.is_human(n) and n.created_at >= esc.created_at]
     return min((n.created_at for n in human), default=None)
 
 
@@ -294,51 +294,17 @@ def time_stat(spans: list[Span], pending: list[str] | None = None) -> TimeStat:
 def cadence(
     esc: Escalation, ctx: Context, since: datetime, end: datetime, start: datetime
 ) -> Compliance:
-    """Required updates with a due point in (since, end], and how many were made on time.
-
-    Each requirement walks its periods from the anchor the way the rule engine moves its due:
-    notes before the due meet it, and the next due counts from the last of them; without one the
-    period is missed, and the next due counts from a late note (the last one within a further
-    period) or else from the missed due, so a long silence misses once per period. Notes older
-    than the bulk-read window are unknown: the walk starts there as if just met.
-    """
-    policy = ctx.policy
-    cal = policy.calendar
-    level = classify(esc.labels, policy).level
+    """Required updates with a due point in (since, end], and how many were made on time: each
+    requirement kind walks its own periods (a RAID edit keeps no history, so it is left out)."""
+    level = classify(esc.labels, ctx.policy).level
     out = Compliance()
-    base0 = start
-    if esc.notes_since is not None and start < esc.notes_since:
-        base0 = esc.notes_since
-    for req in policy.requirements.get(level or "", {}).values():
-        if req.met_by != "note":
-            continue  # a RAID edit leaves no history to count (only its last edit time)
-        times = sorted(n.created_at for n in esc.notes if is_human(n, ctx) and req.matches(n.body))
-        base, required, on_time = base0, 0, 0
-        for _ in range(10_000):
-            due = cal.add(base, req.every)
-            if due > end or due <= base:
-                break
-            met = _last_in(times, base, due)
-            if met is not None:
-                ok, base = True, met
-            else:
-                ok = False
-                late = _last_in(times, due, cal.add(due, req.every))
-                base = late if late is not None else due
-            if due > since:
-                required += 1
-                on_time += ok
-        if required:
-            out.by_rule[req.key] = (on_time, required)
-            out.required += required
-            out.on_time += on_time
+    for req in ctx.policy.requirements.get(level or "", {}).values():
+        found = kind_of(req).compliance(esc, req, ctx, start, since, end)
+        if found and found.required:
+            out.by_rule[req.key] = (found.on_time, found.required)
+            out.required += found.required
+            out.on_time += found.on_time
     return out
-
-
-def _last_in(times: list[datetime], after: datetime, until: datetime) -> datetime | None:
-    """The last of the sorted `times` in (after, until]."""
-    i = bisect.bisect_right(times, until)
-    return times[i - 1] if i and times[i - 1] > after else None
 
 
 def milestones_overdue(esc: Escalation, today: date) -> list[Milestone]:
@@ -417,28 +383,31 @@ def _changes(esc: Escalation, policy: Policy, since: datetime, now: datetime) ->
         out.append(ch("opened", esc.created_at))
     if esc.state == "closed" and esc.closed_at and since < esc.closed_at <= now:
         out.append(ch("closed", esc.closed_at))
-    events = sorted(esc.label_events or (), key=lambda e: e.created_at)
     levels, phases, rag = policy.labels["level"], policy.labels["phase"], policy.labels["rag"]
-    opened_as = next(
-        (m.get("level") for m in esc.description_markers if m.kind == "escalation"), None
-    )
-    was_sev2 = opened_as == "sev2"
+    # A level label added after the escalation was at the level that promotes to it.
+    promoted_from = {
+        spec.promote_to: key for key, spec in policy.process.levels.items() if spec.promote_to
+    }
+    rag_change = {policy.rag.on_missed: "red", policy.rag.on_met: "green"}
+    been = {esc.opened_as} if esc.opened_as else set()
     resolved_before = False
-    for e in events:
+    for e in sorted(esc.label_events or (), key=lambda e: e.created_at):
         later = e.created_at > esc.created_at + timedelta(minutes=1)
         in_window = since < e.created_at <= now and later
-        if levels.value_of(e.label) == "sev2":
-            was_sev2 = was_sev2 or e.action == "add" or e.action == "remove"
+        level = levels.value_of(e.label)
+        if level:
+            if promoted_from.get(level) in been and e.action == "add" and in_window:
+                out.append(ch("promoted", e.created_at))
+            been.add(level)
         if e.action != "add":
             continue
-        if levels.value_of(e.label) == "sev1" and was_sev2 and in_window:
-            out.append(ch("promoted", e.created_at))
-        if phases.value_of(e.label) in ("resolution", "closure"):
+        if phases.value_of(e.label) in policy.process.resolution_phases:
             if in_window and not resolved_before:
                 out.append(ch("resolved", e.created_at))
             resolved_before = True
-        if rag.value_of(e.label) in ("red", "green") and in_window:
-            out.append(ch(rag.value_of(e.label), e.created_at))  # type: ignore[arg-type]
+        value = rag.value_of(e.label)
+        if value in rag_change and in_window:
+            out.append(ch(rag_change[value], e.created_at))
     return out
 
 
@@ -456,11 +425,13 @@ def _next_due(ev: Evaluation, policy: Policy, level: str | None, now: datetime) 
     return NextDue(f.rule, f.title, f.due, False)  # type: ignore[arg-type]
 
 
-def _latest_update(esc: Escalation, policy: Policy, level: str | None, ctx: Context):  # type: ignore[no-untyped-def]
-    req = policy.requirements.get(level or "", {}).get(STATUS_KEYS.get(level or "", ""))
+def _latest_update(
+    esc: Escalation, level: str | None, ctx: Context
+) -> tuple[str | None, datetime | None]:
+    req = status_requirement(ctx.policy, level)
     if req is None:
         return None, None
-    notes = [n for n in esc.notes if is_human(n, ctx) and req.matches(n.body)]
+    notes = [n for n in esc.notes if ctx.is_human(n) and req.matches(n.body)]
     if not notes:
         return None, None
     last = max(notes, key=lambda n: (n.created_at, n.id))
@@ -482,6 +453,123 @@ def chart_start(now: datetime, policy: Policy) -> datetime:
 # The pure computation.
 
 
+@dataclass
+class _Tally:
+    """What the report gathers, escalation by escalation."""
+
+    weeks: dict[str, Week]
+    groups: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+    unclassified: list[Unclassified] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    compliance: Compliance = field(default_factory=Compliance)
+    compliance_rows: list[ComplianceRow] = field(default_factory=list)
+    reminders: int = 0
+    ladder: int = 0
+    acks: list[Span] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    resolutions: list[Span] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
+
+    def count_week(self, moment: datetime, policy: Policy, kind: str) -> None:
+        week = self.weeks.get(iso_week(moment, policy))
+        if week:
+            setattr(week, kind, getattr(week, kind) + 1)
+
+
+def bot_mentions(esc: Escalation, bot: str, since: datetime, now: datetime) -> tuple[int, int]:
+    """escbot's reminders and ladder mentions on an escalation in (since, now]."""
+    reminders = ladder = 0
+    for n in esc.notes:
+        if n.system or n.author != bot or not (since < n.created_at <= now):
+            continue
+        for m in n.markers:
+            if m.kind == "remind":
+                if int(m.get("rung") or 0) == 0:
+                    reminders += 1
+                else:
+                    ladder += 1
+    return reminders, ladder
+
+
+def _timings(esc: Escalation, ctx: Context, since: datetime, is_open: bool, t: _Tally) -> None:
+    """Time to acknowledge (opened in the window) and to resolve (resolved in the window)."""
+    policy, now = ctx.policy, ctx.now
+    if since < esc.created_at:
+        ack = first_ack(esc, ctx)
+        if ack is not None and ack <= now:
+            t.acks.append(_span_of(esc, esc.created_at, ack, policy))
+        elif is_open:
+            t.pending.append(esc.ref)
+    done = resolved_at(esc, policy)
+    if done is not None and since < done <= now:
+        t.resolutions.append(_span_of(esc, esc.created_at, done, policy))
+
+
+def _row(
+    esc: Escalation, cls: Classification, ctx: Context, comp: Compliance, mentions: tuple[int, int]
+) -> Row:
+    excerpt_text, update_at = _latest_update(esc, cls.level, ctx)
+    ev = evaluate(esc, ctx, rules_named("tracking"))
+    return Row(
+        ref=esc.ref,
+        title=esc.title,
+        web_url=esc.web_url,
+        project=esc.project_path,
+        customer=desc.field(esc.description, "Customer"),
+        level=cls.level,
+        severity=cls["severity"],
+        type=cls.type,
+        rag=cls["rag"],
+        phase=cls["phase"],
+        dri=list(esc.assignees),
+        opened=esc.created_at,
+        days_open=max(0, (ctx.now - esc.created_at).days),
+        next_due=_next_due(ev, ctx.policy, cls.level, ctx.now),
+        update_excerpt=excerpt_text,
+        update_at=update_at,
+        compliance=comp,
+        reminders=mentions[0],
+        ladder_mentions=mentions[1],
+    )
+
+
+def _tally(esc: Escalation, ctx: Context, since: datetime, t: _Tally) -> None:
+    policy, now = ctx.policy, ctx.now
+    cls = classify(esc.labels, policy)
+    is_open = esc.state == "opened" or (esc.closed_at is not None and esc.closed_at > now)
+    t.changes += _changes(esc, policy, since, now)
+    t.count_week(esc.created_at, policy, "opened")
+    if esc.state == "closed" and esc.closed_at and esc.closed_at <= now:
+        t.count_week(esc.closed_at, policy, "closed")
+    mentions = bot_mentions(esc, ctx.bot, since, now)
+    t.reminders += mentions[0]
+    t.ladder += mentions[1]
+    _timings(esc, ctx, since, is_open, t)
+
+    # Cadence compliance while it was open in the window.
+    comp = Compliance()
+    if cls.level is not None and (is_open or (esc.closed_at and esc.closed_at > since)):
+        start = anchor(esc, cls, Evaluation(esc.ref))
+        end = now if is_open or esc.closed_at is None else esc.closed_at
+        comp = cadence(esc, ctx, since, end, start)
+        t.compliance.add(comp)
+        if comp.required:
+            state = "opened" if is_open else "closed"
+            row = ComplianceRow(esc.ref, esc.title, esc.web_url, state, comp, *mentions)
+            t.compliance_rows.append(row)
+
+    if not is_open:
+        return
+    t.milestones += milestones_overdue(esc, policy.calendar.local(now).date())
+    reasons = unclassified_reasons(esc, policy)
+    if reasons:
+        t.unclassified.append(
+            Unclassified(esc.ref, esc.title, esc.web_url, esc.project_path, reasons)
+        )
+        return
+    t.groups[esc.project_path].append(_row(esc, cls, ctx, comp, mentions))
+
+
 def compute_report(
     escalations: list[Escalation],
     policy: Policy,
@@ -494,151 +582,58 @@ def compute_report(
 ) -> Report:
     """The report from snapshots (open escalations, and closed ones with their activity)."""
     ctx = Context(policy=policy, now=now, bot=bot)
-    cal = policy.calendar
-    today = cal.local(now).date()
-    groups: dict[str, list[Row]] = defaultdict(list)
-    unclassified: list[Unclassified] = []
-    changes: list[Change] = []
-    overall = Compliance()
-    comp_rows: list[ComplianceRow] = []
-    reminders = ladder = 0
-    acks: list[Span] = []
-    pending: list[str] = []
-    resolutions: list[Span] = []
-    milestones: list[Milestone] = []
-    weeks = {iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)}
-
+    t = _Tally(weeks={iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)})
     for esc in sorted(escalations, key=lambda e: (e.project_path, e.iid)):
-        if esc.created_at > now:
-            continue
-        cls = classify(esc.labels, policy)
-        is_open = esc.state == "opened" or (esc.closed_at is not None and esc.closed_at > now)
-        changes += _changes(esc, policy, since, now)
-        wk = weeks.get(iso_week(esc.created_at, policy))
-        if wk:
-            wk.opened += 1
-        if esc.state == "closed" and esc.closed_at and esc.closed_at <= now:
-            wk = weeks.get(iso_week(esc.closed_at, policy))
-            if wk:
-                wk.closed += 1
-
-        # Escbot's own reminders and ladder mentions in the window.
-        esc_rem = esc_ladder = 0
-        for n in esc.notes:
-            if n.system or n.author != bot or not (since < n.created_at <= now):
-                continue
-            for m in n.markers:
-                if m.kind == "remind":
-                    if int(m.get("rung") or 0) == 0:
-                        esc_rem += 1
-                    else:
-                        esc_ladder += 1
-        reminders += esc_rem
-        ladder += esc_ladder
-
-        # Time to acknowledge: escalations opened in the window.
-        if since < esc.created_at:
-            ack = first_ack(esc, ctx)
-            if ack is not None and ack <= now:
-                acks.append(_span_of(esc, esc.created_at, ack, policy))
-            elif is_open:
-                pending.append(esc.ref)
-        # Time to resolve: escalations resolved in the window.
-        done = resolved_at(esc, policy)
-        if done is not None and since < done <= now:
-            resolutions.append(_span_of(esc, esc.created_at, done, policy))
-
-        # Cadence compliance while it was open in the window.
-        comp = Compliance()
-        level_ok = cls.level is not None
-        if level_ok and (is_open or (esc.closed_at and esc.closed_at > since)):
-            start = anchor(esc, cls, Evaluation(esc.ref))
-            end = now if is_open else esc.closed_at
-            comp = cadence(esc, ctx, since, end, start)  # type: ignore[arg-type]
-            overall.add(comp)
-            if comp.required:
-                comp_rows.append(
-                    ComplianceRow(
-                        esc.ref,
-                        esc.title,
-                        esc.web_url,
-                        "opened" if is_open else "closed",
-                        comp,
-                        esc_rem,
-                        esc_ladder,
-                    )
-                )
-
-        if not is_open:
-            continue
-        milestones += milestones_overdue(esc, today)
-        reasons = unclassified_reasons(esc, policy)
-        if reasons:
-            unclassified.append(
-                Unclassified(esc.ref, esc.title, esc.web_url, esc.project_path, reasons)
-            )
-            continue
-        ev = evaluate(esc, ctx)
-        excerpt_text, update_at = _latest_update(esc, policy, cls.level, ctx)
-        groups[esc.project_path].append(
-            Row(
-                ref=esc.ref,
-                title=esc.title,
-                web_url=esc.web_url,
-                project=esc.project_path,
-                customer=desc.field(esc.description, "Customer"),
-                level=cls.level,
-                severity=cls["severity"],
-                type=cls.type,
-                rag=cls["rag"],
-                phase=cls["phase"],
-                dri=list(esc.assignees),
-                opened=esc.created_at,
-                days_open=max(0, (now - esc.created_at).days),
-                next_due=_next_due(ev, policy, cls.level, now),
-                update_excerpt=excerpt_text,
-                update_at=update_at,
-                compliance=comp,
-                reminders=esc_rem,
-                ladder_mentions=esc_ladder,
-            )
-        )
-    rank = {v: i for i, v in enumerate(RAG_ORDER)}
-    for rows in groups.values():
+        if esc.created_at <= now:
+            _tally(esc, ctx, since, t)
+    rag_order = tuple(policy.labels["rag"].values)
+    rank = {v: i for i, v in enumerate(rag_order)}
+    for rows in t.groups.values():
         rows.sort(key=lambda r: (rank.get(r.rag or "", 9), -r.days_open, r.ref))
     kind_rank = {k: i for i, k in enumerate(CHANGE_KINDS)}
-    changes.sort(key=lambda c: (kind_rank.get(c.kind, 9), c.at, c.ref))
-    milestones.sort(key=lambda m: (m.due, m.ref))
+    t.changes.sort(key=lambda c: (kind_rank.get(c.kind, 9), c.at, c.ref))
+    t.milestones.sort(key=lambda m: (m.due, m.ref))
     return Report(
         scope=scope_name,
         now=now,
         since=since,
         week=iso_week(now, policy),
-        groups=dict(sorted(groups.items())),
-        unclassified=unclassified,
-        changes=changes,
-        compliance=overall,
-        compliance_rows=comp_rows,
-        reminders=reminders,
-        ladder_mentions=ladder,
-        acknowledge=time_stat(acks, pending),
-        resolve=time_stat(resolutions),
-        overdue_milestones=milestones,
-        weeks=list(weeks.values()),
+        groups=dict(sorted(t.groups.items())),
+        unclassified=t.unclassified,
+        changes=t.changes,
+        compliance=t.compliance,
+        compliance_rows=t.compliance_rows,
+        reminders=t.reminders,
+        ladder_mentions=t.ladder,
+        acknowledge=time_stat(t.acks, t.pending),
+        resolve=time_stat(t.resolutions),
+        overdue_milestones=t.milestones,
+        weeks=list(t.weeks.values()),
         tz=policy.calendar_spec.timezone,
         notes=list(notes or []),
+        rag_order=rag_order,
     )
 
 
 CHANGE_KINDS = ("opened", "promoted", "red", "green", "resolved", "closed")
 CHANGE_TITLES = {
     "opened": "Opened",
-    "promoted": "Promoted Sev2 → Sev1",
+    "promoted": "Promoted",  # with the policy's levels: "Promoted Sev2 → Sev1"
     "red": "Gone red",
     "green": "Back to green",
     "resolved": "Resolved",
     "closed": "Closed",
 }
+
+
+def change_titles(policy: Policy) -> dict[str, str]:
+    levels = policy.labels["level"].values
+    paths = [
+        f"{levels[key].title} → {levels[spec.promote_to].title}"
+        for key, spec in policy.process.levels.items()
+        if spec.promote_to
+    ]
+    return {**CHANGE_TITLES, "promoted": " ".join(["Promoted", ", ".join(paths)]).strip()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -655,37 +650,26 @@ def fetch(
 ) -> tuple[list[Escalation], str, list[str]]:
     """Snapshots for the report: open escalations, closed ones updated since the charted weeks
     began, comments since before the window, label events where something changed."""
-    errors: list[str] = []
     bot = api.me()["username"]
-    marker_label = policy.labels.marker.name
-    issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
-    first = min(since, chart_start(now, policy))
-    issues += api.list_issues(scope, labels=[marker_label], state="closed", updated_after=first)
-    escalations = [Escalation.from_gitlab(i) for i in issues]
-    notes_from = window_start(policy, since)
-    notes_by_project = {}
-    for project_id in sorted({e.project_id for e in escalations}):
-        try:
-            events = api.note_events(project_id, after=(notes_from - timedelta(days=1)).date())
-        except GitLabError as exc:
-            errors.append(str(exc))
-            events = []
-        notes_by_project[project_id] = notes_from_events(events)
+    portfolio = read_portfolio(
+        api,
+        scope,
+        policy,
+        now,
+        closed_since=min(since, chart_start(now, policy)),
+        notes_from=window_start(policy, since),
+        intake=False,
+        with_companions=False,
+    )
+    errors = [str(u) for u in portfolio.unreadable]
     ctx = Context(policy=policy, now=now, bot=bot)
     out = []
-    for esc in escalations:
-        esc = esc.with_activity(
-            notes=tuple(notes_by_project.get(esc.project_id, {}).get(esc.iid, ())),
-            notes_since=notes_from if esc.created_at < notes_from else None,
-        )
+    for esc in portfolio.escalations:
         try:
             if esc.updated_at >= since:
-                events = api.label_events(esc.project_id, esc.iid)
-                esc = esc.with_activity(
-                    label_events=tuple(LabelEvent.from_gitlab(e) for e in events)
-                )
+                esc = esc.with_activity(label_events=label_events(api, esc))
             if esc.state == "opened":
-                needs = evaluate(esc, ctx).needs
+                needs = evaluate(esc, ctx, rules_named("tracking")).needs
                 if needs:
                     esc = complete(api, esc, needs)
         except GitLabError as exc:
@@ -741,9 +725,9 @@ def _ctx(report: Report, policy: Policy) -> dict[str, Any]:
         "when": when,
         "day": lambda m: cal.local(m).strftime("%a %d %b") if m else "",
         "rag_counts": report.rag_counts,
-        "rag_order": RAG_ORDER,
+        "rag_order": report.rag_order,
         "change_kinds": CHANGE_KINDS,
-        "change_titles": CHANGE_TITLES,
+        "change_titles": change_titles(policy),
         "ack": fmt_stat(report.acknowledge),
         "res": fmt_stat(report.resolve),
         "comp_rows": comp_rows,

@@ -3,8 +3,8 @@
     result = run_triage(api, scope, policy, now)        # reads like `escbot check`, writes nothing
     outcomes = apply_fixes(api, result)                 # the safe fixes only
 
-Findings come from the same reads and rules as the check (escbot.check.collect, evaluate_all
-with default_rules), so triage and check agree on what is missed. On top of that, triage looks
+Findings come from the same reader and rules as the check (escbot.snapshot, escbot.rules),
+so triage and check agree on what is missed. On top of that, triage looks
 at the labels themselves (missing, conflicting, unknown values), the DRI and the due date.
 
 A fix is *safe* when escbot can make it without overruling anyone: it only adds labels (a value
@@ -22,12 +22,14 @@ from typing import Any
 
 from escbot import description as desc
 from escbot import intake
-from escbot.check import Outcome, apply_actions, collect, default_rules, evaluate_all
-from escbot.engine import Context
+from escbot.check import CheckResult, evaluate_all
+from escbot.executor import Outcome, apply_plan
 from escbot.gitlab_io import GitLab
-from escbot.model import Classification, Escalation, classify
+from escbot.model import Classification, Context, Escalation, classify
 from escbot.plan import Action, Evaluation
 from escbot.policies import LabelGroup, Policy, did_you_mean
+from escbot.rules.intake import assign_action
+from escbot.snapshot import read_portfolio
 
 LABEL_KEYS = ("level", "severity", "type", "category")
 PERSON = "person"
@@ -223,13 +225,13 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
         pm = intake.routed(policy, account or policy.routing.default_account_type)["pm"]
         problems.append(Problem("no-dri", "no DRI (nobody is assigned)"))
         if pm and "account_type" not in cls.conflicts:
-            action = intake.assign_action(esc, policy, assignee=pm, due=None)
+            action = assign_action(esc, policy, assignee=pm, due=None)
             fixes.append(Fix("assign", f"assign @{pm} (routing: PM{note})", True, (action,)))
         else:
             fixes.append(_person("assign a DRI (no routed PM for this account type)"))
     if esc.due_date is None:
         problems.append(Problem("no-due-date", "no due date"))
-        action = intake.assign_action(esc, policy, assignee=None, due=due_text)
+        action = assign_action(esc, policy, assignee=None, due=due_text)
         fixes.append(Fix("due_date", f"set due date {due_text} (end of Phase 1)", True, (action,)))
     _missed(esc, ev, ctx, report)
     return report
@@ -302,7 +304,7 @@ def intake_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueRepor
             report.fixes.append(
                 Fix(
                     "needs_triage",
-                    f"label {intake.NEEDS_TRIAGE} and note the reason (internal note)",
+                    f"label {policy.process.labels.triage} and note the reason (internal note)",
                     True,
                     tuple(mine),
                 )
@@ -325,9 +327,12 @@ def triage_issue(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
 def run_triage(api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime) -> TriageResult:
     result = TriageResult(now=now)
     ctx = Context(policy=policy, now=now, bot=api.me()["username"])
-    found = [e for e in collect(api, scope, policy, now, result.errors) if e.state == "opened"]
-    escalations, evaluations = evaluate_all(api, found, ctx, result.errors, default_rules())
-    for esc, ev in zip(escalations, evaluations, strict=True):
+    portfolio = read_portfolio(api, scope, policy, now)
+    result.errors += [f"{u.ref}: skipped, {u.reason}" for u in portfolio.unreadable]
+    checked = CheckResult(now=now)
+    evaluate_all(api, [e for e in portfolio.escalations if e.state == "opened"], ctx, checked)
+    result.errors += checked.errors
+    for esc, ev in zip(checked.escalations, checked.evaluations, strict=True):
         result.reports.append(triage_issue(esc, ev, ctx))
     result.reports.sort(key=lambda r: _sort_key(r.ref))
     return result
@@ -340,7 +345,7 @@ def _sort_key(ref: str) -> tuple[str, int]:
 
 def apply_fixes(api: GitLab, result: TriageResult) -> list[Outcome]:
     """Apply the safe fixes (idempotent: labels diffed, notes by marker, assignee if unset)."""
-    return apply_actions(api, result.safe_actions)
+    return apply_plan(api, result.safe_actions)
 
 
 __all__ = [

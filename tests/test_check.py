@@ -210,7 +210,8 @@ def test_two_overlapping_runs_post_once(world: World) -> None:
     """Both runs plan before either applies (a crash-restart or two schedules at once)."""
     import threading
 
-    from escbot.check import apply_actions, default_rules, run_check
+    from escbot.check import run_check
+    from escbot.executor import apply_plan as apply_actions
     from escbot.gitlab_io import GitLab
     from tests.helpers import policy
 
@@ -220,9 +221,7 @@ def test_two_overlapping_runs_post_once(world: World) -> None:
     for _ in range(2):
         api = GitLab(world.as_user("escbot"))
         scope = ("group", api.group("acme"))
-        result = run_check(
-            api, scope, policy(), ny("2026-11-17 10:00"), apply=False, rules=default_rules()
-        )
+        result = run_check(api, scope, policy(), ny("2026-11-17 10:00"), apply=False)
         plans.append((api, result.actions))
     assert plans[0][1] and [a.summary for a in plans[0][1]] == [a.summary for a in plans[1][1]]
     threads = [threading.Thread(target=apply_actions, args=plan) for plan in plans]

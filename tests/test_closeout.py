@@ -231,9 +231,10 @@ def test_a_person_who_reopens_a_completed_escalation_keeps_it_open(world: World)
 def test_overlapping_closeouts_leave_one_open_retrospective(world: World) -> None:
     import threading
 
-    from escbot.check import apply_actions, run_one
-    from escbot.closeout import closeout_rule
+    from escbot.check import run_one
+    from escbot.executor import apply_plan as apply_actions
     from escbot.gitlab_io import GitLab
+    from escbot.rules import ON_DEMAND_CLOSEOUT
     from tests.helpers import ny, policy
 
     iid = world.open("2026-11-16 09:00")
@@ -242,8 +243,8 @@ def test_overlapping_closeouts_leave_one_open_retrospective(world: World) -> Non
     for _ in range(2):
         api = GitLab(world.as_user("escbot"))
         project = api.project(world.path)
-        result = run_one(api, project, iid, policy(), ny("2026-11-18 16:00"), apply=False,
-                         rules=[lambda e, c: closeout_rule(e, c, force=True)])  # fmt: skip
+        result = run_one(api, project.id, iid, policy(), ny("2026-11-18 16:00"), apply=False,
+                         rules=ON_DEMAND_CLOSEOUT[:1])  # fmt: skip
         plans.append((api, [a for a in result.actions if a.kind == "create_retro"]))
     threads = [threading.Thread(target=apply_actions, args=plan) for plan in plans]
     for t in threads:

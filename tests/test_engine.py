@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from escbot.engine import Context, evaluate, stamp
 from escbot.markers import find_markers
+from escbot.model import Context
 from escbot.plan import Action
+from escbot.rules.common import stamp
+from escbot.rules.tracking import tracking_rule as evaluate
 from tests.helpers import BOT, escalation, note, ny, policy
 
 P = policy()

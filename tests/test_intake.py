@@ -213,8 +213,8 @@ def test_an_issue_a_person_classified_is_left_alone(world: World) -> None:
 def test_run_intake_plans_then_applies(world: World) -> None:
     from datetime import datetime
 
+    from escbot.check import run_intake
     from escbot.gitlab_io import GitLab
-    from escbot.intake import run_intake
 
     world.at("2026-11-23 09:20")
     world.sb.service_desk(world.project.id, "a@acme.example", "Invoice is wrong", "Overcharged.")

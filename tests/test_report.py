@@ -633,7 +633,7 @@ def test_compute_report_without_gitlab() -> None:
 
 
 def test_cadence_counts_each_missed_period_once() -> None:
-    from escbot.engine import Context
+    from escbot.model import Context
 
     ctx = Context(P, NOW, "bot")
     esc = escalation(notes=(note("#customer-communication", ny("2026-11-20 10:00")),))

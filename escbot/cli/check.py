@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import click
 
-from escbot.check import CheckResult, default_rules, run_check
+from escbot.check import CheckResult, run_check
 from escbot.cli.common import (
     load,
     now_option,
@@ -52,7 +52,7 @@ def command(
     now = resolve_now(now_text, policy)
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
-    result = run_check(api, scope, policy, now, apply=apply, rules=default_rules())
+    result = run_check(api, scope, policy, now, apply=apply)
     if fmt == "json":
         click.echo(json.dumps(to_json(result, policy), indent=2))
     else:

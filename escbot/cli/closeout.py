@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import click
 
 from escbot.check import run_one
 from escbot.cli.check import to_text
 from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
-from escbot.closeout import closeout_rule, warranty_rule
+from escbot.rules import ON_DEMAND_CLOSEOUT
 
 
 @click.command("closeout")
@@ -36,7 +34,6 @@ def command(
     now = resolve_now(now_text, policy)
     api = open_gitlab()
     proj = api.project(project)
-    rules = [partial(closeout_rule, force=True), warranty_rule]
-    result = run_one(api, proj, iid, policy, now, apply=apply, rules=rules)
+    result = run_one(api, proj.id, iid, policy, now, apply=apply, rules=ON_DEMAND_CLOSEOUT)
     click.echo(to_text(result, policy), nl=False)
     ctx.exit(3 if result.errors else 0)

@@ -9,14 +9,9 @@ from typing import Any
 import click
 
 from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
-from escbot.create import (
-    TRIGGER_DETAIL_LEVELS,
-    WARRANTY_TYPE,
-    EscalationRequest,
-    open_escalation,
-    validate,
-)
+from escbot.create import open_escalation
 from escbot.errors import EscbotError
+from escbot.opening import EscalationRequest, is_warranty, needs_trigger_detail, validate
 from escbot.policies import Policy, load_policy
 
 # (parameter, option) in prompt order; all required, plus the conditional ones below.
@@ -60,11 +55,11 @@ def _choices(policy: Policy, param: str, values: dict[str, Any]) -> list[str] | 
     return None
 
 
-def _missing(values: dict[str, Any]) -> list[tuple[str, str]]:
+def _missing(policy: Policy, values: dict[str, Any]) -> list[tuple[str, str]]:
     out = [(param, option) for param, option in REQUIRED if not values.get(param)]
-    if values.get("level") in TRIGGER_DETAIL_LEVELS and not values.get("trigger_detail"):
+    if needs_trigger_detail(policy, values.get("level")) and not values.get("trigger_detail"):
         out.append(("trigger_detail", "--trigger-detail"))
-    if values.get("type_") == WARRANTY_TYPE and not values.get("completed"):
+    if is_warranty(policy, values.get("type_")) and not values.get("completed"):
         out.append(("completed", "--completed"))
     return out
 
@@ -150,12 +145,12 @@ def command(
     now = resolve_now(now_text, policy)
     values: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in given.items()}
     values["completed"] = completed.date() if completed else None
-    missing = _missing(values)
+    missing = _missing(policy, values)
     if missing and interactive():
         while missing:
             param, option = missing[0]
             values[param] = _prompt(policy, param, option, values)
-            missing = _missing(values)
+            missing = _missing(policy, values)
     elif missing:
         raise EscbotError(
             "missing options: " + ", ".join(option for _p, option in missing),

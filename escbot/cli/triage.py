@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from escbot.check import Outcome
 from escbot.cli.common import (
     load,
     now_option,
@@ -17,6 +16,7 @@ from escbot.cli.common import (
     scope_options,
 )
 from escbot.errors import EscbotError
+from escbot.executor import Outcome
 from escbot.gitlab_io import resolve_scope
 from escbot.policies import Policy
 from escbot.triage import TriageResult, apply_fixes, run_triage

@@ -1,0 +1,243 @@
+"""The executor: a plan of actions becomes GitLab writes, each idempotent by its marker.
+
+One static table, HANDLERS, maps every action kind to its handler; every write goes through the
+gateway (escbot.gitlab_io). Before a write the handler reads what is there now, so a rerun or an
+overlapping run never posts twice; failures become outcomes, never an abort of the run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from escbot.errors import GitLabError
+from escbot.gitlab_io import GitLab
+from escbot.markers import Marker, find_markers
+from escbot.plan import Action, ActionKind
+
+
+@dataclass
+class Outcome:
+    action: Action
+    status: str  # "done", "already done", "error: ..."
+
+    @property
+    def error(self) -> str | None:
+        return self.status[len("error: ") :] if self.status.startswith("error: ") else None
+
+
+class _Issue:
+    """What the executor knows of one issue during a run: its markers, read once, then kept
+    current by the executor's own writes."""
+
+    def __init__(self, api: GitLab, project_id: int, iid: int) -> None:
+        self.api, self.project_id, self.iid = api, project_id, iid
+        self._markers: set[Marker] | None = None
+
+    @property
+    def markers(self) -> set[Marker]:
+        if self._markers is None:
+            self._markers = markers_on(self.api, self.project_id, self.iid)
+        return self._markers
+
+    def has(self, action: Action) -> bool:
+        return set(action.markers) <= self.markers
+
+    def posted(self, action: Action) -> None:
+        self.markers.update(action.markers)
+
+
+def markers_on(api: GitLab, project_id: int, iid: int) -> set[Marker]:
+    """The markers in an issue's comments, read fresh (the check before any write)."""
+    return {
+        m
+        for n in api.notes(project_id, iid)
+        if not n.get("system")
+        for m in find_markers(n.get("body"))
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: (api, action, issue) -> status.
+
+Handler = Callable[[GitLab, Action, _Issue], str]
+
+
+def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
+    return _post_once(api, action, issue, internal=False)
+
+
+def post_internal_note(api: GitLab, action: Action, issue: _Issue) -> str:
+    """An internal note: members with Reporter access and above see it; Service Desk never
+    e-mails it."""
+    return _post_once(api, action, issue, internal=True)
+
+
+def _post_once(api: GitLab, action: Action, issue: _Issue, *, internal: bool) -> str:
+    if issue.has(action):
+        return "already done"
+    note = api.add_note(action.project_id, action.iid, action.body, internal=internal)
+    issue.posted(action)
+    # Two overlapping runs can both post; the later note removes itself, so one remains.
+    wanted = set(action.markers)
+    for other in api.notes(action.project_id, action.iid):
+        if other["id"] < note["id"] and wanted & set(find_markers(other.get("body"))):
+            api.delete_note(action.project_id, action.iid, note["id"])
+            return "already done (by an overlapping run)"
+    return "done"
+
+
+def relabel(api: GitLab, action: Action, issue: _Issue) -> str:
+    have = set(api.issue(action.project_id, action.iid).get("labels") or ())
+    add = [lab for lab in action.add_labels if lab not in have]
+    remove = [lab for lab in action.remove_labels if lab in have]
+    if not add and not remove:
+        return "already done"
+    changes: dict[str, Any] = {}
+    if add:
+        changes["add_labels"] = ",".join(add)
+    if remove:
+        changes["remove_labels"] = ",".join(remove)
+    api.edit_issue(action.project_id, action.iid, **changes)
+    return "done"
+
+
+def set_state(api: GitLab, action: Action, issue: _Issue) -> str:
+    wanted = "closed" if action.kind == "close" else "opened"
+    if api.issue(action.project_id, action.iid)["state"] == wanted:
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, state_event=action.kind)
+    return "done"
+
+
+def create_companion(api: GitLab, action: Action, issue: _Issue) -> str:
+    return ensure_companion(api, action).status
+
+
+@dataclass(frozen=True)
+class Companioned:
+    issue: dict[str, Any]
+    created: bool  # by this run
+    linked: bool  # by this run
+    duplicate: bool  # an overlapping run made it first; this run's copy was closed
+
+    @property
+    def status(self) -> str:
+        if self.duplicate:
+            return "already done (by an overlapping run)"
+        return "done" if self.created or self.linked else "already done"
+
+
+def ensure_companion(api: GitLab, action: Action) -> Companioned:
+    """Create the issue an action describes (a RAID register, a retrospective) once, linked.
+
+    Found again by its marker before creating; after creating, a copy made by an overlapping
+    run is looked for, and the newer of the two is closed as a duplicate.
+    """
+    project = api.project(action.project_id)
+
+    def existing() -> list[dict[str, Any]]:
+        found = api.list_issues(("project", project), labels=action.data["labels"], state="all")
+        mine = [i for i in found if set(action.markers) & set(find_markers(i.get("description")))]
+        return sorted(mine, key=lambda i: i["iid"])
+
+    created = duplicate = False
+    found = existing()
+    if not found:
+        ids = [u["id"] for u in (api.user(name) for name in action.data["assignees"]) if u]
+        mine = api.create_issue(
+            action.project_id,
+            title=action.data["title"],
+            description=action.body,
+            labels=",".join(action.data["labels"]),
+            assignee_ids=ids,
+        )
+        found, created = existing(), True
+        for copy in found[1:]:
+            if copy["iid"] == mine["iid"]:
+                api.add_note(copy["project_id"], copy["iid"], f"Duplicate of #{found[0]['iid']}.")
+                api.edit_issue(copy["project_id"], copy["iid"], state_event="close")
+                duplicate = True
+    keep = found[0]
+    linked = {(i.get("project_id"), i.get("iid")) for i in api.links(action.project_id, action.iid)}
+    link = (keep["project_id"], keep["iid"]) not in linked
+    if link:
+        api.link(action.project_id, action.iid, keep["project_id"], keep["iid"])
+    return Companioned(keep, created and not duplicate, link, duplicate)
+
+
+def close_companion(api: GitLab, action: Action, issue: _Issue) -> str:
+    """A final note on a companion issue (once), then close it."""
+    if not issue.has(action):
+        api.add_note(action.project_id, action.iid, action.body)
+        issue.posted(action)
+    if api.issue(action.project_id, action.iid)["state"] == "closed":
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, state_event="close")
+    return "done"
+
+
+def assign(api: GitLab, action: Action, issue: _Issue) -> str:
+    """Create missing policy labels; set assignee, due date and the tracking sections only where
+    none is set (an e-mailed escalation becoming a tracked one)."""
+    data = action.data
+    changes: dict[str, Any] = {}
+    specs = data.get("labels") or []
+    if specs:
+        project = api.project(action.project_id)
+        have = {lab["name"] for lab in api.labels(("project", project), include_ancestors=True)}
+        for name, color, description in specs:
+            if name not in have:
+                api.create_label(("project", project), name, color, description)
+    current = api.issue(action.project_id, action.iid)
+    if data.get("assignee") and not current.get("assignees"):
+        user = api.user(data["assignee"])
+        if user is None:
+            raise GitLabError(f"user {data['assignee']} (routing) not found on GitLab")
+        changes["assignee_ids"] = [user["id"]]
+    if data.get("due_date") and not current.get("due_date"):
+        changes["due_date"] = data["due_date"]
+    text = current.get("description") or ""
+    if data.get("description") and not any(m.kind == "escalation" for m in find_markers(text)):
+        changes["description"] = data["description"]
+    if not changes:
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, **changes)
+    return "done"
+
+
+HANDLERS: dict[ActionKind, Handler] = {
+    "comment": post_comment,
+    "internal_note": post_internal_note,
+    "labels": relabel,
+    "close": set_state,
+    "reopen": set_state,
+    "create_raid": create_companion,
+    "create_retro": create_companion,
+    "close_companion": close_companion,
+    "assign": assign,
+}
+
+
+def apply_plan(
+    api: GitLab, actions: list[Action], errors: list[str] | None = None
+) -> list[Outcome]:
+    """Perform a plan, issue by issue in order; a failure stops that issue's later actions
+    (they may depend on it) and is an outcome (and a line in `errors`), never an abort."""
+    outcomes: list[Outcome] = []
+    by_issue: dict[tuple[int, int], list[Action]] = defaultdict(list)
+    for action in actions:
+        by_issue[(action.project_id, action.iid)].append(action)
+    for (project_id, iid), group in by_issue.items():
+        issue = _Issue(api, project_id, iid)
+        for action in group:
+            try:
+                outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
+            except GitLabError as exc:
+                outcomes.append(Outcome(action, f"error: {exc}"))
+                break
+    if errors is not None:
+        errors += [f"{o.action.ref}: {o.error}" for o in outcomes if o.error]
+    return outcomes

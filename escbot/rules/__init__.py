@@ -1,0 +1,67 @@
+"""The rules: each a small pure function of (snapshot, context) -> findings and actions.
+
+RULES is the one table the scheduled check, `closeout`, `triage` and `report` read. A rule
+reads only the snapshot, the policy and the clock in its Context; it never does I/O and never
+imports the executor. When a verdict needs history the snapshot lacks, the rule says so in
+`Evaluation.needs` and the caller reads it and evaluates again.
+
+To add a rule: a module here with a function `(Escalation, Context) -> Evaluation`, and a row
+in RULES naming the action kinds it can plan (tests/test_structure.py checks each has a
+handler in escbot.executor.HANDLERS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from escbot.model import Context, Escalation
+from escbot.plan import ActionKind, Evaluation
+from escbot.rules.closeout import closeout_rule
+from escbot.rules.intake import intake_rule
+from escbot.rules.raid import raid_rule
+from escbot.rules.tracking import tracking_rule
+from escbot.rules.warranty import warranty_rule
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    evaluate: Callable[[Escalation, Context], Evaluation]
+    kinds: frozenset[ActionKind]  # the action kinds it can plan
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("tracking", tracking_rule, frozenset({"comment", "labels"})),
+    Rule(
+        "closeout",
+        closeout_rule,
+        frozenset({"comment", "labels", "reopen", "close", "create_retro", "close_companion"}),
+    ),
+    Rule("warranty", warranty_rule, frozenset({"comment", "labels"})),
+    Rule("intake", intake_rule, frozenset({"comment", "internal_note", "labels", "assign"})),
+    Rule("raid", raid_rule, frozenset({"create_raid"})),
+)
+BY_NAME = {rule.name: rule for rule in RULES}
+# `escbot closeout`: the close-out rules whatever the escalation's phase, and the warranty.
+ON_DEMAND_CLOSEOUT: tuple[Rule, ...] = (
+    replace(BY_NAME["closeout"], evaluate=partial(closeout_rule, force=True)),
+    BY_NAME["warranty"],
+)
+
+
+def rules_named(*names: str) -> tuple[Rule, ...]:
+    return tuple(BY_NAME[name] for name in names)
+
+
+def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Evaluation:
+    """Every rule's verdict on one escalation, merged in table order."""
+    ev = Evaluation(esc.ref)
+    for rule in rules:
+        found = rule.evaluate(esc, ctx)
+        ev.findings += found.findings
+        ev.actions += found.actions
+        ev.notes += found.notes
+        ev.needs |= found.needs
+    return ev

@@ -1,0 +1,189 @@
+"""The one reader: GitLab -> Escalation snapshots, for check, closeout, triage, intake and report.
+
+Reads are built for a portfolio: escalations come from one label-filtered issue list (100 per
+page), comments from one events read per project since a window start, companions (RAID
+registers, retrospectives) from one list each. Only an escalation whose verdict needs older
+history costs requests of its own (`complete`). What could not be read is an `Unreadable`,
+reported and never evaluated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from escbot.durations import Duration
+from escbot.errors import GitLabError
+from escbot.gitlab_io import GitLab
+from escbot.markers import find_markers
+from escbot.model import Companion, Escalation, LabelEvent, Note, Unreadable
+from escbot.policies import Policy
+
+MAX_LOOKBACK = timedelta(days=120)
+
+
+@dataclass
+class Portfolio:
+    escalations: list[Escalation] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
+def _days(d: Duration) -> float:
+    """An upper bound in calendar days (business days stretched over weekends and holidays)."""
+    return {
+        "minutes": d.amount / 1440,
+        "hours": d.amount / 24,
+        "days": d.amount,
+        "weeks": d.amount * 7,
+        "business_days": d.amount * 7 / 5 + 4,
+        "business_hours": d.amount / 8 * 7 / 5 + 4,
+    }[d.unit]
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def window_start(policy: Policy, now: datetime) -> datetime:
+    """The least history the rules need: the longest cadence plus the longest ladder."""
+    every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
+    after = [r.after for rungs in policy.ladder.rungs.values() for r in rungs]
+    days = max(map(_days, every), default=7) + max(map(_days, after), default=0) + 2
+    return _midnight(now - timedelta(days=days))
+
+
+def activity_start(policy: Policy, now: datetime, escalations: list[Escalation]) -> datetime:
+    """Where the bulk comment read starts: far enough back to hold the whole history of every
+    open escalation (so no escalation needs a read of its own), within MAX_LOOKBACK."""
+    oldest = min((e.created_at for e in escalations if e.state == "opened"), default=now)
+    return max(min(window_start(policy, now), _midnight(oldest)), _midnight(now - MAX_LOOKBACK))
+
+
+def notes_from_events(events: Iterable[dict[str, Any]]) -> dict[int, list[Note]]:
+    by_iid: dict[int, list[Note]] = defaultdict(list)
+    for event in events:
+        note = event.get("note") or {}
+        if note.get("noteable_type") != "Issue" or note.get("noteable_iid") is None:
+            continue
+        if "author" not in note and event.get("author"):
+            note = {**note, "author": event["author"]}
+        by_iid[note["noteable_iid"]].append(Note.from_gitlab(note))
+    for notes in by_iid.values():
+        notes.sort(key=lambda n: (n.created_at, n.id))
+    return by_iid
+
+
+def companions(
+    api: GitLab, scope: tuple[str, Any], label: str, kind: str, **filters: Any
+) -> dict[tuple[int, int], Companion]:
+    """Companion issues (RAID registers, retrospectives) by the escalation their marker names."""
+    found: dict[tuple[int, int], Companion] = {}
+    for issue in api.list_issues(scope, labels=[label], **filters):
+        for m in find_markers(issue.get("description")):
+            project, iid = m.get("project") or "", m.get("iid") or ""
+            if m.kind == kind and project.isdigit() and iid.isdigit():
+                found[(int(project), int(iid))] = Companion.from_gitlab(issue)
+    return found
+
+
+def read_portfolio(
+    api: GitLab,
+    scope: tuple[str, Any],
+    policy: Policy,
+    now: datetime,
+    *,
+    closed_since: datetime | None = None,
+    notes_from: datetime | None = None,
+    intake: bool = True,
+    with_companions: bool = True,
+) -> Portfolio:
+    """Open escalations, those closed since `closed_since` (default: the rules' window; the
+    close-out rules still apply to them), and, with `intake`, e-mailed issues not classified
+    yet, each with its comments since `notes_from` (default: enough for every open one's whole
+    history) and its companions."""
+    marker_label = policy.labels.marker.name
+    issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
+    issues += api.list_issues(
+        scope,
+        labels=[marker_label],
+        state="closed",
+        updated_after=closed_since or window_start(policy, now),
+    )
+    if intake and policy.intake.enabled:
+        issues += api.list_issues(
+            scope,
+            state="opened",
+            author_username=policy.intake.author,
+            **{"not[labels]": marker_label},
+        )
+    escalations = [Escalation.from_gitlab(i) for i in issues]
+    since = notes_from or activity_start(policy, now, escalations)
+    raids: dict[tuple[int, int], Companion] = {}
+    retros: dict[tuple[int, int], Companion] = {}
+    if with_companions:
+        names = policy.process.labels
+        # Registers of open escalations were touched no earlier than they were opened.
+        raids = companions(
+            api, scope, names.raid_register, "raid", state="all", updated_after=since
+        )
+        retros = companions(api, scope, names.retrospective, "retro", state="all")
+    notes_by_project: dict[int, dict[int, list[Note]]] = {}
+    portfolio = Portfolio()
+    for project_id in sorted({e.project_id for e in escalations}):
+        try:
+            events = api.note_events(project_id, after=(since - timedelta(days=1)).date())
+        except GitLabError as exc:
+            portfolio.unreadable += [
+                Unreadable(e.ref, f"its activity could not be read ({exc})")
+                for e in escalations
+                if e.project_id == project_id
+            ]
+            continue
+        notes_by_project[project_id] = notes_from_events(events)
+    for esc in escalations:
+        if esc.project_id in notes_by_project:
+            portfolio.escalations.append(
+                esc.with_activity(
+                    notes=tuple(notes_by_project[esc.project_id].get(esc.iid, ())),
+                    notes_since=since if esc.created_at < since else None,
+                    raid=raids.get(esc.key),
+                    retro=retros.get(esc.key),
+                )
+            )
+    return portfolio
+
+
+def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
+    """Fetch the history an evaluation said it lacked."""
+    changes: dict[str, Any] = {}
+    if "notes" in needs and esc.notes_since is not None:
+        notes = [Note.from_gitlab(n) for n in api.notes(esc.project_id, esc.iid)]
+        changes.update(notes=tuple(notes), notes_since=None)
+    if "label_events" in needs and esc.label_events is None:
+        changes["label_events"] = label_events(api, esc)
+    return esc.with_activity(**changes) if changes else esc
+
+
+def label_events(api: GitLab, esc: Escalation) -> tuple[LabelEvent, ...]:
+    return tuple(LabelEvent.from_gitlab(e) for e in api.label_events(esc.project_id, esc.iid))
+
+
+def read_one(api: GitLab, project_id: int, iid: int) -> Escalation:
+    """One escalation with its whole history and companions (for on-demand commands)."""
+    esc = Escalation.from_gitlab(api.issue(project_id, iid))
+    found: dict[str, Companion] = {}
+    for linked in api.links(project_id, iid):
+        for m in find_markers(linked.get("description")):
+            if (
+                m.kind in ("raid", "retro")
+                and m.get("iid") == str(iid)
+                and m.get("project") == str(project_id)
+            ):
+                found[m.kind] = Companion.from_gitlab(linked)
+    esc = esc.with_activity(
+        raid=found.get("raid"), retro=found.get("retro"), notes_since=esc.created_at
+    )
+    return complete(api, esc, {"notes", "label_events"})
