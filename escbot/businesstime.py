@@ -49,7 +49,8 @@ class BusinessCalendar:
         table = self._holidays
         if table is None:
             return None
-        return table.get(day)  # the table fills in each year on first look-up
+        name: str | None = table.get(day)  # the table fills in each year on first look-up
+        return name
 
     def is_working_day(self, day: date) -> bool:
         return (

@@ -128,7 +128,8 @@ def step_foundation(d: Demo) -> None:
 
 
 def step_open(d: Demo) -> None:
-    from escbot.create import EscalationRequest, open_escalation
+    from escbot.create import open_escalation
+    from escbot.opening import EscalationRequest
 
     header(d.echo, "2. A customer escalates, a project turns Red: escbot new")
     requests = {

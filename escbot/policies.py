@@ -468,7 +468,7 @@ def s_enum(*choices: str) -> Check:
             v = next((w for w in choices if w in (("on", "yes") if v else ("off", "no"))), v)
         if v not in choices:
             raise c.fail(p, "one of " + ", ".join(choices), v)
-        return v
+        return str(v)
 
     return check
 
@@ -544,7 +544,7 @@ def s_timezone(v: Any, p: Path_, c: _Ctx) -> str:
         ZoneInfo(s_str(v, p, c))
     except (ZoneInfoNotFoundError, ValueError):
         raise c.fail(p, 'an IANA time zone such as "America/New_York"', v) from None
-    return v
+    return str(v)
 
 
 def s_regex(v: Any, p: Path_, c: _Ctx) -> str:
@@ -552,7 +552,7 @@ def s_regex(v: Any, p: Path_, c: _Ctx) -> str:
         re.compile(s_str(v, p, c))
     except re.error as exc:
         raise c.fail(p, f"a regular expression ({exc})", v) from None
-    return v
+    return str(v)
 
 
 @dataclass(frozen=True)
@@ -602,33 +602,25 @@ def s_map(value: Check, key: Check | None = None) -> Check:
     return check
 
 
-def s_label_value(v: Any, p: Path_, c: _Ctx) -> dict[str, Any]:
-    return s_struct(
-        {
-            "color": F(s_color, "#6699cc"),
-            "description": F(s_str, "—"),
-            "title": F(s_optional(s_str), None),
-            "types": F(s_list(s_str), []),
-        }
-    )(v, p, c)
-
-
-def s_label_spec(v: Any, p: Path_, c: _Ctx) -> dict[str, Any]:
-    return s_struct({"color": F(s_color, "#6699cc"), "description": F(s_str, "—")})(v, p, c)
-
-
-def s_requirement(v: Any, p: Path_, c: _Ctx) -> dict[str, Any]:
-    return s_struct(
-        {
-            "title": F(s_str),
-            "every": F(s_duration),
-            "tag": F(s_optional(s_str), None),
-            "pattern": F(s_optional(s_regex), None),
-            "met_by": F(s_enum(*REQUIREMENT_KINDS), "note"),
-            "description": F(s_str, "—"),
-        }
-    )(v, p, c)
-
+s_label_value = s_struct(
+    {
+        "color": F(s_color, "#6699cc"),
+        "description": F(s_str, "—"),
+        "title": F(s_optional(s_str), None),
+        "types": F(s_list(s_str), []),
+    }
+)
+s_label_spec = s_struct({"color": F(s_color, "#6699cc"), "description": F(s_str, "—")})
+s_requirement = s_struct(
+    {
+        "title": F(s_str),
+        "every": F(s_duration),
+        "tag": F(s_optional(s_str), None),
+        "pattern": F(s_optional(s_regex), None),
+        "met_by": F(s_enum(*REQUIREMENT_KINDS), "note"),
+        "description": F(s_str, "—"),
+    }
+)
 
 _RUNG = s_struct({"notify": F(s_list(s_str, allow_scalar=True)), "after": F(s_duration, "0h")})
 _LEVEL = s_struct(
@@ -896,7 +888,7 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy
         warranty=Warranty(d["warranty"]["days"]),
         intake=_intake(d["intake"], labels, ctx),
         report=Report(d["report"]["label"]),
-        process=_process(d["process"], labels, requirements, ctx, base),
+        process=_process(d["process"], labels, requirements, d["report"]["label"], ctx, base),
         warnings=ctx.warnings,
     )
 
@@ -1075,6 +1067,7 @@ def _process(
     raw: dict[str, Any],
     labels: Labels,
     requirements: dict[str, dict[str, Requirement]],
+    report_label: str,
     ctx: _Ctx,
     base: Path | None,
 ) -> Process:
@@ -1128,10 +1121,12 @@ def _process(
     closure = value_of("phase", raw["closure_phase"], ("closure_phase",))
     names = ProcessLabels(**raw["labels"])
     declared = set(labels.extra) | {labels.marker.name}
-    for key, label in vars(names).items():
+    for path, label in [(("process", "labels", k), v) for k, v in vars(names).items()] + [
+        (("report", "label"), report_label)
+    ]:
         if label not in declared:
             raise ctx.fail(
-                ("process", "labels", key),
+                path,
                 "a label declared in labels.extra",
                 label,
                 hint=did_you_mean(label, declared),
@@ -1160,7 +1155,7 @@ def _check_country(spec: CalendarSpec, ctx: _Ctx) -> None:
     import holidays
 
     try:
-        holidays.country_holidays(spec.country, subdiv=spec.subdivision, years=[])
+        holidays.country_holidays(spec.country or "", subdiv=spec.subdivision, years=[])
     except NotImplementedError:
         raise ctx.fail(
             ("calendar", "holidays", "country"),

@@ -774,9 +774,10 @@ def to_dict(report: Report) -> dict[str, Any]:
     for project, rows in report.groups.items():
         for d, row in zip(data["groups"][project], rows, strict=True):
             d["compliance"]["ratio"] = row.compliance.ratio
-    for d, row in zip(data["compliance_rows"], report.compliance_rows, strict=True):
-        d["compliance"]["ratio"] = row.compliance.ratio
-    return _jsonable(data)
+    for d, comp_row in zip(data["compliance_rows"], report.compliance_rows, strict=True):
+        d["compliance"]["ratio"] = comp_row.compliance.ratio
+    out: dict[str, Any] = _jsonable(data)
+    return out
 
 
 def render_json(report: Report, policy: Policy | None = None) -> str:

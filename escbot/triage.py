@@ -133,11 +133,10 @@ def _missing_label_fix(
 ) -> Fix | None:
     group = policy.labels[key]
     if key == "level":
-        opened_as = next(
-            (m.get("level") for m in esc.description_markers if m.kind == "escalation"), None
-        )
-        if opened_as in group.values:
-            return _labels_fix(esc, group.label(opened_as), "the description's escalation marker")
+        if esc.opened_as in group.values:
+            return _labels_fix(
+                esc, group.label(esc.opened_as), "the description's escalation marker"
+            )
         return None
     field_name = {"severity": "Severity", "type": "Type", "category": "Category"}[key]
     stated = _by_title(group, desc.field(esc.description, field_name))

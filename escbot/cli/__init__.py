@@ -50,7 +50,8 @@ class EscbotGroup(click.Group):
             if exc.name == module_name:  # not written yet: not offered
                 return None
             raise
-        return module.command
+        command: click.Command = module.command
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -98,7 +99,7 @@ def _show(result: TriageResult, policy: Policy, fmt: str) -> None:
         click.echo(to_text(result, policy), nl=False)
 
 
-def to_json(result: TriageResult) -> list[dict]:
+def to_json(result: TriageResult) -> list[dict[str, Any]]:
     out = [r.to_json() for r in result.reports]
     for error in result.errors:
         ref = error.split(": ", 1)[0] if "#" in error.split(": ", 1)[0] else ""

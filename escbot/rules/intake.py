@@ -34,7 +34,7 @@ def assign_action(
     *,
     assignee: str | None,
     due: str | None,
-    labels: tuple = (),
+    labels: tuple[str, ...] = (),
     description: str | None = None,
 ) -> Action:
     parts = []
@@ -142,7 +142,7 @@ def classify_actions(
             "reminders/acknowledge.md",
             esc=esc,
             result=result,
-            owner=(list(esc.assignees) or [people["pm"]])[0],
+            owner=(list(esc.assignees) or [people["pm"] or "the team"])[0],
             owner_name=None,
             qa=people["qa"],
             team_manager=people["team_manager"],
@@ -183,7 +183,7 @@ def classify_actions(
 
 
 def tracking_description(
-    esc: Escalation, result: IntakeResult, ctx: Context, pm: str
+    esc: Escalation, result: IntakeResult, ctx: Context, pm: str | None
 ) -> str | None:
     """The e-mail, then the escalation template's sections (Phase 1 checklist, requirements,
     close-out...), so an e-mailed escalation is tracked like one opened by `escbot new`."""
@@ -198,7 +198,7 @@ def tracking_description(
         severity=policy.intake.severity,
         title=esc.title,
         customer=result.customer or esc.service_desk_reply_to or "the sender",
-        dri=(list(esc.assignees) or [pm])[0],
+        dri=(list(esc.assignees) or [pm or "the team"])[0],
         account_type=result.account_type,
         trigger_detail=f"reported by e-mail from {esc.service_desk_reply_to or 'the customer'}",
         now=esc.created_at,
