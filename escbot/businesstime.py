@@ -124,9 +124,17 @@ class BusinessCalendar:
         """True on a closed day (weekend, holiday, closed date) in the policy's timezone."""
         return not self.is_working_day(self.local(moment).date())
 
-    def describe(self, moment: datetime) -> str:
-        """A short local stamp for messages, e.g. "Tue 24 Nov 09:00 EST"."""
+    def due_day(self, moment: datetime) -> date:
+        """The local day a deadline belongs to: one at 00:00 is the end of the day before."""
         local = self.local(moment)
+        return local.date() - _DAY if local.time() == time() else local.date()
+
+    def describe(self, moment: datetime) -> str:
+        """A short local stamp for messages, e.g. "Tue 24 Nov 09:00 EST"; a deadline at 00:00
+        is the end of the day before: "Mon 23 Nov 24:00 EST"."""
+        local = self.local(moment)
+        if local.time() == time():
+            return f"{self.due_day(moment):%a %d %b} 24:00 {local:%Z}"
         return local.strftime("%a %d %b %H:%M %Z")
 
 

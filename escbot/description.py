@@ -21,6 +21,10 @@ LINKS = "Links"
 CLOSE_OUT = "Close-out checklist"
 PATH_TO_GREEN = "Path to green"
 DECISION = "Leadership decision"
+# Fields and task names the templates write and the rules read.
+TARGET_DATE = "Target date for Yellow/Green"
+DECIDE_PROMOTE = "Escalate to"  # "Escalate to Sev 1: ..." under "Leadership decision"
+DECIDE_MONITOR = "Remain in monitoring"
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _TASK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[([ xX~])\]\s+(.*)$")
@@ -38,14 +42,15 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
-def section(text: str | None, heading: str) -> str | None:
-    """The body under the first heading that starts with `heading`, up to the next heading of
-    the same or a higher level; None when there is no such heading."""
+def section(text: str | None, heading: str, *, last: bool = False) -> str | None:
+    """The body under the first (or `last`) heading that starts with `heading`, up to the next
+    heading of the same or a higher level; None when there is no such heading."""
     if not text:
         return None
     lines = text.splitlines()
     wanted = _norm(heading)
-    for i, line in enumerate(lines):
+    order = reversed(list(enumerate(lines))) if last else enumerate(lines)
+    for i, line in order:
         m = _HEADING.match(line)
         if m and _norm(m.group(2)).startswith(wanted):
             level = len(m.group(1))
@@ -69,8 +74,8 @@ def tasks(text: str | None) -> list[Task]:
     return out
 
 
-def checklist(text: str | None, heading: str) -> list[Task] | None:
-    body = section(text, heading)
+def checklist(text: str | None, heading: str, *, last: bool = False) -> list[Task] | None:
+    body = section(text, heading, last=last)
     return None if body is None else tasks(body)
 
 
@@ -114,6 +119,85 @@ def date_field(text: str | None, name: str) -> date | None:
         return date.fromisoformat(m.group(1))
     except ValueError:
         return None
+
+
+def headings(text: str | None) -> list[str]:
+    """The normalised top-level (##) headings, without what follows in parentheses."""
+    out = []
+    for line in (text or "").splitlines():
+        m = _HEADING.match(line)
+        if m and len(m.group(1)) == 2:
+            out.append(_norm(m.group(2).split("(", 1)[0]))
+    return out
+
+
+def sections(text: str) -> list[tuple[str, str]]:
+    """The (heading line, block) pairs of the ## sections, in order; text before the first is
+    left out."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        m = _HEADING.match(line)
+        if m and len(m.group(1)) == 2:
+            out.append((line, ""))
+        elif out:
+            head, body = out[-1]
+            out[-1] = (head, body + line + "\n")
+    return out
+
+
+@dataclass(frozen=True)
+class Dated:
+    """A dated milestone of the resolution plan (a table row or a task)."""
+
+    text: str
+    due: date
+    done: bool
+    source: str  # "table" or "task"
+
+
+def milestones(text: str | None) -> list[Dated]:
+    """The "Resolution plan" rows with a Due column, and its dated task items."""
+    body = section(text, RESOLUTION_PLAN)
+    if not body:
+        return []
+    out: list[Dated] = []
+    header: list[str] | None = None
+    for line in body.splitlines():
+        s = line.strip()
+        if not s.startswith("|"):
+            header = None if not s else header
+            continue
+        cells = [c.strip() for c in s.strip("|").split("|")]
+        if header is None:
+            header = [c.lower() for c in cells]
+            continue
+        if all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
+            continue
+        due_col = next((i for i, h in enumerate(header) if h.startswith("due")), None)
+        pct_col = next((i for i, h in enumerate(header) if "complete" in h or h == "%"), None)
+        if due_col is None or due_col >= len(cells):
+            continue
+        day = date_in(cells[due_col])
+        if day is None:
+            continue
+        pct = cells[pct_col].lower() if pct_col is not None and pct_col < len(cells) else ""
+        done = bool(re.match(r"^100\s*%?$", pct)) or pct in ("done", "complete", "completed", "✅")
+        out.append(Dated(cells[0], day, done, "table"))
+    for task in tasks(body):
+        day = date_in(task.text)
+        if day is not None:
+            out.append(Dated(task.text, day, task.checked or task.inapplicable, "task"))
+    return out
+
+
+def date_in(text: str) -> date | None:
+    """The first valid YYYY-MM-DD in a text."""
+    for found in _DATE.finditer(text):
+        try:
+            return date.fromisoformat(found.group(1))
+        except ValueError:
+            continue
+    return None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,18 @@ class Duration:
     def is_business(self) -> bool:
         return self.unit.startswith("business_")
 
+    @property
+    def days_at_most(self) -> float:
+        """An upper bound in calendar days (business time stretched over weekends, holidays)."""
+        return {
+            "minutes": self.amount / 1440,
+            "hours": self.amount / 24,
+            "days": self.amount,
+            "weeks": self.amount * 7,
+            "business_days": self.amount * 7 / 5 + 4,
+            "business_hours": self.amount / 8 * 7 / 5 + 4,
+        }[self.unit]
+
     def __str__(self) -> str:
         return self.text
 

@@ -112,6 +112,30 @@ def set_state(api: GitLab, action: Action, issue: _Issue) -> str:
     return "done"
 
 
+def edit_description(api: GitLab, action: Action, issue: _Issue) -> str:
+    """Replace lines and append text in the description, once: the action's markers in the
+    description say it is done. What people wrote stays as it is."""
+    text = api.issue(action.project_id, action.iid).get("description") or ""
+    if set(action.markers) <= set(find_markers(text)):
+        return "already done"
+    new = text
+    for old, replacement in action.data.get("replace", ()):
+        new = new.replace(old, replacement, 1)
+    new += action.data.get("append", "")
+    if new == text:
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, description=new)
+    return "done"
+
+
+def set_due_date(api: GitLab, action: Action, issue: _Issue) -> str:
+    wanted = action.data["due_date"] or None
+    if api.issue(action.project_id, action.iid).get("due_date") == wanted:
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, due_date=wanted or "")
+    return "done"
+
+
 def create_companion(api: GitLab, action: Action, issue: _Issue) -> str:
     return ensure_companion(api, action).status
 
@@ -211,6 +235,8 @@ def assign(api: GitLab, action: Action, issue: _Issue) -> str:
 HANDLERS: dict[ActionKind, Handler] = {
     "comment": post_comment,
     "internal_note": post_internal_note,
+    "edit_description": edit_description,
+    "due_date": set_due_date,
     "labels": relabel,
     "close": set_state,
     "reopen": set_state,

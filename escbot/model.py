@@ -76,6 +76,13 @@ class Companion:
         )
 
 
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Escalation:
     project_id: int
@@ -94,6 +101,9 @@ class Escalation:
     web_url: str
     user_notes_count: int = 0
     service_desk_reply_to: str | None = None
+    # The GitLab milestone the escalation tracks (a project milestone, not escbot's deadlines).
+    milestone_title: str | None = None
+    milestone_due: date | None = None
     # Activity, as far as it was read: notes_since None means the whole history is here.
     notes: tuple[Note, ...] = ()
     notes_since: datetime | None = None
@@ -138,6 +148,7 @@ class Escalation:
         project_path = full.rsplit("#", 1)[0] if "#" in full else str(data["project_id"])
         due = data.get("due_date")
         closed = data.get("closed_at")
+        milestone = data.get("milestone") or {}
         return cls(
             project_id=data["project_id"],
             project_path=project_path,
@@ -154,10 +165,12 @@ class Escalation:
             created_at=parse_gitlab_time(data["created_at"]),
             updated_at=parse_gitlab_time(data["updated_at"]),
             closed_at=parse_gitlab_time(closed) if closed else None,
-            due_date=date.fromisoformat(due) if due else None,
+            due_date=_date(due),
             web_url=data.get("web_url") or "",
             user_notes_count=data.get("user_notes_count") or 0,
             service_desk_reply_to=data.get("service_desk_reply_to"),
+            milestone_title=milestone.get("title"),
+            milestone_due=_date(milestone.get("due_date")),
         )
 
 

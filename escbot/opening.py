@@ -143,7 +143,10 @@ def _local_now(request: EscalationRequest, policy: Policy) -> datetime:
 
 
 def local_text(moment: datetime, policy: Policy) -> str:
+    """A local date and time; a deadline at 00:00 is the end of the day before (24:00)."""
     local = moment.astimezone(policy.tz)
+    if local.time() == datetime.min.time():
+        return f"{policy.calendar.due_day(moment).isoformat()} 24:00 {local.tzname()}"
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
@@ -389,7 +392,7 @@ def plan_escalation(
         title=title,
         description=description,
         labels=tuple(labels),
-        due_date=cal.local(due).date(),
+        due_date=cal.due_day(due),
         phase1_due=due.astimezone(UTC),
         marker=mark,
         dri=request.dri.lstrip("@"),

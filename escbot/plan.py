@@ -10,6 +10,8 @@ from escbot.markers import Marker
 
 ActionKind = Literal[
     "comment",
+    "edit_description",
+    "due_date",
     "labels",
     "close",
     "reopen",
@@ -33,6 +35,8 @@ class Action:
     markers: tuple[Marker, ...] = ()
     add_labels: tuple[str, ...] = ()
     remove_labels: tuple[str, ...] = ()
+    # Who a comment is addressed to: mentioned once at its top when comments are composed.
+    mentions: tuple[str, ...] = ()
     # For actions on a companion issue (RAID register) or creating one (retrospective).
     data: dict[str, Any] = field(default_factory=dict, compare=False)
 

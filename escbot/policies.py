@@ -162,10 +162,16 @@ class Routing:
 
 @dataclass(frozen=True)
 class Promotion:
-    sev2_overdue: Duration
+    sev2_overdue: Duration  # past the path-to-green target or the tracked milestone by this
     blocker_open: Duration
+    missed_updates: int  # the status update missed this many periods running
     notify: tuple[str, ...]
     auto: bool
+
+
+@dataclass(frozen=True)
+class Notifications:
+    outside_working_hours: str  # wait | silent
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,7 @@ class Process:
     resolution_phases: tuple[str, ...]  # in these, daily/weekly cadence gives way to close-out
     closure_phase: str
     warranty_type: str | None
+    due_date: str  # follow: GitLab's due date is the next deadline; off: escbot leaves it
     labels: ProcessLabels
     template_dirs: tuple[str, ...]  # the organisation's own templates, searched first
 
@@ -288,6 +295,7 @@ class Policy:
     intake: Intake
     report: Report
     process: Process
+    notifications: Notifications
     warnings: list[str] = field(default_factory=list)
 
     def render(self, name: str, **context: Any) -> str:
@@ -455,10 +463,25 @@ def s_int(minimum: int = 0) -> Check:
     return check
 
 
+# Ten years: longer is a typo, and calendar arithmetic past year 9999 cannot be done.
+MAX_DURATION_DAYS = 3650
+
+
 def s_duration(v: Any, p: Path_, c: _Ctx) -> Duration:
+    """A duration, zero allowed (a ladder's first rung is told at once)."""
     parsed = parse_duration(v)
     if parsed is None:
         raise c.fail(p, 'a duration such as "1 business day" or "48h"', v)
+    if parsed.days_at_most > MAX_DURATION_DAYS:
+        raise c.fail(p, "a duration of at most ten years", v)
+    return parsed
+
+
+def s_period(v: Any, p: Path_, c: _Ctx) -> Duration:
+    """A duration that must pass before something is due again: more than zero."""
+    parsed = s_duration(v, p, c)
+    if parsed.amount <= 0:
+        raise c.fail(p, 'a duration longer than zero, such as "1 business day"', v)
     return parsed
 
 
@@ -614,7 +637,7 @@ s_label_spec = s_struct({"color": F(s_color, "#6699cc"), "description": F(s_str,
 s_requirement = s_struct(
     {
         "title": F(s_str),
-        "every": F(s_duration),
+        "every": F(s_period),
         "tag": F(s_optional(s_str), None),
         "pattern": F(s_optional(s_regex), None),
         "met_by": F(s_enum(*REQUIREMENT_KINDS), "note"),
@@ -691,7 +714,7 @@ SCHEMA = s_struct(
         "initiation": F(
             s_struct(
                 {
-                    "within": F(s_duration, "1 business day"),
+                    "within": F(s_period, "1 business day"),
                     "require": F(
                         s_list(s_enum("checklist", "dri", "severity", "type", "category")),
                         ["checklist", "dri", "severity", "type"],
@@ -721,8 +744,9 @@ SCHEMA = s_struct(
         "promotion": F(
             s_struct(
                 {
-                    "sev2_overdue": F(s_duration, "14 days"),
-                    "blocker_open": F(s_duration, "5 business days"),
+                    "sev2_overdue": F(s_period, "14 days"),
+                    "blocker_open": F(s_period, "5 business days"),
+                    "missed_updates": F(s_int(1), 2),
                     "notify": F(s_list(s_str, allow_scalar=True), ["director_ps"]),
                     "auto": F(s_bool, False),
                 }
@@ -766,6 +790,9 @@ SCHEMA = s_struct(
             {},
         ),
         "report": F(s_struct({"label": F(s_label_name, "pmo-briefing")}), {}),
+        "notifications": F(
+            s_struct({"outside_working_hours": F(s_enum("wait", "silent"), "wait")}), {}
+        ),
         "process": F(
             s_struct(
                 {
@@ -783,6 +810,7 @@ SCHEMA = s_struct(
                     "resolution_phases": F(s_list(s_str), []),
                     "closure_phase": F(s_optional(s_str), None),
                     "warranty_type": F(s_optional(s_str), None),
+                    "due_date": F(s_enum("follow", "off"), "follow"),
                     "labels": F(
                         s_struct(
                             {
@@ -881,8 +909,13 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy
         ladder=ladder,
         routing=routing,
         promotion=Promotion(
-            promo["sev2_overdue"], promo["blocker_open"], promo["notify"], promo["auto"]
+            promo["sev2_overdue"],
+            promo["blocker_open"],
+            promo["missed_updates"],
+            promo["notify"],
+            promo["auto"],
         ),
+        notifications=Notifications(d["notifications"]["outside_working_hours"]),
         rag=Rag(rag["auto"], rag["on_missed"], rag["on_met"]),
         close_out=CloseOut(**d["close_out"]),
         warranty=Warranty(d["warranty"]["days"]),
@@ -1138,6 +1171,7 @@ def _process(
         resolution_phases=resolution,
         closure_phase=closure or list(phases)[-1],
         warranty_type=value_of("type", raw["warranty_type"], ("warranty_type",)),
+        due_date=raw["due_date"],
         labels=names,
         template_dirs=dirs,
     )

@@ -309,49 +309,11 @@ def cadence(
 
 def milestones_overdue(esc: Escalation, today: date) -> list[Milestone]:
     """Rows of the "Resolution plan" table and its task items with a past date, not done."""
-    body = desc.section(esc.description, desc.RESOLUTION_PLAN)
-    if not body:
-        return []
-    out: list[Milestone] = []
-    header: list[str] | None = None
-    for line in body.splitlines():
-        s = line.strip()
-        if not s.startswith("|"):
-            header = None if not s else header
-            continue
-        cells = [c.strip() for c in s.strip("|").split("|")]
-        if header is None:
-            header = [c.lower() for c in cells]
-            continue
-        if all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
-            continue
-        due_col = next((i for i, h in enumerate(header) if h.startswith("due")), None)
-        pct_col = next((i for i, h in enumerate(header) if "complete" in h or h == "%"), None)
-        if due_col is None or due_col >= len(cells):
-            continue
-        d = _date_in(cells[due_col])
-        if d is None or d >= today:
-            continue
-        pct = cells[pct_col].lower() if pct_col is not None and pct_col < len(cells) else ""
-        if re.match(r"^100\s*%?$", pct) or pct in ("done", "complete", "completed", "✅"):
-            continue
-        out.append(Milestone(esc.ref, esc.web_url, cells[0], d, "table"))
-    for task in desc.tasks(body):
-        d = _date_in(task.text)
-        if d is None or d >= today or task.checked or task.inapplicable:
-            continue
-        out.append(Milestone(esc.ref, esc.web_url, task.text, d, "task"))
-    return out
-
-
-def _date_in(text: str) -> date | None:
-    m = re.search(r"\b(\d{4}-\d{2}-\d{2})\b", text)
-    if not m:
-        return None
-    try:
-        return date.fromisoformat(m.group(1))
-    except ValueError:
-        return None
+    return [
+        Milestone(esc.ref, esc.web_url, m.text, m.due, m.source)
+        for m in desc.milestones(esc.description)
+        if m.due < today and not m.done
+    ]
 
 
 def unclassified_reasons(esc: Escalation, policy: Policy) -> list[str]:

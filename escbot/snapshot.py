@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from escbot.durations import Duration
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers
@@ -31,18 +30,6 @@ class Portfolio:
     unreadable: list[Unreadable] = field(default_factory=list)
 
 
-def _days(d: Duration) -> float:
-    """An upper bound in calendar days (business days stretched over weekends and holidays)."""
-    return {
-        "minutes": d.amount / 1440,
-        "hours": d.amount / 24,
-        "days": d.amount,
-        "weeks": d.amount * 7,
-        "business_days": d.amount * 7 / 5 + 4,
-        "business_hours": d.amount / 8 * 7 / 5 + 4,
-    }[d.unit]
-
-
 def _midnight(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -51,7 +38,8 @@ def window_start(policy: Policy, now: datetime) -> datetime:
     """The least history the rules need: the longest cadence plus the longest ladder."""
     every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
     after = [r.after for rungs in policy.ladder.rungs.values() for r in rungs]
-    days = max(map(_days, every), default=7) + max(map(_days, after), default=0) + 2
+    days = max((d.days_at_most for d in every), default=7)
+    days += max((d.days_at_most for d in after), default=0) + 2
     return _midnight(now - timedelta(days=days))
 
 

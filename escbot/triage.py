@@ -217,7 +217,7 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
             fixes.append(_person(f"change the type or the category of {esc.ref}"))
 
     due = intake.phase1_due(esc, policy)
-    due_text = policy.calendar.local(due).date().isoformat()
+    due_text = policy.calendar.due_day(due).isoformat()
     if not esc.assignees:
         account = cls["account_type"]
         note = "" if account else f", default account type {policy.routing.default_account_type}"

@@ -39,7 +39,8 @@ def test_missed_status_update_reminds_once_then_climbs_the_ladder(world: World) 
     )
     [reminder] = [b for b in bot_notes(world, iid) if "rule=status_update" in b]
     assert "rung=0" in reminder and reminder.count("@pat") == 1
-    assert "`pm.lead` from Wed 18 Nov 09:00 EST" in reminder
+    assert reminder.startswith("@pat\n")
+    assert "| fixed.qa, not before Wed 18 Nov 10:00 EST |" in reminder  # seed 004: QA next
     assert "rag::red" in world.issue(iid).labels and "rag::green" not in world.issue(iid).labels
 
     # A rerun in the same period posts nothing.
@@ -48,18 +49,23 @@ def test_missed_status_update_reminds_once_then_climbs_the_ladder(world: World) 
     assert again.exit_code == 1 and len(bot_notes(world, iid)) == count
     assert "Already done" not in again.output  # nothing was even planned
 
-    # Wednesday 10:00: one business day past due, the PM lead is mentioned, once.
+    # Wednesday 10:00: one business day after the DRI was told, QA (fixed account), once.
     world.comment(iid, DAILY_BUT_STATUS, "2026-11-18 08:00")
     world.run("check", "--group", "acme", "--apply", when="2026-11-18 10:00")
     world.run("check", "--group", "acme", "--apply", when="2026-11-18 14:00")
     rung2 = [b for b in bot_notes(world, iid) if "rule=status_update" in b and "rung=1" in b]
-    assert len(rung2) == 1 and "@pm.lead, escalating (ladder rung 2)" in rung2[0]
+    assert len(rung2) == 1 and rung2[0].startswith("@fixed.qa\n")
+    assert "**Escalation ladder, step 2 of 4:**" in rung2[0]
 
-    # Thursday: rung 3 (the fixed-account team manager and Director PS); Saturday: nothing at all.
+    # Thursday: the fixed-account team manager; Friday: the Director PS; Saturday: nothing.
     world.comment(iid, DAILY_BUT_STATUS, "2026-11-19 08:00")
     world.run("check", "--group", "acme", "--apply", when="2026-11-19 10:00")
     rung3 = [b for b in bot_notes(world, iid) if "rule=status_update" in b and "rung=2" in b]
-    assert len(rung3) == 1 and "@fixed.manager @director.ps, escalating (ladder rung 3)" in rung3[0]
+    assert len(rung3) == 1 and rung3[0].startswith("@fixed.manager\n")
+    world.comment(iid, DAILY_BUT_STATUS, "2026-11-20 08:00")
+    world.run("check", "--group", "acme", "--apply", when="2026-11-20 10:00")
+    rung4 = [b for b in bot_notes(world, iid) if "rule=status_update" in b and "rung=3" in b]
+    assert len(rung4) == 1 and rung4[0].startswith("@director.ps\n")
     count = len(bot_notes(world, iid))
     saturday = world.run("check", "--group", "acme", "--apply", when="2026-11-21 10:00")
     assert len(bot_notes(world, iid)) == count, saturday.output
@@ -97,7 +103,7 @@ def test_customer_communication_every_other_day(world: World) -> None:
     assert [b for b in bot_notes(world, iid) if "rule=customer_communication" in b]
 
 
-def test_sev2_fifteen_days_past_due_proposes_sev1_once(world: World) -> None:
+def test_sev2_fifteen_days_past_its_target_proposes_sev1_once(world: World) -> None:
     iid = world.open(
         "2026-10-26 09:00",
         "--trigger-detail",
@@ -105,13 +111,17 @@ def test_sev2_fifteen_days_past_due_proposes_sev1_once(world: World) -> None:
         level="sev2",
         title="Dallas rollout slipping",
     )
-    world.edit(iid, "2026-10-26 10:00", due_date="2026-11-01")
+    text = world.issue(iid).description.replace(
+        "Target date for Yellow/Green: (YYYY-MM-DD)", "Target date for Yellow/Green: 2026-11-01"
+    )
+    world.edit(iid, "2026-10-26 10:00", description=text)
     for when in ("2026-11-16 10:00", "2026-11-16 11:00", "2026-11-17 10:00"):
         world.run("check", "--group", "acme", "--apply", when=when)
     proposals = [b for b in bot_notes(world, iid) if "escbot:promote" in b]
     assert len(proposals) == 1
-    assert "@director.ps, leadership decision needed" in proposals[0]
-    assert "15 days past its due date 2026-11-01" in proposals[0]
+    assert proposals[0].splitlines()[0].split() == ["@pat", "@director.ps"]
+    assert "**Leadership decision needed:**" in proposals[0]
+    assert "15 days past its path-to-green target date 2026-11-01" in proposals[0]
     labels = world.issue(iid).labels
     assert "needs-decision" in labels and "escalation::sev2" in labels  # a human decides
 

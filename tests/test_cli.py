@@ -71,7 +71,7 @@ def test_demo_runs_every_step(tmp_path) -> None:
     assert (
         "Did comment on demo-customers/acme-logistics#1: remind @pat: status update missed" in out
     )
-    assert "Did comment on demo-customers/globex-rentals#1: escalate to rung 2 @pm.lead" in out
+    assert "Did comment on demo-customers/globex-rentals#1: escalate to rung 2 @mobile.qa" in out
     saturday = out.split("-- Sat 21 Nov 10:00 EST")[1].split("--")[0]
     assert saturday.strip() == "nothing to post"
     assert "Did reopen demo-customers/acme-logistics#1: customer sign-off is not checked" in out

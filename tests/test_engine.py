@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import date
 
 from escbot.markers import find_markers
-from escbot.model import Context
-from escbot.plan import Action
+from escbot.model import Context, Escalation
+from escbot.plan import Action, Evaluation
+from escbot.rules import evaluate as evaluate_rules
+from escbot.rules import rules_named
 from escbot.rules.common import stamp
-from escbot.rules.tracking import tracking_rule as evaluate
 from tests.helpers import BOT, escalation, note, ny, policy
 
 P = policy()
+
+
+def evaluate(esc: Escalation, context: Context) -> Evaluation:
+    """The tracking rule, its sections composed into one comment as a run would post it."""
+    return evaluate_rules(esc, context, rules_named("tracking"))
 
 
 def ctx(when: str) -> Context:
@@ -19,7 +25,8 @@ def ctx(when: str) -> Context:
 
 
 def comments(actions: list[Action]) -> list[Action]:
-    return [a for a in actions if a.kind == "comment" and a.rule == "remind"]
+    """The run's comment when it carries reminders or ladder steps."""
+    return [a for a in actions if a.kind == "comment" and "remind" in a.rule.split("+")]
 
 
 def posted(actions: list[Action], at: str) -> tuple:
@@ -38,18 +45,16 @@ def test_status_update_missed_tuesday_reminds_the_dri_once_with_what_satisfies_i
     ev = evaluate(escalation(), ctx("2026-11-17 10:00"))
     assert [f.rule for f in ev.missed] == ["status_update", "milestone_progress", "blockers"]
     assert all(f.due == ny("2026-11-17 09:00") for f in ev.missed)
-    [reminder] = comments(ev.actions)
+    [reminder] = comments(ev.actions)  # the RAG change rides in the same comment
     assert reminder.summary == (
         "comment on acme/collab#12: remind @pat: status update, milestone progress, blockers "
-        "missed (since Tue 17 Nov 09:00 EST)"
+        "missed (since Tue 17 Nov 09:00 EST); status yellow -> red"
     )
-    assert (
-        reminder.body.splitlines()[3]
-        == "@pat, 3 tracking requirements of this SEV1 escalation are overdue:"
-    )
-    assert (
-        "#status-update" in reminder.body and "`pm.lead` from Wed 18 Nov 09:00 EST" in reminder.body
-    )
+    lines = reminder.body.splitlines()
+    assert lines[0] == "@pat" and reminder.body.count("@pat") == 1
+    assert lines[5] == "3 tracking requirements of this Sev1 escalation are overdue:"
+    assert "#status-update" in reminder.body
+    assert "fixed.qa, not before Wed 18 Nov 10:00 EST" in reminder.body  # QA is next (seed 004)
     assert next(m.render() for m in reminder.markers) == (
         f"<!-- escbot:remind rule=status_update due={stamp(ny('2026-11-17 09:00'))} rung=0 -->"
     )
@@ -75,14 +80,11 @@ def test_next_rung_is_mentioned_once_past_the_limit() -> None:
     first = evaluate(escalation(), ctx("2026-11-17 10:00"))
     notes = posted(first.actions, "2026-11-17 10:00")
     ev = evaluate(escalation(notes=notes), ctx("2026-11-18 10:00"))
-    ladder = next(a for a in comments(ev.actions) if "rung 2" in a.summary)
-    assert ladder.summary.startswith("comment on acme/collab#12: escalate to rung 2 @pm.lead:")
-    assert "@pm.lead, escalating (ladder rung 2)" in ladder.body
-    # customer communication falls due Wed 09:00: a fresh rung-0 reminder, separately
-    assert [a.summary for a in comments(ev.actions) if "remind" in a.summary] == [
-        "comment on acme/collab#12: remind @pat: customer communication missed "
-        "(since Wed 18 Nov 09:00 EST)"
-    ]
+    [run] = comments(ev.actions)  # one comment for the run
+    assert run.summary.startswith("comment on acme/collab#12: remind @pat: customer communication")
+    assert "escalate to rung 2 @fixed.qa: status update" in run.summary
+    assert run.body.splitlines()[0] == "@pat @fixed.qa"  # each person once, at the top
+    assert "**Escalation ladder, step 2 of 4:**" in run.body
     again = evaluate(
         escalation(notes=notes + posted(ev.actions, "2026-11-18 10:00")), ctx("2026-11-18 16:00")
     )
@@ -102,7 +104,8 @@ def test_no_reminder_on_saturday_or_a_holiday() -> None:
     )
     ev = evaluate(fri, Context(policy=p48, now=ny("2026-11-22 12:00"), bot=BOT))
     assert [f.rule for f in ev.missed] == ["status_update"]
-    assert comments(ev.actions) == [] and "quiet day (Sunday)" in ev.notes[0]
+    assert comments(ev.actions) == []
+    assert "outside working hours (Sun 22 Nov 12:00 EST): 1 comment section(s)" in ev.notes[0]
     # Thanksgiving (Thu 26 Nov 2026) is no working day: Wednesday's due moves to Friday
     wed = escalation(created_at=ny("2026-11-25 09:00"))
     assert evaluate(wed, ctx("2026-11-26 12:00")).missed == []
@@ -129,32 +132,76 @@ def test_red_set_by_a_person_is_not_undone() -> None:
     assert [a for a in ev.actions if a.kind == "labels"] == []
 
 
-def late_sev2():
-    """A Sev2 due on 1 November 2026."""
-    labels = ("escalation", "escalation::sev2", "severity::medium", "type::internal")
+SEV2_LABELS = ("escalation", "escalation::sev2", "severity::medium", "type::internal")
+
+
+def sev2(description: str = "", **over: object) -> Escalation:
+    """A Sev2 opened Mon 26 Oct 2026 with GitLab's due date at its Phase 1 deadline."""
     return escalation(
-        labels=(*labels, "category::timeline", "rag::red"),
-        description="<!-- escbot:escalation level=sev2 -->",
-        due_date=date(2026, 11, 1),
+        labels=(*SEV2_LABELS, "category::timeline", "rag::red"),
+        description="<!-- escbot:escalation level=sev2 -->\n" + description,
+        created_at=ny("2026-10-26 09:00"),
+        due_date=date(2026, 10, 27),
+        **over,
     )
 
 
-def test_sev2_fifteen_days_past_due_proposes_sev1_once() -> None:
-    sev2 = late_sev2()
-    ev = evaluate(sev2, ctx("2026-11-16 10:00"))
-    [proposal] = [a for a in ev.actions if a.rule == "promotion" and a.kind == "comment"]
-    assert "@director.ps, leadership decision needed" in proposal.body
-    assert "15 days past its due date 2026-11-01" in proposal.body
-    assert [a.add_labels for a in ev.actions if a.rule == "promotion" and a.kind == "labels"] == [
-        ("needs-decision",)
-    ]
+WEEKLY = "Week on track. #path-to-green #portfolio-call #mitigation #resource-needs"
+
+
+def weekly_updates(until: str) -> tuple:
+    """The weekly Sev2 update every Monday morning from opening until `until`."""
+    days = ["2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"]
+    return tuple(note(WEEKLY, ny(f"{d} 08:00"), id=i + 1) for i, d in enumerate(days) if d <= until)
+
+
+def proposals(ev: Evaluation) -> list[Action]:
+    return [a for a in ev.actions if a.kind == "comment" and "promotion" in a.rule.split("+")]
+
+
+def test_a_healthy_sev2_is_never_proposed_for_sev1() -> None:
+    """GitLab's due date (escbot's own Phase 1 deadline) is no project milestone."""
+    healthy = sev2(notes=weekly_updates("2026-11-30"))
+    for day in ("2026-11-10", "2026-11-16", "2026-11-24", "2026-12-01"):
+        ev = evaluate(healthy, ctx(f"{day} 10:00"))
+        assert proposals(ev) == [], day
+        assert not [a for a in ev.actions if "needs-decision" in a.add_labels]
+
+
+def test_sev2_past_its_path_to_green_target_proposes_sev1_once() -> None:
+    late = sev2("- Target date for Yellow/Green: 2026-11-01\n", notes=weekly_updates("2026-11-16"))
+    ev = evaluate(late, ctx("2026-11-16 10:00"))
+    [proposal] = proposals(ev)
+    assert proposal.body.splitlines()[0] == "@director.ps"
+    assert "**Leadership decision needed:** this Sev2 meets the policy's threshold" in proposal.body
+    assert "15 days past its path-to-green target date 2026-11-01" in proposal.body
+    assert [a.add_labels for a in ev.actions if a.kind == "labels"] == [("needs-decision",)]
     again = evaluate(
-        sev2.with_activity(notes=posted([proposal], "2026-11-16 10:00")), ctx("2026-11-17 10:00")
+        late.with_activity(notes=late.notes + posted([proposal], "2026-11-16 10:00")),
+        ctx("2026-11-17 10:00"),
     )
-    assert [a for a in again.actions if a.rule == "promotion" and a.kind == "comment"] == []
+    assert proposals(again) == []
     # 14 days is not yet "more than 2 weeks"
-    early = evaluate(sev2, ctx("2026-11-15 10:00"))
-    assert [a for a in early.actions if a.rule == "promotion"] == []
+    assert proposals(evaluate(late, ctx("2026-11-15 10:00"))) == []
+
+
+def test_sev2_past_its_tracked_milestone_proposes_sev1() -> None:
+    late = sev2(
+        notes=weekly_updates("2026-11-16"),
+        milestone_title="Dallas go-live",
+        milestone_due=date(2026, 11, 1),
+    )
+    [proposal] = proposals(evaluate(late, ctx("2026-11-16 10:00")))
+    assert '15 days past milestone "Dallas go-live" 2026-11-01' in proposal.body
+
+
+def test_sev2_missing_its_weekly_update_two_weeks_running_proposes_sev1() -> None:
+    quiet = sev2(notes=weekly_updates("2026-11-02"))  # last update Mon 2 Nov 08:00
+    assert proposals(evaluate(quiet, ctx("2026-11-10 10:00"))) == []  # missed once: a reminder
+    [proposal] = proposals(evaluate(quiet, ctx("2026-11-16 10:00")))
+    assert "path to green missed 2 periods running (due since Mon 09 Nov 08:00 EST" in (
+        proposal.body
+    )
 
 
 def test_initiation_names_what_is_missing() -> None:
@@ -210,21 +257,28 @@ def test_a_rag_label_write_that_failed_after_its_comment_is_redone() -> None:
     assert [a for a in kept.actions if a.rule == "rag"] == []
 
 
-def test_first_reminder_after_a_gap_tells_everyone_up_to_the_rung() -> None:
-    ev = evaluate(escalation(), ctx("2026-11-18 10:00"))  # nobody ran on Tuesday
-    late = next(a for a in comments(ev.actions) if "status_update" in a.markers[0].render())
-    assert late.summary.startswith("comment on acme/collab#12: escalate to rung 2 @pat @pm.lead:")
-    assert "no earlier reminder was posted for it" in late.body
+def test_after_a_gap_the_first_mention_is_the_dri_then_one_rung_at_a_time() -> None:
+    ev = evaluate(escalation(), ctx("2026-11-19 10:00"))  # nobody ran Tuesday or Wednesday
+    [first] = comments(ev.actions)
+    assert first.body.splitlines()[0] == "@pat"  # never two rungs at once on the first mention
+    assert {m.get("rung") for m in first.markers if m.kind == "remind"} == {"0"}
+    notes = posted(ev.actions, "2026-11-19 10:00")
+    # QA only one business day after the DRI was told, not at once
+    assert comments(evaluate(escalation(notes=notes), ctx("2026-11-19 16:00")).actions) == []
+    [qa] = comments(evaluate(escalation(notes=notes), ctx("2026-11-20 10:00")).actions)
+    assert qa.body.splitlines()[0] == "@fixed.qa"
 
 
-def test_promotion_waits_for_a_working_day_and_stops_failing_once_proposed() -> None:
-    sev2 = late_sev2()
-    saturday = evaluate(sev2, ctx("2026-11-21 10:00"))
-    assert [a for a in saturday.actions if a.rule == "promotion"] == []
-    monday = evaluate(sev2, ctx("2026-11-23 10:00"))
-    proposal = [a for a in monday.actions if a.rule == "promotion" and a.kind == "comment"]
-    assert proposal and any(f.rule == "promotion_overdue" and f.missed for f in monday.findings)
+def test_promotion_waits_for_working_hours_and_stops_failing_once_proposed() -> None:
+    late = sev2("- Target date for Yellow/Green: 2026-11-01\n", notes=weekly_updates("2026-11-23"))
+    saturday = evaluate(late, ctx("2026-11-21 10:00"))
+    assert proposals(saturday) == []
+    assert proposals(evaluate(late, ctx("2026-11-23 07:30"))) == []  # before working hours
+    monday = evaluate(late, ctx("2026-11-23 10:00"))
+    proposal = proposals(monday)
+    assert proposal and any(f.rule == "promotion_target" and f.missed for f in monday.findings)
     after = evaluate(
-        sev2.with_activity(notes=posted(proposal, "2026-11-23 10:00")), ctx("2026-11-24 10:00")
+        late.with_activity(notes=late.notes + posted(proposal, "2026-11-23 10:00")),
+        ctx("2026-11-24 10:00"),
     )
-    assert not any(f.rule == "promotion_overdue" and f.missed for f in after.findings)
+    assert not any(f.rule == "promotion_target" and f.missed for f in after.findings)

@@ -87,9 +87,19 @@ def test_unknown_key_is_a_warning_with_the_nearest_key() -> None:
             'intake.rules[0].category: expected a category value, got "no-show" (did you mean "technician-no-show"?)',
         ),
         (
-            '- {notify: [pm_lead], after: "1 business day"}',
-            '- {notify: [pm_led], after: "1 business day"}',
-            'ladder.rungs.sev1[1].notify[0]: expected a role from ladder.roles or dri/pm/qa/team_manager, got "pm_led" (did you mean "pm_lead"?)',
+            '- {notify: [director_ps], after: "3 business days"}',
+            '- {notify: [director_sp], after: "3 business days"}',
+            'ladder.rungs.sev1[3].notify[0]: expected a role from ladder.roles or dri/pm/qa/team_manager, got "director_sp" (did you mean "director_ps"?)',
+        ),
+        (
+            'status_update: {title: "Status update", every: "1 business day"',
+            'status_update: {title: "Status update", every: "0h"',
+            'requirements.sev1.status_update.every: expected a duration longer than zero, such as "1 business day", got "0h"',
+        ),
+        (
+            'sev2_overdue: "14 days"',
+            'sev2_overdue: "10000000 weeks"',
+            'promotion.sev2_overdue: expected a duration of at most ten years, got "10000000 weeks"',
         ),
         (
             'closed_dates: ["2026-12-24"',
@@ -123,7 +133,10 @@ def test_policies_check_cli(tmp_path) -> None:
     runner = CliRunner()
     ok = runner.invoke(cli, ["policies", "check"])
     assert ok.exit_code == 0, ok.output
-    assert "ok (version 1)" in ok.output and "ladder sev1: dri after 0h -> pm_lead" in ok.output
+    assert (
+        "ok (version 1)" in ok.output
+        and "ladder sev1: dri after 0h -> qa after 1 business day" in ok.output
+    )
     bad = tmp_path / "policies.yml"
     bad.write_text(policy_text(("on_met: green", "on_met: teal")))
     result = runner.invoke(cli, ["policies", "check", str(bad)])

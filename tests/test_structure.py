@@ -115,6 +115,11 @@ def test_requirement_kinds_registry_matches_the_schema() -> None:
 
 # Snapshots that make each rule plan what it can: a late Sev1, a closed one without sign-off,
 # a completed one, a late Sev2 with a blocker, a warranty one outside its window, an e-mail.
+SEV2 = tuple(
+    "escalation::sev2" if lab == "escalation::sev1" else lab for lab in escalation().labels
+)
+
+
 def _snapshots() -> list[Escalation]:
     created = ny("2026-11-02 09:00")
     done = SEV1_DESCRIPTION.replace("- [ ]", "- [x]")
@@ -160,6 +165,11 @@ def _snapshots() -> list[Escalation]:
             description="The technician did not show up today.",
             service_desk_reply_to="ops@acme.example",
             label_events=events,
+        ),
+        escalation(
+            created_at=created,
+            labels=(*SEV2, "needs-decision"),
+            description="## Leadership decision\n- [ ] Escalate to Sev 1\n- [x] Remain in monitoring\n",
         ),
         escalation(
             created_at=created,

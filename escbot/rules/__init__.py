@@ -19,6 +19,9 @@ from functools import partial
 from escbot.model import Context, Escalation
 from escbot.plan import ActionKind, Evaluation
 from escbot.rules.closeout import closeout_rule
+from escbot.rules.compose import compose
+from escbot.rules.decision import decision_rule
+from escbot.rules.due_date import due_date_rule
 from escbot.rules.intake import intake_rule
 from escbot.rules.raid import raid_rule
 from escbot.rules.tracking import tracking_rule
@@ -33,6 +36,8 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
+    # The decision first: a promotion it completes changes what the others see next run.
+    Rule("decision", decision_rule, frozenset({"labels", "edit_description", "comment"})),
     Rule("tracking", tracking_rule, frozenset({"comment", "labels"})),
     Rule(
         "closeout",
@@ -42,6 +47,7 @@ RULES: tuple[Rule, ...] = (
     Rule("warranty", warranty_rule, frozenset({"comment", "labels"})),
     Rule("intake", intake_rule, frozenset({"comment", "internal_note", "labels", "assign"})),
     Rule("raid", raid_rule, frozenset({"create_raid"})),
+    Rule("due_date", due_date_rule, frozenset({"due_date"})),
 )
 BY_NAME = {rule.name: rule for rule in RULES}
 # `escbot closeout`: the close-out rules whatever the escalation's phase, and the warranty.
@@ -56,7 +62,8 @@ def rules_named(*names: str) -> tuple[Rule, ...]:
 
 
 def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Evaluation:
-    """Every rule's verdict on one escalation, merged in table order."""
+    """Every rule's verdict on one escalation, merged in table order, its comment sections
+    composed into one comment (the noise budget)."""
     ev = Evaluation(esc.ref)
     for rule in rules:
         found = rule.evaluate(esc, ctx)
@@ -64,4 +71,6 @@ def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Ev
         ev.actions += found.actions
         ev.notes += found.notes
         ev.needs |= found.needs
+    ev.actions, remarks = compose(ev.actions, ctx)
+    ev.notes += remarks
     return ev

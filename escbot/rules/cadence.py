@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from escbot import description as desc
+from escbot.durations import Duration
 from escbot.markers import marker
 from escbot.model import Classification, Context, Escalation
 from escbot.plan import Action, Evaluation, Finding
 from escbot.policies import Rung
 from escbot.render import md
 from escbot.requirements import kind_of
-from escbot.rules.common import comment, role_users, stamp
+from escbot.rules.common import comment, lower_first, role_users, stamp
 
 
 def anchor(esc: Escalation, cls: Classification, ev: Evaluation) -> datetime:
@@ -35,15 +36,16 @@ def anchor(esc: Escalation, cls: Classification, ev: Evaluation) -> datetime:
     return max([esc.created_at, *added[-1:]])
 
 
-def initiation(esc: Escalation, cls: Classification, ctx: Context) -> Finding:
-    """Phase 1: within the policy's limit, checklist done, DRI named, labels set."""
+def initiation(esc: Escalation, cls: Classification, start: datetime, ctx: Context) -> Finding:
+    """Phase 1: within the policy's limit of `start` (opening, or a promotion), checklist done
+    (the latest Phase 1 section: a promotion appends its own), DRI named, labels set."""
     policy = ctx.policy
-    deadline = policy.calendar.add(esc.created_at, policy.initiation.within)
+    deadline = policy.calendar.add(start, policy.initiation.within)
     spec = policy.process.level(cls.level)
     gaps: list[str] = []
     for need in policy.initiation.require:
         if need == "checklist":
-            items = desc.checklist(esc.description, desc.PHASE1)
+            items = desc.checklist(esc.description, desc.PHASE1, last=True)
             if items is None:
                 if spec and spec.phase1_section:
                     gaps.append(f'the "{desc.PHASE1}" section is missing from the description')
@@ -78,12 +80,38 @@ def requirements(
     return out
 
 
-def reached_rung(rungs: tuple[Rung, ...], since: datetime, ctx: Context) -> int:
-    reached = -1
-    for i, rung in enumerate(rungs):
-        if ctx.now >= ctx.policy.calendar.add(since, rung.after):
-            reached = i
-    return reached
+def step(lower: Duration, upper: Duration) -> Duration:
+    """The wait between two rungs: the difference of their limits when they are in one unit."""
+    if lower.amount == 0 or lower.unit != upper.unit:
+        return upper
+    return Duration(max(upper.amount - lower.amount, 0), upper.unit, f"{upper} - {lower}")
+
+
+def ready_at(
+    rungs: tuple[Rung, ...], rung: int, due: datetime, told_at: datetime | None, ctx: Context
+) -> datetime:
+    """When a rung may be told of a lapse: its limit after the due, and never sooner after the
+    rung below was told than the ladder's step between them (one rung at a time)."""
+    cal = ctx.policy.calendar
+    at = cal.add(due, rungs[rung].after)
+    if rung > 0 and told_at is not None:
+        at = max(at, cal.add(told_at, step(rungs[rung - 1].after, rungs[rung].after)))
+    return at
+
+
+def told(esc: Escalation) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """The highest rung told of each lapse (rule, due), and when."""
+    out: dict[tuple[str, str], tuple[int, datetime]] = {}
+    for n in esc.notes:
+        if n.system:
+            continue
+        for m in n.markers:
+            if m.kind == "remind":
+                key = (m.get("rule") or "", m.get("due") or "")
+                rung = int(m.get("rung") or 0)
+                if key not in out or rung > out[key][0]:
+                    out[key] = (rung, n.created_at)
+    return out
 
 
 def how_to_meet(f: Finding, esc: Escalation, level: str | None, ctx: Context) -> str:
@@ -97,56 +125,57 @@ def how_to_meet(f: Finding, esc: Escalation, level: str | None, ctx: Context) ->
 def reminders(
     esc: Escalation, cls: Classification, missed: list[Finding], ctx: Context
 ) -> list[Action]:
+    """One section per rung told this run: the DRI first, then one rung at a time."""
     policy = ctx.policy
     rungs = policy.rungs_for(cls.level, cls.type)
     if not rungs:
         return []
-    posted: dict[tuple[str, str], int] = defaultdict(lambda: -1)
-    for m in esc.posted_markers:
-        if m.kind == "remind":
-            key = (m.get("rule") or "", m.get("due") or "")
-            posted[key] = max(posted[key], int(m.get("rung") or 0))
-    # Keyed by (rung reached, first rung not yet told): after a gap in scheduled runs, everyone
-    # skipped over is told at once rather than only the top rung.
-    by_rung: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    said = told(esc)
+    by_rung: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    dri_told: list[datetime] = []
     for f in missed:
         assert f.due is not None
-        rung = reached_rung(rungs, f.due, ctx)
-        told = posted[(f.rule, stamp(f.due))]
-        if rung <= told:
+        rung, told_at = said.get((f.rule, stamp(f.due)), (-1, None))
+        nxt = rung + 1
+        if nxt >= len(rungs) or ctx.now < ready_at(rungs, nxt, f.due, told_at, ctx):
             continue
-        nxt = rungs[rung + 1] if rung + 1 < len(rungs) else None
-        by_rung[(rung, told + 1)].append(
+        if told_at is not None:
+            dri_told.append(told_at)
+        after = nxt + 1 < len(rungs)
+        by_rung[nxt].append(
             {
                 "rule": f.rule,
                 "title": f.title,
                 "how": how_to_meet(f, esc, cls.level, ctx),
                 "since": policy.calendar.describe(f.due),
-                "marker": marker("remind", rule=f.rule, due=stamp(f.due), rung=rung),
-                "next_users": role_users(nxt.notify, esc, cls, ctx) if nxt else [],
-                "next_when": policy.calendar.describe(policy.calendar.add(f.due, nxt.after))
-                if nxt
+                "marker": marker("remind", rule=f.rule, due=stamp(f.due), rung=nxt),
+                "next_users": role_users(rungs[nxt + 1].notify, esc, cls, ctx) if after else [],
+                "next_when": policy.calendar.describe(ready_at(rungs, nxt + 1, f.due, ctx.now, ctx))
+                if after
                 else None,
             }
         )
+    level = policy.labels["level"].values.get(cls.level or "")
     actions = []
-    for (rung, first), items in sorted(by_rung.items()):
-        roles = tuple(role for step in rungs[first : rung + 1] for role in step.notify)
-        users = role_users(roles, esc, cls, ctx)
+    for rung, items in sorted(by_rung.items()):
+        users = role_users(rungs[rung].notify, esc, cls, ctx)
         body = policy.render(
             "reminders/reminder.md",
             esc=esc,
-            level=cls.level or "",
+            level=level.title if level else "",
             rung=rung,
+            rungs=len(rungs),
             users=users,
-            dri=[u for u in esc.assignees if u != ctx.bot],
-            dri_reminded=first > 0,
+            dri=[u for u in esc.assignees if u != ctx.bot and u not in users],
+            first_told=policy.calendar.describe(min(dri_told)) if dri_told else None,
             items=items,
             markers=[i["marker"] for i in items],
         )
-        titles = ", ".join(i["title"].lower() for i in items)
+        titles = ", ".join(lower_first(i["title"]) for i in items)
         who = " ".join("@" + u for u in users) or "nobody (no DRI, no routing)"
         verb = "remind" if rung == 0 else f"escalate to rung {rung + 1}"
         summary = f"{verb} {who}: {titles} missed (since {items[0]['since']})"
-        actions.append(comment(esc, summary, "remind", body, tuple(i["marker"] for i in items)))
+        actions.append(
+            comment(esc, summary, "remind", body, tuple(i["marker"] for i in items), users)
+        )
     return actions

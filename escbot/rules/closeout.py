@@ -63,13 +63,12 @@ def gate(esc: Escalation, items: list[Item], ctx: Context, ev: Evaluation) -> bo
             esc=esc,
             item=signoff,
             reopen=reopen,
-            dri=dri(esc, ctx),
             marker=once,
         )
         summary = "closed without customer sign-off" + (
             " (reopening)" if reopen else " (warning only)"
         )
-        ev.actions.append(comment(esc, summary, "gate", body, (once,)))
+        ev.actions.append(comment(esc, summary, "gate", body, (once,), dri(esc, ctx)))
     if reopen:
         # Decided by the state, not the marker: a reopen that failed is tried again.
         ev.actions.append(
@@ -98,14 +97,13 @@ def checklist(esc: Escalation, items: list[Item], ctx: Context, ev: Evaluation) 
             "reminders/closeout.md",
             esc=esc,
             items=items,
-            dri=dri(esc, ctx),
             marker=once,
             retro=esc.retro,
             raid=esc.raid,
         )
         done = sum(i.state == "done" for i in items)
         summary = f"post the close-out checklist ({done}/{len(items)} done)"
-        ev.actions.append(comment(esc, summary, "closeout", body, (once,)))
+        ev.actions.append(comment(esc, summary, "closeout", body, (once,), dri(esc, ctx)))
     for item in items:
         ev.findings.append(
             Finding(esc.ref, f"closeout_{item.key}", item.title, missed=False, detail=item.state)

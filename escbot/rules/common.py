@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from escbot.markers import Marker
 from escbot.model import Classification, Context, Escalation
@@ -51,6 +52,7 @@ def act(
     markers: tuple[Marker, ...] = (),
     add_labels: tuple[str, ...] = (),
     remove_labels: tuple[str, ...] = (),
+    data: dict[str, Any] | None = None,
 ) -> Action:
     """An action on the escalation itself."""
     return Action(
@@ -64,13 +66,39 @@ def act(
         markers,
         add_labels=add_labels,
         remove_labels=remove_labels,
+        data=data or {},
     )
 
 
 def comment(
-    esc: Escalation, summary: str, rule: str, body: str, markers: tuple[Marker, ...]
+    esc: Escalation,
+    summary: str,
+    rule: str,
+    body: str,
+    markers: tuple[Marker, ...],
+    mentions: list[str] | tuple[str, ...] = (),
 ) -> Action:
-    return act("comment", esc, f"comment on {esc.ref}: {summary}", rule, body=body, markers=markers)
+    """A comment section; escbot.rules.compose makes one comment per escalation per run of them,
+    addressed to everyone in `mentions` once."""
+    return Action(
+        "comment",
+        esc.project_id,
+        esc.iid,
+        esc.ref,
+        f"comment on {esc.ref}: {summary}",
+        rule,
+        body,
+        markers,
+        mentions=tuple(mentions),
+    )
+
+
+def lower_first(title: str) -> str:
+    """A title inside a sentence: "Status update" -> "status update", acronyms kept ("RAID")."""
+    first = title.split(" ", 1)[0]
+    if len(first) > 1 and first.isupper():
+        return title
+    return title[:1].lower() + title[1:]
 
 
 def set_scoped(

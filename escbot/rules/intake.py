@@ -123,7 +123,7 @@ def classify_actions(
     people = routed(policy, result.account_type)
     labels = intake_labels(policy, result)
     due = phase1_due(esc, policy)
-    due_text = policy.calendar.local(due).date().isoformat()
+    due_text = policy.calendar.due_day(due).isoformat()
     actions = [
         assign_action(
             esc,

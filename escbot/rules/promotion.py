@@ -1,43 +1,68 @@
 """Promotion (seed 000): a level with `promote_to` (Sev2) is proposed for the next level (Sev1)
-to leadership when it is past its due date by the policy's limit, or a blocker stays open."""
+to leadership when the situation deteriorates: a promised date slips past the limit, a blocker
+stays open, or the status update is missed periods running."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import date, datetime
 
 from escbot import description as desc
 from escbot.markers import Marker, marker
 from escbot.model import Classification, Context, Escalation
 from escbot.plan import Action, Finding
-from escbot.rules.common import act, comment, local_end_of, local_start_of, role_users
+from escbot.requirements import kind_of
+from escbot.rules.common import (
+    act,
+    comment,
+    local_end_of,
+    local_start_of,
+    lower_first,
+    role_users,
+    stamp,
+)
+from escbot.timeline import status_requirement
 
 
-def _reasons(esc: Escalation, ctx: Context) -> tuple[list[Finding], list[tuple[Marker, str]]]:
+def _targets(esc: Escalation) -> list[tuple[str, date, str]]:
+    """The dates an escalation promised: its path-to-green target, its tracked milestone."""
+    out = []
+    target = desc.date_field(esc.description, desc.TARGET_DATE)
+    if target:
+        out.append(("target", target, "its path-to-green target date"))
+    if esc.milestone_due:
+        out.append(("milestone", esc.milestone_due, f'milestone "{esc.milestone_title}"'))
+    return out
+
+
+def _reasons(
+    esc: Escalation, cls: Classification, start: datetime, ctx: Context
+) -> tuple[list[Finding], list[tuple[Marker, str]]]:
+    """Seed 000: a Sev2 deteriorates when a date it promised slips past the limit, a blocker
+    stays open past its limit, or its status update is missed periods running. escbot's own
+    Phase 1 deadline (GitLab's due date at opening) is never one of them."""
     policy = ctx.policy
+    limit_text = policy.promotion.sev2_overdue
     reasons: list[tuple[Marker, str]] = []
     findings: list[Finding] = []
-    if esc.due_date:
-        limit = policy.calendar.add(local_end_of(esc.due_date, ctx), policy.promotion.sev2_overdue)
+    for kind, day, what in _targets(esc):
+        limit = policy.calendar.add(local_end_of(day, ctx), limit_text)
         late = ctx.now >= limit
-        overdue = marker("promote", reason="overdue", due=esc.due_date.isoformat())
+        said = marker("promote", reason=kind, due=day.isoformat())
         findings.append(
             Finding(
                 esc.ref,
-                "promotion_overdue",
-                "Sev2 past due",
-                late and not esc.has_posted(overdue),  # once leadership has it, theirs to decide
+                f"promotion_{kind}",
+                f"Past {what}",
+                late and not esc.has_posted(said),  # once leadership has it, theirs to decide
                 due=limit,
-                detail=f"due {esc.due_date.isoformat()}, limit {policy.promotion.sev2_overdue}",
+                detail=f"{what} {day.isoformat()}, limit {limit_text}",
             )
         )
         if late:
-            days = (policy.calendar.local(ctx.now).date() - esc.due_date).days
+            days = (policy.calendar.local(ctx.now).date() - day).days
             reasons.append(
-                (
-                    overdue,
-                    f"{days} days past its due date {esc.due_date.isoformat()} "
-                    f"(limit: {policy.promotion.sev2_overdue})",
-                )
+                (said, f"{days} days past {what} {day.isoformat()} (limit: {limit_text})")
             )
     for blocker in desc.blockers(esc.description):
         if blocker.resolved or blocker.opened is None:
@@ -56,17 +81,43 @@ def _reasons(esc: Escalation, ctx: Context) -> tuple[list[Finding], list[tuple[M
                     f"{policy.promotion.blocker_open}): {blocker.text}",
                 )
             )
+    stale = _stale_updates(esc, cls, start, ctx)
+    if stale:
+        reasons.append(stale)
     return findings, reasons
 
 
+def _stale_updates(
+    esc: Escalation, cls: Classification, start: datetime, ctx: Context
+) -> tuple[Marker, str] | None:
+    """The level's status update missed `missed_updates` periods running."""
+    policy = ctx.policy
+    req = status_requirement(policy, cls.level)
+    if req is None:
+        return None
+    finding, _needs = kind_of(req).finding(esc, req, start, ctx)
+    assert finding.due is not None
+    runs = policy.promotion.missed_updates
+    late = finding.due
+    for _ in range(runs - 1):
+        late = policy.calendar.add(late, req.every)
+    if ctx.now < late:
+        return None
+    return (
+        marker("promote", reason="stale", due=stamp(finding.due)),
+        f"{lower_first(req.title)} missed {runs} periods running (due since "
+        f"{policy.calendar.describe(finding.due)}, every {req.every})",
+    )
+
+
 def promotion(
-    esc: Escalation, cls: Classification, ctx: Context
+    esc: Escalation, cls: Classification, start: datetime, ctx: Context
 ) -> tuple[list[Finding], list[Action]]:
     policy = ctx.policy
     spec = policy.process.level(cls.level)
     if spec is None or spec.promote_to is None:
         return [], []
-    findings, reasons = _reasons(esc, ctx)
+    findings, reasons = _reasons(esc, cls, start, ctx)
     new = [(m, why) for m, why in reasons if not esc.has_posted(m)]
     if not new:
         return findings, []
@@ -77,7 +128,6 @@ def promotion(
     body = policy.render(
         "reminders/promotion.md",
         esc=esc,
-        users=users,
         reasons=[why for _, why in new],
         auto=policy.promotion.auto,
         decision_label=decision,
@@ -88,7 +138,7 @@ def promotion(
     )
     who = " ".join("@" + u for u in users)
     summary = f"propose promotion to {target.title} to {who} ({new[0][1]})"
-    actions = [comment(esc, summary, "promotion", body, tuple(m for m, _ in new))]
+    actions = [comment(esc, summary, "promotion", body, tuple(m for m, _ in new), users)]
     if policy.promotion.auto:
         add = (target.name,)
         remove = tuple(lab for lab in esc.labels if levels.is_scoped_sibling(lab))

@@ -71,9 +71,13 @@ def rag(
     )
     # The comment first: its marker records escbot's intent, so a failed label write is redone.
     return [
-        comment(esc, f"status {current or 'unset'} -> {target}", "rag", body, (wanted,)),
+        comment(esc, _change(current, target), "rag", body, (wanted,)),
         _rag_label(esc, group, current, target),
     ]
+
+
+def _change(current: str | None, target: str) -> str:
+    return f"status {current} -> {target}" if current else f"status set to {target}"
 
 
 def _rag_label(

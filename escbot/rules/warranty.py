@@ -10,7 +10,7 @@ from escbot.markers import marker
 from escbot.model import Context, Escalation, classify
 from escbot.plan import Evaluation, Finding
 from escbot.policies import Policy
-from escbot.rules.common import act, comment
+from escbot.rules.common import act, comment, dri
 
 COMPLETED_FIELD = "Project completed"
 
@@ -28,6 +28,7 @@ def warranty_rule(esc: Escalation, ctx: Context) -> Evaluation:
     if cls.type is None or cls.type != policy.process.warranty_type or esc.state != "opened":
         return ev
     label = policy.process.labels.out_of_warranty
+    who = dri(esc, ctx)
     completed = desc.date_field(esc.description, COMPLETED_FIELD)
     if completed is None:
         m = marker("warranty", state="no-date")
@@ -51,10 +52,9 @@ def warranty_rule(esc: Escalation, ctx: Context) -> Evaluation:
                 field=COMPLETED_FIELD,
                 marker=m,
                 label=label,
-                dri=list(esc.assignees),
             )
             ev.actions.append(
-                comment(esc, "warranty completion date missing", "warranty", body, (m,))
+                comment(esc, "warranty completion date missing", "warranty", body, (m,), who)
             )
         return ev
     end = warranty_window(completed, policy)
@@ -84,7 +84,6 @@ def warranty_rule(esc: Escalation, ctx: Context) -> Evaluation:
             field=COMPLETED_FIELD,
             marker=m,
             label=label,
-            dri=list(esc.assignees),
             day=day,
         )
         ev.actions.append(
@@ -94,6 +93,7 @@ def warranty_rule(esc: Escalation, ctx: Context) -> Evaluation:
                 "warranty",
                 body,
                 (m,),
+                who,
             )
         )
         if label not in esc.labels:
