@@ -679,7 +679,7 @@ def account_of(
             c = next(iter(named.values()))
             return c.account_type, f"{zone} names {c.name}", c.name
         if len(named) > 1:
-            return None, f"unknown: {zone} names several customers ({', '.join(named)})", None
+            return None, f"{zone} names several customers ({', '.join(named)})", None
     said = f" {normalise(email.subject + ' ' + parts.new)} "
     kinds = {a: hit for a, ws in intake.account_words.items() if (hit := _first_phrase(ws, said))}
     if len(kinds) == 1:
@@ -688,7 +688,7 @@ def account_of(
     where = f"sender {domain or 'unknown'}" + (f", project {project}" if project else "")
     return (
         None,
-        f"unknown: {where} not in the customer directory, and the mail names no customer",
+        f"{where} not in the customer directory, and the mail names no customer",
         None,
     )
 

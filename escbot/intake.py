@@ -100,14 +100,15 @@ def classify_intake(
     if d.needs_triage:
         competing = tuple(f"{c} {score:.1f}" for c, score in d.scores if score > 0)[:3]
         return IntakeResult(None, None, d.account_type, d.customer, competing, reasons, d.reason)
+    # The words that decided (weight 2 or more), not every supporting one.
     words = [
         e.found
         for e in sorted(d.evidence, key=lambda e: -e.score)
-        if e.category == d.category and e.score > 0 and e.zone != "sender"
+        if e.category == d.category and e.score >= 2 and e.zone != "sender"
     ]
     problem = None
     if d.account_type is None:
-        problem = f"account type unknown ({d.account_source.removeprefix('unknown: ')})"
+        problem = f"account type unknown ({d.account_source})"
     return IntakeResult(
         d.type,
         d.category,

@@ -1061,17 +1061,19 @@ def _build_intake(it: dict[str, Any], groups: dict[str, LabelGroup], ctx: _Ctx) 
         )
     roles = {}
     for name, role in it["roles"].items():
-        allowed = tuple(
-            dict.fromkeys(([role["default"]] if role["default"] else []) + list(role["categories"]))
-        )
-        for i, cat in enumerate(allowed):
+        default = [role["default"]] if role["default"] else []
+        paths = [("default",)] * len(default) + [
+            ("categories", i) for i in range(len(role["categories"]))
+        ]
+        for path, cat in zip(paths, default + list(role["categories"]), strict=True):
             if cat not in categories:
                 raise ctx.fail(
-                    ("intake", "roles", name, "categories", i),
+                    ("intake", "roles", name, *path),
                     "a category of intake.categories",
                     cat,
                     hint=did_you_mean(cat, list(categories)),
                 )
+        allowed = tuple(dict.fromkeys(default + list(role["categories"])))
         roles[name] = SenderRole(name, role["default"], allowed, role["automated"])
     if "customer" not in roles and categories:
         raise ctx.fail(("intake", "roles"), 'a "customer" role (what customers may send)', None)
