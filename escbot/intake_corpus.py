@@ -159,9 +159,10 @@ def load_corpus(path: str | Path) -> list[Sample]:
     except OSError as exc:
         raise EscbotError(f"{target}: cannot read: {exc.strerror}") from None
     except (ValueError, yaml.YAMLError) as exc:
-        raise EscbotError(
-            f"{target}: not valid {target.suffix.lstrip('.') or 'YAML'}: {exc}"
-        ) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{target}:{mark.line + 1}" if mark else str(target)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise EscbotError(f"{where}: not valid YAML or JSON: {problem}") from None
     items = data.get("emails") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise EscbotError(f"{target}: expected a list of e-mails (or a mapping with `emails`)")
