@@ -226,6 +226,8 @@ _WROTE = re.compile(
     r"\b(wrote|a [ée]crit|escribi[óo]|schrieb|ha scritto|schreef)\s*:?\s*$",
     re.I,
 )
+# German clients put the name after the verb: "Am 20.11.2026 um 16:12 schrieb Name <a@b>:".
+_SCHRIEB = re.compile(r"^am\b.{0,200}\bschrieb\b.{0,200}:\s*$", re.I)
 _HEADER_FROM = re.compile(r"^\*?(from|von|de|da)\s*:\*?\s*\S", re.I)
 _HEADER_NEXT = re.compile(
     r"^\*?(sent|date|to|subject|cc|gesendet|datum|an|betreff|envoy[ée]|[àa]|objet|enviado|para|asunto)\s*:",
@@ -283,7 +285,7 @@ def _quote_marker(lines: list[str], i: int) -> str | None:
     line = lines[i].strip()
     if _FORWARD.match(line):
         return "forward"
-    if _ORIGINAL.match(line) or _WROTE.match(line):
+    if _ORIGINAL.match(line) or _WROTE.match(line) or _SCHRIEB.match(line):
         return "reply"
     if i + 1 < len(lines) and _WROTE.match(f"{line} {lines[i + 1].strip()}") and line[:3]:
         return "reply" if re.match(r"^(on|le|el|am|il|op)\b", line, re.I) else None
@@ -324,6 +326,7 @@ _CONTRACTIONS = {
 }
 _CONTRACTION = re.compile(r"\b(" + "|".join(map(re.escape, _CONTRACTIONS)) + r")\b")
 _NT = re.compile(r"\b(\w+)n't\b")
+_POSSESSIVE = re.compile(r"(?<=\w)'s\b")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _STEMMER = snowballstemmer.stemmer("english")
 
@@ -334,7 +337,8 @@ def normalise(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(1)], text)
-    text = _NT.sub(r"\1 not", text).replace("'", "")
+    text = _NT.sub(r"\1 not", text)
+    text = _POSSESSIVE.sub("", text).replace("'", "")  # "Acme's" names Acme
     return _NON_WORD.sub(" ", text).strip()
 
 
@@ -529,12 +533,13 @@ def classify(email: Email, policy: Policy) -> Decision:
     # A Sev1 trigger ("withholding payment") raises the level; it says nothing of the topic.
     sev1_score, evidence, sev1_words = _score("sev1", compiled, direct)
     scores: dict[str, float] = {}
-    direct_scores: dict[str, float] = {}
+    new_scores: dict[str, float] = {}  # the new text alone: replies keep the old subject
     for name in role.categories:
         score, found, _ = _score(name, compiled, zones, skip=sev1_words)
         against, found_against, _ = _score(f"-{name}", compiled, direct, -1.0, sev1_words)
         scores[name] = max(0.0, score + against)
-        direct_scores[name] = max(0.0, _score(name, compiled, direct, skip=sev1_words)[0] + against)
+        new_score = _score(name, compiled, direct[1:], skip=sev1_words)[0]
+        new_scores[name] = max(0.0, new_score + against)
         evidence += found + found_against
     if role.default:
         scores[role.default] += intake.staff_prior
@@ -559,8 +564,8 @@ def classify(email: Email, policy: Policy) -> Decision:
     )
 
     if not role.automated:
-        best_direct = max(direct_scores.values(), default=0.0)
-        kind, why = not_escalation(email, parts, address, best_direct >= intake.min_score, intake)
+        complaint = max(new_scores.values(), default=0.0) >= intake.min_score
+        kind, why = not_escalation(email, parts, address, complaint, intake)
         if kind:
             return Decision(
                 kind,
