@@ -269,3 +269,46 @@ def test_run_intake_plans_then_applies(world: World) -> None:
     done = run_intake(api, scope, POLICY, now, apply=True)
     assert [o.status for o in done.outcomes] == ["done"] * 5 and done.errors == []
     assert run_intake(api, scope, POLICY, now, apply=True).actions == []
+
+
+def test_auto_replies_and_bounces_are_labelled_and_never_acknowledged(world: World) -> None:
+    world.at("2026-11-23 09:20")
+    ooo = world.sb.service_desk(
+        world.project.id,
+        "jane@acme.example",
+        "Automatic reply: Technician never showed up",
+        "I am out of the office until Monday. Nobody came? Call Tom.",
+    )["iid"]
+    bounce = world.sb.service_desk(
+        world.project.id,
+        "MAILER-DAEMON@mx.acme.example",
+        "Undelivered Mail Returned to Sender",
+        "Your message could not be delivered. > Nobody came and we will cancel the contract.",
+    )["iid"]
+    for when in ("2026-11-23 10:45", "2026-11-23 11:45"):
+        result = world.run("check", "--project", world.path, "--apply", when=when)
+        assert result.exit_code == 0, result.output
+    for iid in (ooo, bounce):
+        assert world.notes(iid, "escbot") == []
+        issue = world.issue(iid)
+        assert issue.labels == ["not-an-escalation"] and issue.assignees == []
+
+
+def test_triage_note_shows_the_evidence_and_an_unknown_account_is_asked_for(world: World) -> None:
+    world.at("2026-11-23 09:20")
+    iid = world.sb.service_desk(
+        world.project.id,
+        "pat.quinn@bluebird.example",
+        "Crew never came",
+        "We were scheduled for an install today and the crew never came.",
+    )["iid"]
+    world.run("check", "--project", world.path, "--apply", when="2026-11-23 10:45")
+    [note] = world.notes(iid, "escbot")
+    assert note.internal
+    assert (
+        "**account type unknown (sender bluebird.example, project acme/collab not in the "
+        "customer directory, and the mail names no customer)**" in note.body
+    )
+    assert "- technician-no-show scored 10.0, next install-issue 3.0" in note.body
+    assert '- technician-no-show 10.0: "never came" (subject, +3.0), "crew"' in note.body
+    assert world.issue(iid).labels == ["needs-triage"]
