@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -44,6 +44,7 @@ from rapidfuzz.distance import OSA
 from escbot.policies import Customer, Intake, Phrase, Policy
 
 MAX_BODY = 200_000  # characters read from a body; the rest is never looked at
+MAX_SUBJECT = 2_000
 MAX_TOKENS = 3_000  # words scored per zone
 FUZZY = 0.7  # a misspelt word counts this much of an exact one
 GAP = 0.9  # a phrase with one extra word inside ("wrong camera model") counts this much
@@ -511,6 +512,12 @@ def sender_role(address: str, intake: Intake) -> tuple[str, str | None]:
 
 
 def classify(email: Email, policy: Policy) -> Decision:
+    email = replace(  # whatever arrived: None fields, a megabyte subject
+        email,
+        subject=str(email.subject or "")[:MAX_SUBJECT],
+        sender=str(email.sender or ""),
+        headers=email.headers or {},
+    )
     intake = policy.intake
     compiled = _compiled(intake)
     text, notes = mail_text(email)
@@ -521,7 +528,7 @@ def classify(email: Email, policy: Policy) -> Decision:
     z = intake.zones
     said_little = len(words(parts.new)) < 15
     zones = [
-        _Zone("subject", email.subject or "", compiled, z["subject"]),
+        _Zone("subject", email.subject, compiled, z["subject"]),
         _Zone("new", parts.new, compiled, z["new"]),
         _Zone("quoted", parts.quoted, compiled, z["quoted"]),
         _Zone(
@@ -582,7 +589,7 @@ def classify(email: Email, policy: Policy) -> Decision:
     best, best_score = ranked[0] if ranked else (None, 0.0)
     runner, runner_score = ranked[1] if len(ranked) > 1 else (None, 0.0)
     problem = None
-    if not text.strip() and not (email.subject or "").strip():
+    if not text.strip() and not email.subject.strip():
         problem = "the e-mail has no subject and no text" + (
             " (attachments only?)" if "multipart" in header(email.headers, "content-type") else ""
         )
@@ -635,7 +642,7 @@ def not_escalation(
     body words only in a short mail without a clear escalation in it (or one that says the
     problem is over)."""
     local = address.split("@", 1)[0]
-    subject = f" {normalise(email.subject or '')} "
+    subject = f" {normalise(email.subject)} "
     for rule in intake.not_escalations:
         for name, values in rule.headers.items():
             value = header(email.headers, name).lower().strip()

@@ -40,3 +40,71 @@ def test_goals_on_clear_cut_escalations_and_non_escalations(
     assert figures["non_escalations_recognised"] == 100, report
     assert figures["ambiguous_ok"] == 100, report
     assert figures["account_right"] >= 95, report
+
+
+SMALL = """
+emails:
+  - id: right
+    from: jane@acme.example
+    subject: Nobody came
+    body: The technician did not show up.
+    expect: {type: customer, category: technician-no-show, account_type: fixed}
+  - id: wrong-label
+    from: jane@acme.example
+    subject: Wrong model received
+    body: We got bullet cameras instead of domes.
+    expect: {type: customer, category: shipping-delay}
+  - id: ooo
+    from: jane@acme.example
+    subject: "Automatic reply: escalation"
+    body: I am out of the office.
+    expect: {kind: auto-reply}
+"""
+
+
+def test_intake_test_prints_the_figures_and_the_misses(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from escbot.cli import cli
+
+    corpus = tmp_path / "mails.yml"
+    corpus.write_text(SMALL)
+    result = CliRunner().invoke(cli, ["intake", "test", str(corpus)])
+    assert result.exit_code == 1  # one clear-cut e-mail confidently wrong
+    assert result.output.splitlines()[:8] == [
+        "3 e-mails: 2 clear-cut escalations, 0 ambiguous, 1 not escalations",
+        "clear-cut: 50.0% correct, 0.0% sent to triage, 50.0% confidently wrong",
+        "ambiguous: 0.0% sent to triage or to one of the candidates",
+        "not escalations: 0 acknowledged, 100.0% recognised",
+        "account type: 100.0% right (1 checked)",
+        "severity: 0.0% right (0 checked)",
+        "misclassified or sent to triage:",
+        "  wrong-label: expected customer/shipping-delay, got customer/incorrect-shipment "
+        "(incorrect-shipment scored 6.0, next install-issue 1.0)",
+    ]
+    explained = CliRunner().invoke(cli, ["intake", "test", str(corpus), "--explain"])
+    assert (
+        '\nwrong-label:\n  incorrect-shipment 6.0: "wrong model" (subject, +3.0)'
+        in explained.output
+    )
+
+
+@pytest.mark.parametrize(
+    "content,error",
+    [
+        ("emails: [", "mails.yml:1: not valid YAML or JSON: expected the node content"),
+        ("emails: 3", "mails.yml: expected a list of e-mails (or a mapping with `emails`)"),
+        ("- just text", "mails.yml: e-mail #1: expected a mapping with an `expect` mapping"),
+    ],
+)
+def test_intake_test_bad_file_is_one_line_and_exit_2(tmp_path, content: str, error: str) -> None:
+    from click.testing import CliRunner
+
+    from escbot.cli import cli
+
+    corpus = tmp_path / "mails.yml"
+    corpus.write_text(content)
+    result = CliRunner().invoke(cli, ["intake", "test", str(corpus)])
+    assert result.exit_code == 2
+    assert result.output.startswith("escbot: error: ") and error in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -28,8 +28,8 @@ def test(file: str, explain: bool, policies_path: str | None) -> None:
     of them is right, {kind: auto-reply|bounce|newsletter|thanks} for mail that is not an
     escalation; account_type (null: must stay unknown) and severity are checked where given.
 
-    Exit codes: 0 every clear-cut e-mail right and no non-escalation acknowledged, 1 otherwise,
-    2 for a bad file or policy.
+    Exit codes: 0 nothing harmful (no clear-cut e-mail confidently wrong, no non-escalation
+    acknowledged; triage is a person's job, not harm), 1 otherwise, 2 for a bad file or policy.
     """
     from escbot.intake_corpus import evaluate, load_corpus
 
@@ -43,7 +43,7 @@ def test(file: str, explain: bool, policies_path: str | None) -> None:
                 click.echo(f"\n{outcome.sample.id}:")
                 for line in outcome.decision.explain() or ["(no evidence)"]:
                     click.echo(f"  {line}")
-    failed = score.of("wrong") + score.of("triage") + score.acknowledged_non_escalations
+    failed = score.of("wrong") + score.acknowledged_non_escalations
     raise SystemExit(1 if failed else 0)
 
 
