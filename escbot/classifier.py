@@ -82,19 +82,19 @@ class Evidence:
 @dataclass(frozen=True)
 class Decision:
     kind: str  # escalation, or a not_escalations kind (bounce, auto-reply, newsletter, thanks)
-    type: str | None
-    category: str | None
-    level: str | None
-    severity: str | None
+    needs_triage: bool
+    reason: str  # why this category, why triage, or why not an escalation
+    sender_role: str
     account_type: str | None
     account_source: str  # where the account type came from, or why it is unknown
     customer: str | None
-    sender_role: str
     scores: tuple[tuple[str, float], ...]  # the categories the sender may send, best first
     evidence: tuple[Evidence, ...]
-    needs_triage: bool
-    reason: str  # why this category, why triage, or why not an escalation
     notes: tuple[str, ...] = ()  # what happened to the input (truncated, unknown charset...)
+    type: str | None = None  # type, category, level, severity: set once committed
+    category: str | None = None
+    level: str | None = None
+    severity: str | None = None
 
     @property
     def is_escalation(self) -> bool:
@@ -391,6 +391,8 @@ def _compiled(intake: Intake) -> _Compiled:
     for _, (i, s) in ordered:
         by_stem[s] = (*by_stem.get(s, ()), i)
     compiled = _Compiled(phrases, tuple((w, s) for w, (_, s) in ordered), by_stem)
+    if len(_CACHE) > 16:  # tests and long runs load many policies
+        _CACHE.clear()
     _CACHE[id(intake)] = (intake, compiled)
     return compiled
 
@@ -531,9 +533,7 @@ def classify(email: Email, policy: Policy) -> Decision:
         _Zone("subject", email.subject, compiled, z["subject"]),
         _Zone("new", parts.new, compiled, z["new"]),
         _Zone("quoted", parts.quoted, compiled, z["quoted"]),
-        _Zone(
-            "forwarded", parts.forwarded, compiled, z["forwarded"] if said_little else z["quoted"]
-        ),
+        _Zone("forwarded", parts.forwarded, compiled, z["forwarded" if said_little else "quoted"]),
     ]
     direct = zones[:2]  # what the sender wrote now
 
@@ -544,29 +544,25 @@ def classify(email: Email, policy: Policy) -> Decision:
     for name in role.categories:
         score, found, _ = _score(name, compiled, zones, skip=sev1_words)
         against, found_against, _ = _score(f"-{name}", compiled, direct, -1.0, sev1_words)
-        scores[name] = max(0.0, score + against)
         new_score = _score(name, compiled, direct[1:], skip=sev1_words)[0]
+        scores[name] = max(0.0, score + against)
         new_scores[name] = max(0.0, new_score + against)
         evidence += found + found_against
     if role.default:
         scores[role.default] += intake.staff_prior
+        who = staff_key or address
         evidence.append(
-            Evidence(
-                role.default,
-                f"sent by {role.name}",
-                staff_key or address,
-                "sender",
-                intake.staff_prior,
-            )
+            Evidence(role.default, f"sent by {role.name}", who, "sender", intake.staff_prior)
         )
     ranked = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
     account_type, account_source, customer = account_of(email, parts, address, role_name, intake)
     base = dict(
+        sender_role=role_name,
         account_type=account_type,
         account_source=account_source,
         customer=customer,
-        sender_role=role_name,
         scores=ranked,
+        evidence=tuple(evidence),
         notes=tuple(notes),
     )
 
@@ -574,65 +570,46 @@ def classify(email: Email, policy: Policy) -> Decision:
         complaint = max(new_scores.values(), default=0.0) >= intake.min_score
         kind, why = not_escalation(email, parts, address, complaint, intake)
         if kind:
-            return Decision(
-                kind,
-                None,
-                None,
-                None,
-                None,
-                evidence=tuple(evidence),
-                needs_triage=False,
-                reason=why,
-                **base,
-            )
-
-    best, best_score = ranked[0] if ranked else (None, 0.0)
-    runner, runner_score = ranked[1] if len(ranked) > 1 else (None, 0.0)
-    problem = None
-    if not text.strip() and not email.subject.strip():
-        problem = "the e-mail has no subject and no text" + (
-            " (attachments only?)" if "multipart" in header(email.headers, "content-type") else ""
-        )
-    elif best is None or best_score < intake.min_score:
-        problem = "no category has enough evidence" + (
-            f" (best: {best} {best_score:.1f}, needs {intake.min_score:.1f})" if best_score else ""
-        )
-    elif runner and runner_score > 0 and best_score < intake.margin * runner_score:
-        problem = (
-            f"the evidence is split: {best} {best_score:.1f} vs {runner} {runner_score:.1f} "
-            f"(the best must score {intake.margin:g} times the next)"
-        )
-    if problem or best is None:
-        return Decision(
-            ESCALATION,
-            None,
-            None,
-            None,
-            None,
-            evidence=tuple(evidence),
-            needs_triage=True,
-            reason=problem or "",
-            **base,
-        )
+            return Decision(kind, False, why, **base)
+    problem = _triage_reason(email, text, ranked, intake)
+    if problem or not ranked:
+        return Decision(ESCALATION, True, problem or "", **base)
+    (best, best_score), runner = ranked[0], ranked[1:2]
     category = intake.categories[best]
     level, severity = category.level, category.severity
-    reason = f"{best} scored {best_score:.1f}" + (
-        f", next {runner} {runner_score:.1f}" if runner else ""
+    reason = f"{best} scored {best_score:.1f}" + "".join(
+        f", next {name} {score:.1f}" for name, score in runner
     )
     if sev1_score >= intake.sev1.min_score:
         level, severity = intake.sev1.level, intake.sev1.severity
         reason += f"; a Sev1 trigger ({sev1_score:.1f}) raised it to {level}/{severity}"
     return Decision(
-        ESCALATION,
-        category.type,
-        best,
-        level,
-        severity,
-        evidence=tuple(evidence),
-        needs_triage=False,
-        reason=reason,
-        **base,
-    )
+        ESCALATION, False, reason, **base,
+        type=category.type, category=best, level=level, severity=severity,
+    )  # fmt: skip
+
+
+def _triage_reason(
+    email: Email, text: str, ranked: tuple[tuple[str, float], ...], intake: Intake
+) -> str | None:
+    """Why a person must decide: no text, too little evidence, or evidence split."""
+    best, best_score = ranked[0] if ranked else ("", 0.0)
+    runner, runner_score = ranked[1] if len(ranked) > 1 else ("", 0.0)
+    if not text.strip() and not email.subject.strip():
+        attachments = "multipart" in header(email.headers, "content-type")
+        return "the e-mail has no subject and no text" + (
+            " (attachments only?)" if attachments else ""
+        )
+    if best_score < intake.min_score:
+        return "no category has enough evidence" + (
+            f" (best: {best} {best_score:.1f}, needs {intake.min_score:.1f})" if best_score else ""
+        )
+    if runner_score > 0 and best_score < intake.margin * runner_score:
+        return (
+            f"the evidence is split: {best} {best_score:.1f} vs {runner} {runner_score:.1f} "
+            f"(the best must score {intake.margin:g} times the next)"
+        )
+    return None
 
 
 def not_escalation(
