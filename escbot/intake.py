@@ -102,9 +102,9 @@ def classify_intake(
         return IntakeResult(None, None, d.account_type, d.customer, competing, reasons, d.reason)
     # The words that decided (weight 2 or more), not every supporting one.
     words = [
-        e.found
+        e.phrase if e.zone == "sender" else e.found
         for e in sorted(d.evidence, key=lambda e: -e.score)
-        if e.category == d.category and e.score >= 2 and e.zone != "sender"
+        if e.category == d.category and e.score >= 2
     ]
     problem = None
     if d.account_type is None:
