@@ -69,3 +69,23 @@ def test_learn_needs_exactly_one_scope(world: World) -> None:
     result = world.run("intake", "learn", when="2026-11-24 09:00")
     assert result.exit_code == 2
     assert "escbot: error: give exactly one of --project or --group" in result.output
+
+
+def test_policy_diff_adds_a_weight_2_line_where_a_category_has_none() -> None:
+    from escbot.intake_learn import policy_diff
+
+    text = (
+        "intake:\n  categories:\n    shipping-delay:\n      type: customer\n      phrases:\n"
+        "        3: [late delivery]\n    install-issue:\n      phrases:\n        2: [install]\n"
+    )
+    diff = policy_diff(text, {"shipping-delay": [("stuck at the depot", 2)]}, "p.yml")
+    assert diff.splitlines()[2:] == [
+        "@@ -3,6 +3,7 @@",
+        "     shipping-delay:",
+        "       type: customer",
+        "       phrases:",
+        "+        2: [stuck at the depot]",
+        "         3: [late delivery]",
+        "     install-issue:",
+        "       phrases:",
+    ]
