@@ -1,33 +1,34 @@
-"""E-mailed escalations (GitLab Service Desk): what they are about and who owns them (pure).
+"""E-mailed escalations (GitLab Service Desk): classify, route and acknowledge.
 
-    result = classify_intake(title, description, sender, policy)
+    result = classify_intake(title, description, sender, policy)   # pure (escbot.classifier)
     ev = escbot.rules.intake.intake_rule(esc, ctx)                  # a plan of actions
     run = escbot.check.run_intake(api, scope, policy, now, apply=True)
 
 An intake issue is an open issue authored by `policy.intake.author` (GitLab's support-bot)
-that does not carry the escalation marker label yet. Classification uses `intake.rules`
-(keywords in the subject and body, case-insensitive, whole words) and `intake.senders`
-(substrings of the sender's address); the account type comes from the sender's domain
-(`intake.customers`), else the routing default, and the result says which. Nothing is guessed:
-no match, or matches naming different categories, is a `problem` and the issue is labelled
-`needs-triage` with an internal note (internal, so Service Desk does not e-mail it).
+that does not carry the escalation marker label yet. escbot.classifier decides what it is
+about from `intake:` in the policy (scored vocabulary, the sender's role from the staff
+directory, the account type from the customer directory or the project). Nothing is guessed:
+split or missing evidence, or an unknown account type, is a `problem` and the issue is labelled
+`needs-triage` with an internal note (internal, so Service Desk does not e-mail it) that shows
+the evidence. Auto-replies, bounces, newsletters and thank-you notes are labelled
+`not-an-escalation` and never acknowledged.
 
 A classified issue gets, in this order (each step idempotent, so a half-done run is finished by
-the next one): the routed PM as assignee and the Phase 1 deadline as due date (action kind
-"assign", handled here and registered with the check's applier), the acknowledgement (a public
+the next one): the routed owner as assignee and the Phase 1 deadline as due date (action kind "assign"),
+the acknowledgement (a public
 note, which Service Desk e-mails to the sender; hidden marker `escbot:ack`, posted once), then
 the escalation labels. Once the labels are on, the issue is an escalation like any other.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from escbot.classifier import ESCALATION, Email, classify, sender_address
 from escbot.model import Escalation
 from escbot.opening import escalation_labels
-from escbot.policies import IntakeRule, Policy
+from escbot.policies import Policy
 
 # --------------------------------------------------------------------------------------------
 # Classification (pure).
@@ -37,90 +38,76 @@ from escbot.policies import IntakeRule, Policy
 class IntakeResult:
     type: str | None
     category: str | None
-    account_type: str
-    customer: str | None  # the customer's name from intake.customers, if the domain is known
-    rules: tuple[str, ...]  # names of the rules (and sender rules) that matched
+    account_type: str | None  # None: unknown, a person is asked (never a silent default)
+    customer: str | None  # the customer's name from the customer directory, if known
+    rules: tuple[str, ...]  # the evidence: words of the winning category, or the competitors
     reasons: tuple[str, ...]  # how each part of the result was reached, for people
-    problem: str | None = None  # why nothing was classified (no match, overlap)
+    problem: str | None = None  # why nothing was classified (split or no evidence, no account)
+    kind: str = ESCALATION  # or auto-reply, bounce, newsletter, thanks: never acknowledged
+    level: str | None = None
+    severity: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.problem is None and self.category is not None
 
-
-def _normalise(text: str) -> str:
-    return text.replace("\u2019", "'").replace("\u2018", "'").lower()
-
-
-def _keyword(word: str) -> re.Pattern[str]:
-    """A keyword as a whole-word pattern; spaces and hyphens inside it are interchangeable."""
-    parts = [re.escape(p) for p in re.split(r"[\s\-]+", _normalise(word).strip()) if p]
-    body = r"[\s\-]+".join(parts)
-    return re.compile(r"(?<![\w])" + body + r"(?![\w])")
-
-
-def _rule_hits(rule: IntakeRule, text: str) -> list[str]:
-    return [word for word in rule.match if _keyword(word).search(text)]
+    @property
+    def is_escalation(self) -> bool:
+        return self.kind == ESCALATION
 
 
 def sender_domain(sender: str | None) -> str:
-    address = (sender or "").strip().lower()
-    if "<" in address and ">" in address:
-        address = address[address.index("<") + 1 : address.index(">")]
+    address = sender_address(sender)
     return address.rsplit("@", 1)[1].strip() if "@" in address else ""
 
 
 def classify_intake(
-    title: str, description: str, sender: str | None, policy: Policy
+    title: str,
+    description: str,
+    sender: str | None,
+    policy: Policy,
+    *,
+    project: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> IntakeResult:
-    """What an e-mailed escalation is about, and who owns it; never a silent guess."""
-    intake = policy.intake
-    text = _normalise(f"{title}\n{description or ''}")
-    address = (sender or "").strip().lower()
-    matched: list[IntakeRule] = []
-    reasons: list[str] = []
-    for rule in intake.senders:
-        hits = [m for m in rule.match if m in address]
-        if hits:
-            matched.append(rule)
-            reasons.append(f'sender rule "{rule.name}" matched "{hits[0]}" in {address}')
-    for rule in intake.rules:
-        hits = _rule_hits(rule, text)
-        if hits:
-            matched.append(rule)
-            words = ", ".join(f'"{h}"' for h in hits)
-            reasons.append(f'rule "{rule.name}" matched {words}')
-
-    domain = sender_domain(address)
-    customer = None
-    known = next(
-        (c for d, c in intake.customers.items() if domain == d or domain.endswith("." + d)), None
+    """What an e-mailed escalation is about, and who owns it (escbot.classifier); never a
+    silent guess: split or missing evidence, or an unknown account type, is a `problem`."""
+    d = classify(
+        Email(title or "", description or "", sender or "", headers or {}, project), policy
     )
-    if known is not None:
-        account_type, customer = known.account_type, known.name
-        reasons.append(f"account type {account_type}: {known.name} ({known.domain})")
-    else:
-        account_type = policy.routing.default_account_type
-        reasons.append(
-            f"account type {account_type}: the default (sender domain "
-            f"{domain or 'unknown'} is not in intake.customers)"
+    reasons = (
+        f"sender: {d.sender_role}",
+        *d.explain(),
+        f"account type {d.account_type or 'unknown'}: {d.account_source}",
+        *d.notes,
+    )
+    if not d.is_escalation:
+        return IntakeResult(
+            None, None, d.account_type, d.customer, (), (d.reason, *reasons), kind=d.kind
         )
-
-    names = tuple(r.name for r in matched)
-    categories = list(dict.fromkeys(r.category for r in matched))
+    if d.needs_triage:
+        competing = tuple(f"{c} {score:.1f}" for c, score in d.scores if score > 0)[:3]
+        return IntakeResult(None, None, d.account_type, d.customer, competing, reasons, d.reason)
+    # The words that decided (weight 2 or more), not every supporting one.
+    words = [
+        e.phrase if e.zone == "sender" else e.found
+        for e in sorted(d.evidence, key=lambda e: -e.score)
+        if e.category == d.category and e.score >= 2
+    ]
     problem = None
-    type_ = category = None
-    if not matched:
-        problem = "no intake rule matched the subject, the body or the sender"
-    elif len(categories) > 1:
-        problem = "rules overlap: " + ", ".join(f"{r.name} ({r.category})" for r in matched)
-    else:
-        types = list(dict.fromkeys(r.type for r in matched))
-        if len(types) > 1:
-            problem = "rules overlap: " + ", ".join(f"{r.name} (type {r.type})" for r in matched)
-        else:
-            type_, category = types[0], categories[0]
-    return IntakeResult(type_, category, account_type, customer, names, tuple(reasons), problem)
+    if d.account_type is None:
+        problem = f"account type unknown ({d.account_source})"
+    return IntakeResult(
+        d.type,
+        d.category,
+        d.account_type,
+        d.customer,
+        tuple(dict.fromkeys(words))[:3],
+        (d.reason, *reasons),
+        problem,
+        level=d.level,
+        severity=d.severity,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,11 +143,12 @@ def routed(policy: Policy, account_type: str) -> dict[str, str | None]:
 
 def intake_labels(policy: Policy, result: IntakeResult) -> tuple[str, ...]:
     """The escalation labels a classified intake issue gets."""
-    assert result.type and result.category
+    assert result.type and result.category and result.account_type
+    assert result.level and result.severity  # the category's, from the policy
     return escalation_labels(
         policy,
-        level=policy.intake.level,
-        severity=policy.intake.severity,
+        level=result.level,
+        severity=result.severity,
         type_=result.type,
         category=result.category,
         account_type=result.account_type,

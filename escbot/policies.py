@@ -42,6 +42,11 @@ DEFAULT_CLOSE_OUT_ITEMS = {
     "unpin": "Escalation thread unpinned in #ps-project-leadership",
 }
 
+# Where a word of an e-mail was found, and how much it counts there (intake.zones): the subject
+# and the new text decide; quoted replies barely count, a forwarded mail a bit more when the new
+# text says little ("see below").
+DEFAULT_ZONES = {"subject": 1.0, "new": 1.0, "quoted": 0.2, "forwarded": 0.7}
+
 Path_ = tuple[str | int, ...]
 
 
@@ -195,18 +200,65 @@ class Warranty:
 
 
 @dataclass(frozen=True)
-class IntakeRule:
+class Phrase:
+    text: str  # as written in policies.yml; escbot.classifier normalises it
+    weight: float
+
+
+@dataclass(frozen=True)
+class IntakeCategory:
+    """What the classifier knows about a category: words for it, words against it, and the
+    level and severity an e-mail about it gets."""
+
     name: str
-    match: tuple[str, ...]
     type: str
-    category: str
+    level: str
+    severity: str
+    phrases: tuple[Phrase, ...]
+    against: tuple[Phrase, ...]
+
+
+@dataclass(frozen=True)
+class SenderRole:
+    """Who may send what (seed 004: internal escalations are decided by who sent them)."""
+
+    name: str
+    default: str | None  # the category mail from this role is, unless its words say otherwise
+    categories: tuple[str, ...]  # every category this role's mail may be (default included)
+    automated: bool  # machine-sent (device monitoring): auto-generated mail still counts
 
 
 @dataclass(frozen=True)
 class Customer:
-    domain: str
     name: str
     account_type: str
+    domains: tuple[str, ...]
+    projects: tuple[str, ...]  # GitLab collaboration projects (a project belongs to one customer)
+    aliases: tuple[str, ...]  # how mail names the customer ("Acme")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Seed 000's Sev1 triggers (cancel, withhold payment, executive): raise the level."""
+
+    level: str
+    severity: str
+    min_score: float
+    phrases: tuple[Phrase, ...]
+
+
+@dataclass(frozen=True)
+class NotEscalation:
+    """Mail that is never acknowledged: auto-replies, bounces, newsletters, thank-you notes."""
+
+    kind: str
+    headers: dict[str, tuple[str, ...]]  # header -> values it contains ("*": any)
+    senders: tuple[str, ...]  # local parts of the address
+    subject: tuple[str, ...]
+    body: tuple[str, ...]  # only in a short mail with no clear escalation in it
+    max_words: int
+    unless: tuple[str, ...]  # words that make the body a complaint after all
+    resolved: tuple[str, ...]  # words that say the problem is over
 
 
 @dataclass(frozen=True)
@@ -215,11 +267,17 @@ class Intake:
     author: str
     acknowledge_within: Duration
     reply_within: Duration
-    level: str
-    severity: str
-    rules: tuple[IntakeRule, ...]
-    senders: tuple[IntakeRule, ...]
-    customers: dict[str, Customer]
+    zones: dict[str, float]  # subject, new, quoted, forwarded -> weight of a word found there
+    min_score: float
+    margin: float
+    staff_prior: float
+    categories: dict[str, IntakeCategory]
+    roles: dict[str, SenderRole]
+    staff: dict[str, str]  # address or domain -> role
+    customers: tuple[Customer, ...]
+    account_words: dict[str, tuple[str, ...]]  # account type -> words that name it in a mail
+    sev1: Signals
+    not_escalations: tuple[NotEscalation, ...]
 
 
 @dataclass(frozen=True)
@@ -258,6 +316,7 @@ class ProcessLabels:
     retrospective: str
     triage: str
     out_of_warranty: str
+    not_escalation: str
 
 
 @dataclass(frozen=True)
@@ -467,6 +526,12 @@ def s_int(minimum: int = 0) -> Check:
 MAX_DURATION_DAYS = 3650
 
 
+def s_number(v: Any, p: Path_, c: _Ctx) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise c.fail(p, "a number >= 0", v)
+    return float(v)
+
+
 def s_duration(v: Any, p: Path_, c: _Ctx) -> Duration:
     """A duration, zero allowed (a ladder's first rung is told at once)."""
     parsed = parse_duration(v)
@@ -655,12 +720,41 @@ _LEVEL = s_struct(
         "trigger_detail": F(s_bool, False),
     }
 )
-_RULE = s_struct(
+
+
+def s_weighted(v: Any, p: Path_, c: _Ctx) -> tuple[Phrase, ...]:
+    """{weight: [phrases]}: one line per weight reads better than a weight per phrase."""
+    if v is None:
+        return ()
+    if not isinstance(v, dict):
+        raise c.fail(p, "a mapping of weight to phrases, such as {3: [no show]}", v)
+    out = []
+    for weight, phrases in v.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+            raise c.fail((*p, str(weight)), "a positive number (a weight)", weight)
+        out += [Phrase(t, float(weight)) for t in s_list(s_str)(phrases, (*p, str(weight)), c)]
+    return tuple(out)
+
+
+_WORDS = s_list(s_str, allow_scalar=True)
+_INTAKE_CATEGORY = s_struct(
     {
-        "name": F(s_str),
-        "match": F(s_list(s_str, allow_scalar=True)),
         "type": F(s_str),
-        "category": F(s_str),
+        "level": F(s_str, "sev1"),
+        "severity": F(s_str, "high"),
+        "phrases": F(s_weighted),
+        "against": F(s_weighted, {}),
+    }
+)
+_NOT_ESCALATION = s_struct(
+    {
+        "headers": F(s_map(_WORDS), {}),
+        "senders": F(_WORDS, []),
+        "subject": F(_WORDS, []),
+        "body": F(_WORDS, []),
+        "max_words": F(s_int(1), 60),
+        "unless": F(_WORDS, []),
+        "resolved": F(_WORDS, []),
     }
 )
 
@@ -778,13 +872,50 @@ SCHEMA = s_struct(
                     "author": F(s_username, "support-bot"),
                     "acknowledge_within": F(s_duration, "1h"),
                     "reply_within": F(s_duration, "1 business day"),
-                    "level": F(s_str, "sev1"),
-                    "severity": F(s_str, "high"),
-                    "rules": F(s_list(_RULE), []),
-                    "senders": F(s_list(_RULE), []),
-                    "customers": F(
-                        s_map(s_struct({"name": F(s_str), "account_type": F(s_str)})), {}
+                    "zones": F(s_struct({z: F(s_number, w) for z, w in DEFAULT_ZONES.items()}), {}),
+                    "min_score": F(s_number, 2.5),
+                    "margin": F(s_number, 1.5),
+                    "staff_prior": F(s_number, 3),
+                    "categories": F(s_map(_INTAKE_CATEGORY), {}),
+                    "roles": F(
+                        s_map(
+                            s_struct(
+                                {
+                                    "default": F(s_optional(s_str), None),
+                                    "categories": F(_WORDS, []),
+                                    "automated": F(s_bool, False),
+                                }
+                            )
+                        ),
+                        {},
                     ),
+                    "staff": F(s_map(s_str), {}),
+                    "customers": F(
+                        s_map(
+                            s_struct(
+                                {
+                                    "account_type": F(s_str),
+                                    "domains": F(_WORDS, []),
+                                    "projects": F(_WORDS, []),
+                                    "aliases": F(_WORDS, []),
+                                }
+                            )
+                        ),
+                        {},
+                    ),
+                    "account_words": F(s_map(_WORDS), {}),
+                    "sev1_signals": F(
+                        s_struct(
+                            {
+                                "level": F(s_str, "sev1"),
+                                "severity": F(s_str, "critical"),
+                                "min_score": F(s_number, 3),
+                                "phrases": F(s_weighted, {}),
+                            }
+                        ),
+                        {},
+                    ),
+                    "not_escalations": F(s_map(_NOT_ESCALATION), {}),
                 }
             ),
             {},
@@ -819,6 +950,7 @@ SCHEMA = s_struct(
                                 "retrospective": F(s_label_name, "retrospective"),
                                 "triage": F(s_label_name, "needs-triage"),
                                 "out_of_warranty": F(s_label_name, "out-of-warranty"),
+                                "not_escalation": F(s_label_name, "not-an-escalation"),
                             }
                         ),
                         {},
@@ -919,7 +1051,7 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy
         rag=Rag(rag["auto"], rag["on_missed"], rag["on_met"]),
         close_out=CloseOut(**d["close_out"]),
         warranty=Warranty(d["warranty"]["days"]),
-        intake=_intake(d["intake"], labels, ctx),
+        intake=_build_intake(d["intake"], labels.groups, ctx),
         report=Report(d["report"]["label"]),
         process=_process(d["process"], labels, requirements, d["report"]["label"], ctx, base),
         warnings=ctx.warnings,
@@ -1047,52 +1179,113 @@ def _routing(raw: dict[str, Any], labels: Labels, ladder: Ladder, ctx: _Ctx) -> 
             )
     return routing
 
+    intake = _build_intake(d["intake"], groups, ctx)
 
-def _intake(it: dict[str, Any], labels: Labels, ctx: _Ctx) -> Intake:
-    types, categories = labels["type"].values, labels["category"].values
-    account_types = labels["account_type"].values
-    rules: dict[str, tuple[IntakeRule, ...]] = {}
-    for kind in ("rules", "senders"):
-        built = []
-        for i, r in enumerate(it[kind]):
-            if r["type"] not in types:
-                raise ctx.fail(("intake", kind, i, "type"), "a type value", r["type"])
-            if r["category"] not in categories:
-                raise ctx.fail(
-                    ("intake", kind, i, "category"),
-                    "a category value",
-                    r["category"],
-                    hint=did_you_mean(r["category"], list(categories)),
-                )
-            built.append(
-                IntakeRule(
-                    r["name"], tuple(m.lower() for m in r["match"]), r["type"], r["category"]
-                )
-            )
-        rules[kind] = tuple(built)
-    customers = {}
-    for domain, cust in it["customers"].items():
-        if cust["account_type"] not in account_types:
+    return Policy(
+        source=name,
+        version=d["version"],
+        calendar_spec=calendar_spec,
+        labels=labels,
+        initiation=Initiation(d["initiation"]["within"], d["initiation"]["require"]),
+        requirements=requirements,
+        ladder=Ladder(roles, rungs),
+        routing=routing,
+        promotion=Promotion(
+            promo["sev2_overdue"], promo["blocker_open"], promo["notify"], promo["auto"]
+        ),
+        rag=Rag(rag["auto"], rag["on_missed"], rag["on_met"]),
+        close_out=CloseOut(**d["close_out"]),
+        warranty=Warranty(d["warranty"]["days"]),
+        intake=intake,
+        report=Report(d["report"]["label"]),
+        warnings=ctx.warnings,
+    )
+
+
+def _build_intake(it: dict[str, Any], groups: dict[str, LabelGroup], ctx: _Ctx) -> Intake:
+    """intake: every category, type, level, severity, role and account type must exist."""
+
+    def known(path: Path_, group: str, value: str | None) -> None:
+        values = groups[group].values
+        if value is not None and value not in values:
             raise ctx.fail(
-                ("intake", "customers", domain, "account_type"),
-                "an account type value",
-                cust["account_type"],
+                ("intake", *path), f"a {group} value", value, hint=did_you_mean(value, list(values))
             )
-        customers[domain.lower()] = Customer(domain.lower(), cust["name"], cust["account_type"])
-    if it["level"] not in labels["level"].values:
-        raise ctx.fail(("intake", "level"), "a level value", it["level"])
-    if it["severity"] not in labels["severity"].values:
-        raise ctx.fail(("intake", "severity"), "a severity value", it["severity"])
+
+    categories = {}
+    for name, cat in it["categories"].items():
+        known(("categories", name), "category", name)
+        for key in ("type", "level", "severity"):
+            known(("categories", name, key), key, cat[key])
+        categories[name] = IntakeCategory(
+            name, cat["type"], cat["level"], cat["severity"], cat["phrases"], cat["against"]
+        )
+    roles = {}
+    for name, role in it["roles"].items():
+        default = [role["default"]] if role["default"] else []
+        paths = [("default",)] * len(default) + [
+            ("categories", i) for i in range(len(role["categories"]))
+        ]
+        for path, cat in zip(paths, default + list(role["categories"]), strict=True):
+            if cat not in categories:
+                raise ctx.fail(
+                    ("intake", "roles", name, *path),
+                    "a category of intake.categories",
+                    cat,
+                    hint=did_you_mean(cat, list(categories)),
+                )
+        allowed = tuple(dict.fromkeys(default + list(role["categories"])))
+        roles[name] = SenderRole(name, role["default"], allowed, role["automated"])
+    if "customer" not in roles and categories:
+        raise ctx.fail(("intake", "roles"), 'a "customer" role (what customers may send)', None)
+    for who, role in it["staff"].items():
+        if role not in roles:
+            raise ctx.fail(("intake", "staff", who), "a role of intake.roles", role)
+    customers = []
+    for name, cust in it["customers"].items():
+        known(("customers", name, "account_type"), "account_type", cust["account_type"])
+        customers.append(
+            Customer(
+                name,
+                cust["account_type"],
+                tuple(x.lower() for x in cust["domains"]),
+                tuple(x.lower().strip("/") for x in cust["projects"]),
+                cust["aliases"],
+            )
+        )
+    for account in it["account_words"]:
+        known(("account_words", account), "account_type", account)
+    sig = it["sev1_signals"]
+    known(("sev1_signals", "level"), "level", sig["level"])
+    known(("sev1_signals", "severity"), "severity", sig["severity"])
     return Intake(
         enabled=it["enabled"],
         author=it["author"],
         acknowledge_within=it["acknowledge_within"],
         reply_within=it["reply_within"],
-        level=it["level"],
-        severity=it["severity"],
-        rules=rules["rules"],
-        senders=rules["senders"],
-        customers=customers,
+        zones=it["zones"],
+        min_score=it["min_score"],
+        margin=it["margin"],
+        staff_prior=it["staff_prior"],
+        categories=categories,
+        roles=roles,
+        staff={k.lower().lstrip("@"): v for k, v in it["staff"].items()},
+        customers=tuple(customers),
+        account_words=it["account_words"],
+        sev1=Signals(sig["level"], sig["severity"], sig["min_score"], sig["phrases"]),
+        not_escalations=tuple(
+            NotEscalation(
+                kind,
+                {h.lower(): tuple(v.lower() for v in vals) for h, vals in n["headers"].items()},
+                tuple(x.lower() for x in n["senders"]),
+                n["subject"],
+                n["body"],
+                n["max_words"],
+                n["unless"],
+                n["resolved"],
+            )
+            for kind, n in it["not_escalations"].items()
+        ),
     )
 
 

@@ -276,7 +276,9 @@ def intake_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueRepor
             _person(f'finish the classification and add "{policy.labels.marker.name}"')
         )
         return report
-    result = intake.classify_intake(esc.title, esc.description, esc.service_desk_reply_to, policy)
+    result = intake.classify_intake(
+        esc.title, esc.description, esc.service_desk_reply_to, policy, project=esc.project_path
+    )
     mine = [a for a in ev.actions if a.rule == "intake"]
     if result.ok:
         report.problems.append(

@@ -82,9 +82,9 @@ def test_unknown_key_is_a_warning_with_the_nearest_key() -> None:
             'rag.on_missed: expected a rag value (red, yellow, green), got "crimson"',
         ),
         (
-            "category: technician-no-show}",
-            "category: no-show}",
-            'intake.rules[0].category: expected a category value, got "no-show" (did you mean "technician-no-show"?)',
+            "customer-success: {default: cs-to-pm,",
+            "customer-success: {default: cs-to-p,",
+            'intake.roles.customer-success.default: expected a category of intake.categories, got "cs-to-p" (did you mean "cs-to-pm"?)',
         ),
         (
             '- {notify: [director_ps], after: "3 business days"}',

@@ -44,7 +44,7 @@ acme/collab#5  conflict-category    conflicting category labels: category::insta
 acme/collab#7  no-dri               no DRI (nobody is assigned)
                fix                  assign @fixed.pm (routing: PM)
 acme/collab#9  unclassified-intake  e-mailed escalation not classified yet (from jane@acme.example)
-               fix                  classify as customer/technician-no-show (no-show), account fixed, assign @fixed.pm, acknowledge the sender
+               fix                  classify as customer/technician-no-show (never showed, did not show), account fixed, assign @fixed.pm, acknowledge the sender
 """
 
 
@@ -119,8 +119,8 @@ def test_json_output(world: World) -> None:
             "fixes": [
                 {
                     "kind": "classify",
-                    "summary": "classify as customer/technician-no-show (no-show), account fixed, "
-                    "assign @fixed.pm, acknowledge the sender",
+                    "summary": "classify as customer/technician-no-show (never showed, did not "
+                    "show), account fixed, assign @fixed.pm, acknowledge the sender",
                     "safe": True,
                 }
             ],

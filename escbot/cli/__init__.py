@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "report": "escbot.cli.report",
     "labels": "escbot.cli.labels",
     "policies": "escbot.cli.policies",
+    "intake": "escbot.cli.intake",
     "templates": "escbot.cli.templates",
     "sandbox": "escbot.cli.sandbox",
     "demo": "escbot.cli.demo",

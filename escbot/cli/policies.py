@@ -56,7 +56,7 @@ def summary(policy: Policy, path: str) -> str:
     lines.append(
         f"  rag: {'auto' if policy.rag.auto else 'manual'}; close-out gate: "
         f"{policy.close_out.gate}; warranty: {policy.warranty.days} days; intake: "
-        f"{'on' if policy.intake.enabled else 'off'} ({len(policy.intake.rules)} rules)"
+        f"{'on' if policy.intake.enabled else 'off'} ({len(policy.intake.categories)} categories)"
     )
     if policy.warnings:
         lines.append(f"  {len(policy.warnings)} warning(s)")

@@ -14,7 +14,7 @@ from escbot.intake import (
 )
 from escbot.markers import marker
 from escbot.model import Context, Escalation, ProjectRef
-from escbot.opening import EscalationRequest, plan_escalation
+from escbot.opening import EscalationRequest, is_warranty, plan_escalation
 from escbot.plan import Action, Evaluation, Finding
 from escbot.policies import Policy
 from escbot.rules.common import act
@@ -69,7 +69,15 @@ def intake_rule(esc: Escalation, ctx: Context) -> Evaluation:
         return ev
     acked = esc.has_posted(ACK)
     due = policy.calendar.add(esc.created_at, policy.intake.acknowledge_within)
-    result = classify_intake(esc.title, esc.description, esc.service_desk_reply_to, policy)
+    result = classify_intake(
+        esc.title, esc.description, esc.service_desk_reply_to, policy, project=esc.project_path
+    )
+    if not result.is_escalation:  # an auto-reply, bounce, newsletter or thanks: labelled only
+        label = policy.process.labels.not_escalation
+        if label not in esc.labels:
+            summary = f"label {esc.ref} {label} ({result.reasons[0]})"
+            ev.actions.append(act("labels", esc, summary, "intake", add_labels=(label,)))
+        return ev
     if not result.ok:
         ev.findings.append(
             Finding(
@@ -120,7 +128,10 @@ def classify_actions(
     esc: Escalation, result: IntakeResult, ctx: Context, *, acked: bool
 ) -> list[Action]:
     policy = ctx.policy
+    assert result.account_type  # an unknown account type goes to triage
     people = routed(policy, result.account_type)
+    # Seed 004: warranty escalations are directed to QA; every other one to the PM.
+    owner = people["qa"] if is_warranty(policy, result.type) else people["pm"]
     labels = intake_labels(policy, result)
     due = phase1_due(esc, policy)
     due_text = policy.calendar.due_day(due).isoformat()
@@ -128,10 +139,10 @@ def classify_actions(
         assign_action(
             esc,
             policy,
-            assignee=None if esc.assignees else people["pm"],
+            assignee=None if esc.assignees else owner,
             due=None if esc.due_date else due_text,
             labels=labels,
-            description=tracking_description(esc, result, ctx, people["pm"]),
+            description=tracking_description(esc, result, ctx, owner),
         )
     ]
     if not acked:
@@ -142,7 +153,7 @@ def classify_actions(
             "reminders/acknowledge.md",
             esc=esc,
             result=result,
-            owner=(list(esc.assignees) or [people["pm"] or "the team"])[0],
+            owner=(list(esc.assignees) or [owner or "the team"])[0],
             owner_name=None,
             qa=people["qa"],
             team_manager=people["team_manager"],
@@ -158,7 +169,7 @@ def classify_actions(
                 esc.iid,
                 esc.ref,
                 f"acknowledge {esc.ref} to {esc.service_desk_reply_to or 'the sender'}: "
-                f"{category.title} ({result.account_type}), owner @{people['pm']}",
+                f"{category.title} ({result.account_type}), owner @{owner}",
                 rule="intake",
                 body=body,
                 markers=(ACK,),
@@ -192,10 +203,10 @@ def tracking_description(
     policy = ctx.policy
     request = EscalationRequest(
         project=esc.project_path,
-        level=policy.intake.level,
+        level=result.level or "",
         type=result.type or "",
         category=result.category or "",
-        severity=policy.intake.severity,
+        severity=result.severity or "",
         title=esc.title,
         customer=result.customer or esc.service_desk_reply_to or "the sender",
         dri=(list(esc.assignees) or [pm or "the team"])[0],
