@@ -14,9 +14,9 @@ the evidence. Auto-replies, bounces, newsletters and thank-you notes are labelle
 `not-an-escalation` and never acknowledged.
 
 A classified issue gets, in this order (each step idempotent, so a half-done run is finished by
-the next one): the routed owner as assignee and the Phase 1 deadline as due date (action kind "assign"),
-the acknowledgement (a public
-note, which Service Desk e-mails to the sender; hidden marker `escbot:ack`, posted once), then
+the next one): the routed owner (the PM; QA for warranty) as assignee and the Phase 1
+deadline as due date (action kind "assign"), the acknowledgement (a public note, which Service
+Desk e-mails to the sender; hidden marker `escbot:ack`, posted once), then
 the escalation labels. Once the labels are on, the issue is an escalation like any other.
 """
 

@@ -1179,28 +1179,6 @@ def _routing(raw: dict[str, Any], labels: Labels, ladder: Ladder, ctx: _Ctx) -> 
             )
     return routing
 
-    intake = _build_intake(d["intake"], groups, ctx)
-
-    return Policy(
-        source=name,
-        version=d["version"],
-        calendar_spec=calendar_spec,
-        labels=labels,
-        initiation=Initiation(d["initiation"]["within"], d["initiation"]["require"]),
-        requirements=requirements,
-        ladder=Ladder(roles, rungs),
-        routing=routing,
-        promotion=Promotion(
-            promo["sev2_overdue"], promo["blocker_open"], promo["notify"], promo["auto"]
-        ),
-        rag=Rag(rag["auto"], rag["on_missed"], rag["on_met"]),
-        close_out=CloseOut(**d["close_out"]),
-        warranty=Warranty(d["warranty"]["days"]),
-        intake=intake,
-        report=Report(d["report"]["label"]),
-        warnings=ctx.warnings,
-    )
-
 
 def _build_intake(it: dict[str, Any], groups: dict[str, LabelGroup], ctx: _Ctx) -> Intake:
     """intake: every category, type, level, severity, role and account type must exist."""
