@@ -52,6 +52,12 @@ class BusinessCalendar:
         name: str | None = table.get(day)  # the table fills in each year on first look-up
         return name
 
+    @property
+    def hours_per_day(self) -> float:
+        """Working hours in one working day: the unit a business day is counted in."""
+        start = datetime.combine(date.min, self.start)
+        return (datetime.combine(date.min, self.end) - start).total_seconds() / 3600
+
     def is_working_day(self, day: date) -> bool:
         return (
             day.weekday() in self.working_days

@@ -39,6 +39,14 @@ def md(value: Any) -> str:
     return text
 
 
+def lower_first(title: str) -> str:
+    """A title inside a sentence: "Status update" -> "status update", acronyms kept ("RAID")."""
+    first = title.split(" ", 1)[0]
+    if len(first) > 1 and first.isupper():
+        return title
+    return title[:1].lower() + title[1:]
+
+
 def mention(username: str) -> str:
     """An intended mention of a validated GitLab username."""
     name = username.lstrip("@")

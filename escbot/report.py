@@ -38,7 +38,7 @@ from escbot.requirements import kind_of
 from escbot.rules import evaluate, rules_named
 from escbot.rules.cadence import anchor
 from escbot.snapshot import complete, label_events, read_portfolio, window_start
-from escbot.timeline import business_span, status_requirement
+from escbot.timeline import Span, bot_activity, span, status_requirement
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
 EXCERPT = 200
@@ -131,14 +131,6 @@ class Milestone:
     text: str
     due: date
     source: str  # "table" or "task"
-
-
-@dataclass
-class Span:
-    ref: str
-    business_days: float
-    business_hours: float
-    text: str  # closeout's span text, e.g. "1 business day 3 h (11.0 business hours; ...)"
 
 
 @dataclass
@@ -248,10 +240,6 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
-def _hours(delta: timedelta) -> float:
-    return delta.total_seconds() / 3600
-
-
 def resolved_at(esc: Escalation, policy: Policy) -> datetime | None:
     """When it reached resolution: the first phase::resolution/closure label, else closing
     (as closeout.timeline counts it)."""
@@ -268,13 +256,7 @@ def first_ack(esc: Escalation, ctx: Context) -> datetime | None:
 
 
 def _span_of(esc: Escalation, start: datetime, end: datetime, policy: Policy) -> Span:
-    cal = policy.calendar
-    return Span(
-        ref=esc.ref,
-        business_days=round(cal.between(start, end) / timedelta(days=1), 2),
-        business_hours=round(_hours(cal.between(start, end, hours_only=True)), 2),
-        text=business_span(policy, start, end),
-    )
+    return span(policy, start, end, esc.ref)
 
 
 def time_stat(spans: list[Span], pending: list[str] | None = None) -> TimeStat:
@@ -438,21 +420,6 @@ class _Tally:
             setattr(week, kind, getattr(week, kind) + 1)
 
 
-def bot_mentions(esc: Escalation, bot: str, since: datetime, now: datetime) -> tuple[int, int]:
-    """escbot's reminders and ladder mentions on an escalation in (since, now]."""
-    reminders = ladder = 0
-    for n in esc.notes:
-        if n.system or n.author != bot or not (since < n.created_at <= now):
-            continue
-        for m in n.markers:
-            if m.kind == "remind":
-                if int(m.get("rung") or 0) == 0:
-                    reminders += 1
-                else:
-                    ladder += 1
-    return reminders, ladder
-
-
 def _timings(esc: Escalation, ctx: Context, since: datetime, is_open: bool, t: _Tally) -> None:
     """Time to acknowledge (opened in the window) and to resolve (resolved in the window)."""
     policy, now = ctx.policy, ctx.now
@@ -503,7 +470,8 @@ def _tally(esc: Escalation, ctx: Context, since: datetime, t: _Tally) -> None:
     t.count_week(esc.created_at, policy, "opened")
     if esc.state == "closed" and esc.closed_at and esc.closed_at <= now:
         t.count_week(esc.closed_at, policy, "closed")
-    mentions = bot_mentions(esc, ctx.bot, since, now)
+    told = bot_activity(esc, ctx.bot, since, now)
+    mentions = (told.reminders, told.ladder_mentions)
     t.reminders += mentions[0]
     t.ladder += mentions[1]
     _timings(esc, ctx, since, is_open, t)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from escbot.model import Classification, Context, Escalation
 from escbot.policies import Policy, Requirement
+from escbot.render import lower_first
+
+
+def requirement_titles(policy: Policy) -> dict[str, str]:
+    """Every rule key a reminder can name, by its title."""
+    titles = {r.key: r.title for reqs in policy.requirements.values() for r in reqs.values()}
+    return {"initiation": "Phase 1 initiation", **titles}
 
 
 def status_requirement(policy: Policy, level: str | None) -> Requirement | None:
@@ -17,15 +26,65 @@ def status_requirement(policy: Policy, level: str | None) -> Requirement | None:
     return policy.requirements.get(spec.key, {}).get(spec.status_requirement)
 
 
-def business_span(policy: Policy, start: datetime, end: datetime) -> str:
-    cal = policy.calendar
-    days = cal.between(start, end)
-    hours = cal.between(start, end, hours_only=True)
-    whole, rest = divmod(days, timedelta(days=1))
-    return (
-        f"{whole} business day{'s' if whole != 1 else ''} {rest.seconds // 3600} h "
-        f"({hours.total_seconds() / 3600:.1f} business hours; {_plain(end - start)} elapsed)"
+@dataclass(frozen=True)
+class Span:
+    """Working time between two moments: business days are business hours divided by the
+    working hours of a day, so the two figures always agree."""
+
+    ref: str
+    business_days: float
+    business_hours: float
+    text: str  # "1.4 business days (11.0 business hours; 1 d 3 h elapsed)"
+
+
+def span(policy: Policy, start: datetime, end: datetime, ref: str = "") -> Span:
+    hours = policy.calendar.between(start, end, hours_only=True).total_seconds() / 3600
+    days = hours / policy.calendar.hours_per_day
+    text = (
+        f"{days:.1f} business day{'' if round(days, 1) == 1 else 's'} "
+        f"({hours:.1f} business hours; {_plain(end - start)} elapsed)"
     )
+    return Span(ref, round(days, 2), round(hours, 2), text)
+
+
+def business_span(policy: Policy, start: datetime, end: datetime) -> str:
+    return span(policy, start, end).text
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What escbot told about an escalation, counted one way for the retrospective, the report
+    and the check: a reminder is a lapse told to its first rung, a ladder mention a lapse told
+    to a higher rung; a lapse is one requirement falling due unmet (its marker's due)."""
+
+    reminders: int
+    ladder_mentions: int
+    lapses: tuple[tuple[str, str], ...]  # (requirement, due), in the order they were told
+
+    @property
+    def missed_by_rule(self) -> Counter[str]:
+        return Counter(rule for rule, _ in self.lapses)
+
+
+def bot_activity(
+    esc: Escalation, bot: str, since: datetime | None = None, until: datetime | None = None
+) -> Activity:
+    """escbot's reminder markers on an escalation's comments, in (since, until]."""
+    reminders = ladder = 0
+    lapses: dict[tuple[str, str], None] = {}
+    for n in esc.notes:
+        if n.system or n.author != bot:
+            continue
+        if (since and n.created_at <= since) or (until and n.created_at > until):
+            continue
+        for m in n.markers:
+            if m.kind == "remind":
+                lapses[(m.get("rule") or "", m.get("due") or "")] = None
+                if int(m.get("rung") or 0) == 0:
+                    reminders += 1
+                else:
+                    ladder += 1
+    return Activity(reminders, ladder, tuple(lapses))
 
 
 def _plain(delta: timedelta) -> str:
@@ -43,7 +102,7 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
     first_update = next((n for n in human if req and req.matches(n.body)), None)
     if req and first_update:
         rows.append(
-            (first_update.created_at, f"First {req.title.lower()} by {first_update.author}")
+            (first_update.created_at, f"First {lower_first(req.title)} by {first_update.author}")
         )
     phases = policy.labels["phase"]
     levels = policy.labels["level"]
@@ -58,18 +117,13 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
                 resolved_at = e.created_at
         elif levels.value_of(e.label) and e.created_at > esc.created_at + timedelta(minutes=1):
             rows.append((e.created_at, f"Level changed to {levels.value_of(e.label)} by {e.user}"))
-    reminders = ladder = 0
-    missed: set[tuple[str, str]] = set()
+    titles = requirement_titles(policy)
     for n in esc.notes:
-        # One comment is one reminder (or ladder mention), however many requirements it names.
-        reminded = [m for m in n.markers if m.kind == "remind"]
-        if reminded:
-            rung = max(int(m.get("rung") or 0) for m in reminded)
-            missed |= {(m.get("rule") or "", m.get("due") or "") for m in reminded}
-            reminders, ladder = (reminders + 1, ladder) if rung == 0 else (reminders, ladder + 1)
-            what = "reminder" if rung == 0 else f"ladder mention (rung {rung + 1})"
-            rules = ", ".join(sorted({m.get("rule") or "" for m in reminded}))
-            rows.append((n.created_at, f"escbot {what}: {rules}"))
+        told = [m for m in n.markers if m.kind == "remind"] if n.author == ctx.bot else []
+        for rung in sorted({int(m.get("rung") or 0) for m in told}):
+            what = "reminder" if rung == 0 else f"ladder step {rung + 1}"
+            names = [titles.get(m.get("rule") or "", m.get("rule") or "") for m in told]
+            rows.append((n.created_at, f"escbot {what}: {', '.join(dict.fromkeys(names))}"))
         for m in n.markers:
             if m.kind == "promote":
                 rows.append((n.created_at, f"escbot proposed promotion ({m.get('reason')})"))
@@ -81,6 +135,11 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
         rows.append((esc.closed_at, "Escalation closed"))
     end = resolved_at or esc.closed_at or ctx.now
     rows.sort(key=lambda r: r[0])
+    told = bot_activity(esc, ctx.bot)
+    missed = [
+        titles.get(rule, rule) + (f" ({n} times)" if n > 1 else "")
+        for rule, n in told.missed_by_rule.items()  # in the order they were told
+    ]
     return {
         "rows": [{"when": cal.describe(w), "what": what} for w, what in rows],
         "opened": cal.describe(esc.created_at),
@@ -89,8 +148,8 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
         "time_to_acknowledge": business_span(policy, esc.created_at, human[0].created_at)
         if human
         else "no acknowledgement recorded",
-        "reminders": reminders,
-        "ladder_mentions": ladder,
-        "requirements_missed": len(missed),
-        "missed_rules": sorted({r for r, _ in missed}),
+        "reminders": told.reminders,
+        "ladder_mentions": told.ladder_mentions,
+        "requirements_missed": len(told.lapses),
+        "missed_rules": missed,
     }

@@ -13,9 +13,9 @@ from escbot.markers import marker
 from escbot.model import Classification, Context, Escalation
 from escbot.plan import Action, Evaluation, Finding
 from escbot.policies import Rung
-from escbot.render import md
+from escbot.render import lower_first, md
 from escbot.requirements import kind_of
-from escbot.rules.common import comment, lower_first, role_users, stamp
+from escbot.rules.common import comment, role_users, stamp
 
 
 def anchor(esc: Escalation, cls: Classification, ev: Evaluation) -> datetime:

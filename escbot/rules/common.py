@@ -93,14 +93,6 @@ def comment(
     )
 
 
-def lower_first(title: str) -> str:
-    """A title inside a sentence: "Status update" -> "status update", acronyms kept ("RAID")."""
-    first = title.split(" ", 1)[0]
-    if len(first) > 1 and first.isupper():
-        return title
-    return title[:1].lower() + title[1:]
-
-
 def set_scoped(
     esc: Escalation, group: LabelGroup, value: str, rule: str, summary: str | None = None
 ) -> Action:

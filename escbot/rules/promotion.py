@@ -11,13 +11,13 @@ from escbot import description as desc
 from escbot.markers import Marker, marker
 from escbot.model import Classification, Context, Escalation
 from escbot.plan import Action, Finding
+from escbot.render import lower_first
 from escbot.requirements import kind_of
 from escbot.rules.common import (
     act,
     comment,
     local_end_of,
     local_start_of,
-    lower_first,
     role_users,
     stamp,
 )
