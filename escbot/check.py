@@ -32,6 +32,7 @@ class CheckResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     applied: bool = False
+    bot: str = ""  # the bot's username: its notes are what escbot told
 
     @property
     def actions(self) -> list[Action]:
@@ -88,8 +89,9 @@ def _report_unreadable(result: CheckResult, unreadable: list[Unreadable]) -> Non
     result.errors += [f"{u.ref}: skipped, {u.reason}" for u in unreadable]
 
 
-def _context(api: GitLab, policy: Policy, now: datetime) -> Context:
-    return Context(policy=policy, now=now, bot=api.me()["username"])
+def _context(api: GitLab, policy: Policy, now: datetime, result: CheckResult) -> Context:
+    result.bot = api.me()["username"]
+    return Context(policy=policy, now=now, bot=result.bot)
 
 
 def run_check(
@@ -102,7 +104,7 @@ def run_check(
     rules: Iterable[Rule] = RULES,
 ) -> CheckResult:
     result = CheckResult(now=now, applied=apply)
-    ctx = _context(api, policy, now)
+    ctx = _context(api, policy, now, result)
     portfolio = read_portfolio(api, scope, policy, now)
     _report_unreadable(result, portfolio.unreadable)
     evaluate_all(api, portfolio.escalations, ctx, result, rules)
@@ -123,7 +125,7 @@ def run_one(
 ) -> CheckResult:
     """Evaluate the given rules (only) on one escalation; apply the plan if asked."""
     result = CheckResult(now=now, applied=apply)
-    ctx = _context(api, policy, now)
+    ctx = _context(api, policy, now, result)
     esc = read_one(api, project_id, iid)
     result.escalations, result.evaluations = [esc], [evaluate(esc, ctx, rules)]
     if apply:
@@ -136,7 +138,7 @@ def run_intake(
 ) -> CheckResult:
     """Classify, route and acknowledge the open intake issues of a project or group."""
     result = CheckResult(now=now, applied=apply)
-    ctx = _context(api, policy, now)
+    ctx = _context(api, policy, now, result)
     portfolio = read_portfolio(api, scope, policy, now)
     mine = sorted((e for e in portfolio.escalations if is_intake(e, policy)), key=lambda e: e.key)
     _report_unreadable(result, portfolio.unreadable)

@@ -20,7 +20,9 @@ from escbot.cli.common import (
     scope_options,
 )
 from escbot.gitlab_io import resolve_scope
+from escbot.model import Escalation
 from escbot.policies import Policy
+from escbot.timeline import bot_activity
 
 
 @click.command("check")
@@ -126,8 +128,9 @@ def to_json(result: CheckResult, policy: Policy) -> dict[str, Any]:
                     for f in ev.findings
                 ],
                 "notes": ev.notes,
+                "told": _told(esc, result.bot),
             }
-            for ev in result.evaluations
+            for esc, ev in zip(result.escalations, result.evaluations, strict=True)
         ],
         "actions": [
             {
@@ -143,6 +146,19 @@ def to_json(result: CheckResult, policy: Policy) -> dict[str, Any]:
             for a in result.actions
         ],
         "errors": result.errors,
+    }
+
+
+def _told(esc: Escalation, bot: str) -> dict[str, Any]:
+    """What escbot told about the escalation in the comments read (counted as the report and
+    the retrospective count it)."""
+    told = bot_activity(esc, bot)
+    return {
+        "since": esc.notes_since.isoformat() if esc.notes_since else esc.created_at.isoformat(),
+        "reminders": told.reminders,
+        "ladder_mentions": told.ladder_mentions,
+        "requirements_missed": len(told.lapses),
+        "missed_by_requirement": dict(told.missed_by_rule),
     }
 
 
