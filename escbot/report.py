@@ -37,7 +37,7 @@ from escbot.policies import Policy
 from escbot.requirements import kind_of
 from escbot.rules import evaluate, rules_named
 from escbot.rules.cadence import anchor
-from escbot.snapshot import complete, label_events, read_portfolio, window_start
+from escbot.snapshot import complete, label_events, read_context, read_portfolio, window_start
 from escbot.timeline import business_span, status_requirement
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
@@ -263,7 +263,7 @@ def resolved_at(esc: Escalation, policy: Policy) -> datetime | None:
 
 
 def first_ack(esc: Escalation, ctx: Context) -> datetime | None:
-    human = [n for n in esc.notes if ctx.is_human(n) and n.created_at >= esc.created_at]
+    human = [n for n in esc.notes if ctx.counts(n) and n.created_at >= esc.created_at]
     return min((n.created_at for n in human), default=None)
 
 
@@ -431,7 +431,7 @@ def _latest_update(
     req = status_requirement(ctx.policy, level)
     if req is None:
         return None, None
-    notes = [n for n in esc.notes if ctx.is_human(n) and req.matches(n.body)]
+    notes = [n for n in esc.notes if ctx.counts(n) and req.matches(n.body)]
     if not notes:
         return None, None
     last = max(notes, key=lambda n: (n.created_at, n.id))
@@ -579,9 +579,10 @@ def compute_report(
     bot: str,
     scope_name: str = "",
     notes: list[str] | None = None,
+    staff: frozenset[str] | None = None,
 ) -> Report:
     """The report from snapshots (open escalations, and closed ones with their activity)."""
-    ctx = Context(policy=policy, now=now, bot=bot)
+    ctx = Context(policy=policy, now=now, bot=bot, staff=staff)
     t = _Tally(weeks={iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)})
     for esc in sorted(escalations, key=lambda e: (e.project_path, e.iid)):
         if esc.created_at <= now:
@@ -647,10 +648,10 @@ def scope_name(scope: tuple[str, Any]) -> str:
 
 def fetch(
     api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, since: datetime
-) -> tuple[list[Escalation], str, list[str]]:
+) -> tuple[list[Escalation], Context, list[str]]:
     """Snapshots for the report: open escalations, closed ones updated since the charted weeks
     began, comments since before the window, label events where something changed."""
-    bot = api.me()["username"]
+    ctx = read_context(api, policy, now)
     portfolio = read_portfolio(
         api,
         scope,
@@ -662,7 +663,6 @@ def fetch(
         with_companions=False,
     )
     errors = [str(u) for u in portfolio.unreadable]
-    ctx = Context(policy=policy, now=now, bot=bot)
     out = []
     for esc in portfolio.escalations:
         try:
@@ -675,7 +675,7 @@ def fetch(
         except GitLabError as exc:
             errors.append(f"{esc.ref}: {exc}")
         out.append(esc)
-    return out, bot, errors
+    return out, ctx, errors
 
 
 def build_report(
@@ -683,9 +683,16 @@ def build_report(
 ) -> Report:
     """Read the scope's escalations and compute the report (since defaults to now - 7 days)."""
     since = since or now - timedelta(days=7)
-    escalations, bot, errors = fetch(api, scope, policy, now, since)
+    escalations, ctx, errors = fetch(api, scope, policy, now, since)
     return compute_report(
-        escalations, policy, now, since, bot=bot, scope_name=scope_name(scope), notes=errors
+        escalations,
+        policy,
+        now,
+        since,
+        bot=ctx.bot,
+        scope_name=scope_name(scope),
+        notes=errors,
+        staff=ctx.staff,
     )
 
 

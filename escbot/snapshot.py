@@ -19,8 +19,8 @@ from escbot.durations import Duration
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers
-from escbot.model import Companion, Escalation, LabelEvent, Note, Unreadable
-from escbot.policies import Policy
+from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
+from escbot.policies import REPORTER, Policy
 
 MAX_LOOKBACK = timedelta(days=120)
 
@@ -89,6 +89,32 @@ def companions(
     return found
 
 
+def read_staff(api: GitLab, policy: Policy) -> frozenset[str] | None:
+    """The usernames visibility.staff names (its groups' members resolved once); None when the
+    policy names no staff."""
+    staff = policy.visibility.staff
+    if not staff.declared:
+        return None
+    names = set(staff.users)
+    for path in staff.groups:
+        names |= {m["username"] for m in api.group_members(path)}
+    return frozenset(names)
+
+
+def read_context(api: GitLab, policy: Policy, now: datetime) -> Context:
+    """What the rules are evaluated against besides the snapshots: the bot and the staff."""
+    return Context(policy=policy, now=now, bot=api.me()["username"], staff=read_staff(api, policy))
+
+
+def readers(api: GitLab, project_id: int) -> tuple[Member, ...]:
+    """The project's members who read confidential issues and internal notes."""
+    return tuple(
+        Member(m["username"], m["access_level"])
+        for m in api.project_members(project_id)
+        if m.get("access_level", 0) >= REPORTER
+    )
+
+
 def read_portfolio(
     api: GitLab,
     scope: tuple[str, Any],
@@ -143,10 +169,21 @@ def read_portfolio(
             ]
             continue
         notes_by_project[project_id] = notes_from_events(events)
+    members: dict[int, tuple[Member, ...] | None] = {}
+    if policy.visibility.staff.declared:
+        # The access audit: read only when the policy can tell staff from customers.
+        for project_id in notes_by_project:
+            try:
+                members[project_id] = readers(api, project_id)
+            except GitLabError as exc:
+                portfolio.unreadable.append(
+                    Unreadable(str(project_id), f"its members could not be read ({exc})")
+                )
     for esc in escalations:
         if esc.project_id in notes_by_project:
             portfolio.escalations.append(
                 esc.with_activity(
+                    readers=members.get(esc.project_id),
                     notes=tuple(notes_by_project[esc.project_id].get(esc.iid, ())),
                     notes_since=since if esc.created_at < since else None,
                     raid=raids.get(esc.key),

@@ -29,7 +29,7 @@ from escbot.model import Classification, Context, Escalation, classify
 from escbot.plan import Action, Evaluation
 from escbot.policies import LabelGroup, Policy, did_you_mean
 from escbot.rules.intake import assign_action
-from escbot.snapshot import read_portfolio
+from escbot.snapshot import read_context, read_portfolio
 
 LABEL_KEYS = ("level", "severity", "type", "category")
 PERSON = "person"
@@ -325,7 +325,7 @@ def triage_issue(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
 
 def run_triage(api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime) -> TriageResult:
     result = TriageResult(now=now)
-    ctx = Context(policy=policy, now=now, bot=api.me()["username"])
+    ctx = read_context(api, policy, now)
     portfolio = read_portfolio(api, scope, policy, now)
     result.errors += [f"{u.ref}: skipped, {u.reason}" for u in portfolio.unreadable]
     checked = CheckResult(now=now)

@@ -99,7 +99,7 @@ def triage_actions(esc: Escalation, result: IntakeResult, ctx: Context) -> list[
         )
         actions.append(
             Action(
-                "internal_note",
+                "comment",
                 esc.project_id,
                 esc.iid,
                 esc.ref,
