@@ -22,6 +22,8 @@ from escbot.sandbox import Sandbox
 Echo = Callable[[str], None]
 
 GROUP = "demo-customers"
+# The PMO's own internal project, where no customer is a member: the briefing goes there.
+PMO_GROUP, PMO_PROJECT = "demo-pmo", "demo-pmo/briefings"
 PROJECTS = {"acme-logistics": "Acme Logistics", "globex-rentals": "Globex Rentals"}
 PEOPLE = {
     "pat": "Pat Morgan (PM, DRI)",
@@ -120,9 +122,15 @@ def step_foundation(d: Demo) -> None:
         gl.projects.create(
             {"name": f"{name} collaboration", "path": path, "namespace_id": group.id}
         )
+    pmo = gl.groups.create({"name": "Demo PMO", "path": PMO_GROUP})
+    for username in PEOPLE:
+        user = gl.users.list(username=username)[0]
+        pmo.members.create({"user_id": user.id, "access_level": 30})
+    gl.projects.create({"name": "PMO briefings", "path": "briefings", "namespace_id": pmo.id})
     changes = sync_labels(d.api("pat"), ("group", d.api("pat").group(GROUP)), d.policy, apply=True)
     d.echo(f"sandbox {d.sb.url} (clock at {d.local(d.now)})")
     d.echo(f"group {GROUP}: projects " + ", ".join(f"{GROUP}/{p}" for p in PROJECTS))
+    d.echo(f"internal PMO project (no customers): {PMO_PROJECT}")
     d.echo(f"people: {', '.join(PEOPLE)}")
     d.echo(f"labels synced from policies.yml: {sum(c.action == 'create' for c in changes)} created")
 
@@ -261,7 +269,7 @@ def step_report(d: Demo) -> None:
     markdown = d.out / "report.md"
     html.write_text(render_html(report, d.policy), encoding="utf-8")
     markdown.write_text(render_markdown(report, d.policy), encoding="utf-8")
-    url, created = post_briefing(api, f"{GROUP}/acme-logistics", report, d.policy)
+    url, created = post_briefing(api, PMO_PROJECT, report, d.policy)
     d.echo(f"open escalations: {report.open_count}; RAG: " + ", ".join(
         f"{k} {v}" for k, v in report.rag_counts.items()
     ))  # fmt: skip

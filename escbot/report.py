@@ -27,17 +27,24 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.errors import GitLabError
+from escbot.errors import EscbotError, GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.labels import ensure_labels
 from escbot.markers import find_markers, marker
 from escbot.model import Classification, Context, Escalation, classify
 from escbot.plan import Evaluation
-from escbot.policies import Policy
+from escbot.policies import REPORTER, Policy
 from escbot.requirements import kind_of
 from escbot.rules import evaluate, rules_named
 from escbot.rules.cadence import anchor
-from escbot.snapshot import complete, label_events, read_context, read_portfolio, window_start
+from escbot.snapshot import (
+    complete,
+    label_events,
+    read_context,
+    read_portfolio,
+    read_staff,
+    window_start,
+)
 from escbot.timeline import business_span, status_requirement
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
@@ -813,10 +820,40 @@ def find_briefing(api: GitLab, project: Any, week: str, label: str) -> dict[str,
     return min(found, key=lambda i: i["iid"]) if found else None
 
 
+def briefing_exposure(api: GitLab, project: Any, policy: Policy) -> str | None:
+    """Why customers could read a briefing posted in `project`, or None (the PMO project the
+    policy names is trusted as it is)."""
+    vis = policy.visibility
+    if vis.pmo_project and vis.pmo_project in (project.path_with_namespace, str(project.id)):
+        return None
+    if next(api.list_issues(("project", project), labels=[policy.labels.marker.name]), None):
+        return "it holds escalations, so customers are members of it"
+    if project.visibility != "private":
+        return f"it is {project.visibility}: accounts outside the organisation can read it"
+    staff = read_staff(api, policy)
+    least = REPORTER if vis.confidential else 0  # a confidential briefing needs Reporter
+    others = sorted(
+        m["username"]
+        for m in api.project_members(project.id)
+        if m.get("access_level", 0) >= least and staff is not None and m["username"] not in staff
+    )
+    if others:
+        return "non-staff members can read it: " + ", ".join(others)
+    return None
+
+
 def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> tuple[str, bool]:
-    """Create, or update, the one briefing issue of the report's ISO week; (web_url, created)."""
+    """Create, or update, the one briefing issue of the report's ISO week (confidential);
+    (web_url, created). Refused where customers could read it."""
     if not hasattr(project, "id"):
         project = api.project(project)
+    problem = briefing_exposure(api, project, policy)
+    if problem:
+        raise EscbotError(
+            f"not posting the PMO briefing in {project.path_with_namespace}: {problem}",
+            hint="post it to an internal PMO project, or name that project in "
+            "visibility.pmo_project of policies.yml",
+        )
     label = policy.report.label
     body = render_markdown(report, policy)
     title = briefing_title(report.week)
@@ -827,9 +864,17 @@ def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> 
             changes["description"] = body
         if existing.get("title") != title:
             changes["title"] = title
+        if policy.visibility.confidential and not existing.get("confidential"):
+            changes["confidential"] = True
         if changes:
             api.edit_issue(project.id, existing["iid"], **changes)
         return existing.get("web_url") or "", False
     ensure_labels(api, ("project", project), policy, [label])
-    issue = api.create_issue(project.id, title=title, description=body, labels=label)
+    issue = api.create_issue(
+        project.id,
+        title=title,
+        description=body,
+        labels=label,
+        confidential=policy.visibility.confidential,
+    )
     return issue.get("web_url") or "", True
