@@ -12,6 +12,7 @@ from escbot.policies import REPORTER
 from escbot.rules.common import act, comment, dri
 
 PUBLIC = marker("public")
+PUBLIC_RULE, ACCESS_RULE = "confidential", "customer_access"
 ROLES = {20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Owner"}
 
 
@@ -30,7 +31,7 @@ def visibility_rule(esc: Escalation, ctx: Context) -> Evaluation:
         ev.findings.append(
             Finding(
                 esc.ref,
-                "confidential",
+                PUBLIC_RULE,
                 "Confidential escalation",
                 missed=not fix,
                 detail="opened public: every member of the project, customers too, can read it",
@@ -51,7 +52,7 @@ def visibility_rule(esc: Escalation, ctx: Context) -> Evaluation:
         ev.findings.append(
             Finding(
                 esc.ref,
-                "customer_access",
+                ACCESS_RULE,
                 "Customer access",
                 missed=True,
                 detail=f"non-staff members read confidential issues and internal notes: {who}",
