@@ -34,6 +34,7 @@ def visibility_rule(esc: Escalation, ctx: Context) -> Evaluation:
                 PUBLIC_RULE,
                 "Confidential escalation",
                 missed=not fix,
+                due=esc.created_at,
                 detail="opened public: every member of the project, customers too, can read it",
             )
         )
@@ -55,6 +56,7 @@ def visibility_rule(esc: Escalation, ctx: Context) -> Evaluation:
                 ACCESS_RULE,
                 "Customer access",
                 missed=True,
+                due=esc.created_at,  # readable by them since it was opened
                 detail=f"non-staff members read confidential issues and internal notes: {who}",
             )
         )
