@@ -42,7 +42,6 @@ from escbot.snapshot import (
     label_events,
     read_context,
     read_portfolio,
-    read_staff,
     window_start,
 )
 from escbot.timeline import business_span, status_requirement
@@ -820,7 +819,7 @@ def find_briefing(api: GitLab, project: Any, week: str, label: str) -> dict[str,
     return min(found, key=lambda i: i["iid"]) if found else None
 
 
-def briefing_exposure(api: GitLab, project: Any, policy: Policy) -> str | None:
+def briefing_exposure(api: GitLab, project: Any, policy: Policy, now: datetime) -> str | None:
     """Why customers could read a briefing posted in `project`, or None (the PMO project the
     policy names is trusted as it is)."""
     vis = policy.visibility
@@ -830,12 +829,12 @@ def briefing_exposure(api: GitLab, project: Any, policy: Policy) -> str | None:
         return "it holds escalations, so customers are members of it"
     if project.visibility != "private":
         return f"it is {project.visibility}: accounts outside the organisation can read it"
-    staff = read_staff(api, policy)
+    ctx = read_context(api, policy, now)
     least = REPORTER if vis.confidential else 0  # a confidential briefing needs Reporter
     others = sorted(
         m["username"]
         for m in api.project_members(project.id)
-        if m.get("access_level", 0) >= least and staff is not None and m["username"] not in staff
+        if m.get("access_level", 0) >= least and not ctx.is_staff(m["username"])
     )
     if others:
         return "non-staff members can read it: " + ", ".join(others)
@@ -847,7 +846,7 @@ def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> 
     (web_url, created). Refused where customers could read it."""
     if not hasattr(project, "id"):
         project = api.project(project)
-    problem = briefing_exposure(api, project, policy)
+    problem = briefing_exposure(api, project, policy, report.now)
     if problem:
         raise EscbotError(
             f"not posting the PMO briefing in {project.path_with_namespace}: {problem}",

@@ -399,3 +399,28 @@ def test_a_link_to_a_confidential_issue_leaves_no_system_note_for_a_guest(sandbo
     )
     seen = w.as_user("dana").projects.get(w.project.id).issues.get(public.iid).notes.list()
     assert [n.body for n in seen] == []
+
+
+def test_the_briefing_goes_only_where_no_customer_reads_it(sandbox, tmp_path) -> None:
+    c = Customers(sandbox, tmp_path)
+    w = c.w
+    shared = w.gl.projects.create({"name": "shared", "namespace_id": w.group.id})
+    shared.members.create({"user_id": w.users["rory"]["id"], "access_level": REPORTER})
+    w.gl.projects.create({"name": "open", "namespace_id": w.group.id, "visibility": "internal"})
+    for target, why in (
+        ("acme/shared", "non-staff members can read it: rory"),
+        ("acme/open", "it is internal: accounts outside the organisation can read it"),
+    ):
+        refused = c.run("report", "--group", "acme", "--post", target, when="2026-11-20 16:00")
+        assert refused.exit_code == 2
+        assert f"not posting the PMO briefing in {target}: {why}" in refused.output
+    c.policies.write_text(
+        policy_text(
+            ("    groups: []", "    groups: [ps]"),
+            ("pmo_project: null", "pmo_project: acme/shared"),
+        )
+    )
+    named = c.run("report", "--group", "acme", "--post", "acme/shared", when="2026-11-20 16:00")
+    assert named.exit_code == 0, named.output  # the policy's PMO project is trusted as it is
+    [briefing] = shared.issues.list(labels=["pmo-briefing"])
+    assert briefing.confidential
