@@ -667,6 +667,7 @@ def fetch(
         notes_from=window_start(policy, since),
         intake=False,
         with_companions=False,
+        with_readers=False,
     )
     errors = [str(u) for u in portfolio.unreadable]
     out = []

@@ -125,11 +125,13 @@ def read_portfolio(
     notes_from: datetime | None = None,
     intake: bool = True,
     with_companions: bool = True,
+    with_readers: bool = True,
 ) -> Portfolio:
     """Open escalations, those closed since `closed_since` (default: the rules' window; the
     close-out rules still apply to them), and, with `intake`, e-mailed issues not classified
     yet, each with its comments since `notes_from` (default: enough for every open one's whole
-    history) and its companions."""
+    history) and its companions; with `with_readers` and staff named in the policy, each
+    project's members who read confidential issues (the access audit)."""
     marker_label = policy.labels.marker.name
     issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
     issues += api.list_issues(
@@ -169,16 +171,16 @@ def read_portfolio(
             ]
             continue
         notes_by_project[project_id] = notes_from_events(events)
-    members: dict[int, tuple[Member, ...] | None] = {}
-    if policy.visibility.staff.declared:
+    members: dict[int, tuple[Member, ...]] = {}
+    if with_readers and policy.visibility.staff.declared:
         # The access audit: read only when the policy can tell staff from customers.
         for project_id in notes_by_project:
             try:
                 members[project_id] = readers(api, project_id)
             except GitLabError as exc:
-                portfolio.unreadable.append(
-                    Unreadable(str(project_id), f"its members could not be read ({exc})")
-                )
+                path = next(e.project_path for e in escalations if e.project_id == project_id)
+                reason = f"the access audit (its members could not be read: {exc})"
+                portfolio.unreadable.append(Unreadable(path, reason))
     for esc in escalations:
         if esc.project_id in notes_by_project:
             portfolio.escalations.append(

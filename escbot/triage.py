@@ -233,11 +233,11 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
         problems.append(Problem("no-due-date", "no due date"))
         action = assign_action(esc, policy, assignee=None, due=due_text)
         fixes.append(Fix("due_date", f"set due date {due_text} (end of Phase 1)", True, (action,)))
-    public = [a for a in ev.actions if a.kind == "confidential"]
-    if not esc.confidential and (public or any(f.rule == PUBLIC_RULE for f in ev.findings)):
+    if any(f.rule == PUBLIC_RULE for f in ev.findings):
         problems.append(Problem("public", "not confidential: customers in the project read it"))
+        public = tuple(a for a in ev.actions if a.kind == "confidential")
         fixes.append(
-            Fix("confidential", "make it confidential", True, tuple(public))
+            Fix("confidential", "make it confidential", True, public)
             if public
             else _person("make it confidential (policy: visibility.public_escalation warn)")
         )

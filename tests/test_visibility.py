@@ -358,6 +358,9 @@ def test_a_public_escalation_in_warn_mode_gets_an_internal_note_the_guest_cannot
     for n in staff_view:
         with pytest.raises(gitlab.GitlabGetError):
             issue.notes.get(n.id)
+    triage = c.run("triage", "--group", "acme", when="2026-11-17 11:00").output
+    assert "public" in triage and "not confidential: customers in the project read it" in triage
+    assert "make it confidential (policy: visibility.public_escalation warn)" in triage
 
 
 @pytest.mark.xfail(
@@ -424,3 +427,28 @@ def test_the_briefing_goes_only_where_no_customer_reads_it(sandbox, tmp_path) ->
     assert named.exit_code == 0, named.output  # the policy's PMO project is trusted as it is
     [briefing] = shared.issues.list(labels=["pmo-briefing"])
     assert briefing.confidential
+
+
+def test_triage_fix_makes_a_public_escalation_confidential(sandbox, tmp_path) -> None:
+    c = Customers(sandbox, tmp_path)
+    w = c.w
+    w.at("2026-11-16 09:00")
+    iid = (
+        w.as_user("pat")
+        .projects.get(w.project.id)
+        .issues.create(
+            {
+                "title": "Wrong parts",
+                "description": SEV1_DESCRIPTION,
+                "labels": ",".join(SEV1_LABELS),
+            }
+        )
+        .iid
+    )
+    listed = c.run("triage", "--group", "acme", when="2026-11-16 10:00").output
+    assert [line.split() for line in listed.splitlines() if line.endswith("confidential")] == [
+        ["fix", "make", "it", "confidential"]
+    ]
+    fixed = c.run("triage", "--group", "acme", "--fix", "--yes", when="2026-11-16 10:00")
+    assert "Did make acme/collab#1 confidential (opened public)" in fixed.output
+    assert w.issue(iid).confidential
