@@ -273,6 +273,8 @@ def test_the_week_keeps_everything_internal_but_the_acknowledgement(week: dict) 
 
 
 def test_only_staff_updates_count_and_internal_notes_do(week: dict) -> None:
+    posted = [a for a in week["tuesday"]["actions"] if a["kind"] == "comment"]
+    assert posted and all(a["internal"] for a in posted)  # the plan says so too
     tuesday = findings(week["tuesday"], week["sev1"])
     assert tuesday["status_update"]["missed"]  # rory's "#status-update" is a customer's
     assert tuesday["milestone_progress"]["met_at"].startswith("2026-11-17T14:45")  # internal
