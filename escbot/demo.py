@@ -277,6 +277,20 @@ def step_report(d: Demo) -> None:
     d.echo(f"briefing issue {'created' if created else 'updated'}: {url}")
 
 
+def step_customer_view(d: Demo) -> None:
+    header(d.echo, "7. What the customer sees: a customer account with the Guest role")
+    project = f"{GROUP}/acme-logistics"
+    user, token = d.sb.create_user("dana", name="Dana (Acme Logistics, customer)")
+    d.sb.gitlab().projects.get(project).members.create({"user_id": user["id"], "access_level": 10})
+    staff_view = d.api().list_issues(("project", d.api().project(project)), state="all")
+    seen = d.sb.gitlab(token=token).projects.get(project).issues.list(state="all", get_all=True)
+    d.echo(
+        f"dana, Guest in {project}, sees {len(seen)} of its {len(list(staff_view))} issues: "
+        "escalations, RAID registers, retrospectives and e-mails are confidential, and "
+        "escbot's comments are internal notes (its acknowledgement reached the sender by e-mail)"
+    )
+
+
 STEPS: list[Callable[[Demo], None]] = [
     step_foundation,
     step_open,
@@ -284,6 +298,7 @@ STEPS: list[Callable[[Demo], None]] = [
     step_closeout,
     step_intake,
     step_report,
+    step_customer_view,
 ]
 
 
