@@ -21,7 +21,7 @@ from escbot.model import Context, Escalation, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
-from escbot.snapshot import complete, read_one, read_portfolio
+from escbot.snapshot import complete, read_context, read_one, read_portfolio
 
 
 @dataclass
@@ -89,11 +89,6 @@ def _report_unreadable(result: CheckResult, unreadable: list[Unreadable]) -> Non
     result.errors += [f"{u.ref}: skipped, {u.reason}" for u in unreadable]
 
 
-def _context(api: GitLab, policy: Policy, now: datetime, result: CheckResult) -> Context:
-    result.bot = api.me()["username"]
-    return Context(policy=policy, now=now, bot=result.bot)
-
-
 def run_check(
     api: GitLab,
     scope: tuple[str, Any],
@@ -104,7 +99,8 @@ def run_check(
     rules: Iterable[Rule] = RULES,
 ) -> CheckResult:
     result = CheckResult(now=now, applied=apply)
-    ctx = _context(api, policy, now, result)
+    ctx = read_context(api, policy, now)
+    result.bot = ctx.bot
     portfolio = read_portfolio(api, scope, policy, now)
     _report_unreadable(result, portfolio.unreadable)
     evaluate_all(api, portfolio.escalations, ctx, result, rules)
@@ -125,7 +121,8 @@ def run_one(
 ) -> CheckResult:
     """Evaluate the given rules (only) on one escalation; apply the plan if asked."""
     result = CheckResult(now=now, applied=apply)
-    ctx = _context(api, policy, now, result)
+    ctx = read_context(api, policy, now)
+    result.bot = ctx.bot
     esc = read_one(api, project_id, iid)
     result.escalations, result.evaluations = [esc], [evaluate(esc, ctx, rules)]
     if apply:
@@ -138,7 +135,8 @@ def run_intake(
 ) -> CheckResult:
     """Classify, route and acknowledge the open intake issues of a project or group."""
     result = CheckResult(now=now, applied=apply)
-    ctx = _context(api, policy, now, result)
+    ctx = read_context(api, policy, now)
+    result.bot = ctx.bot
     portfolio = read_portfolio(api, scope, policy, now)
     mine = sorted((e for e in portfolio.escalations if is_intake(e, policy)), key=lambda e: e.key)
     _report_unreadable(result, portfolio.unreadable)

@@ -162,6 +162,7 @@ def open_escalation(
             labels=",".join(plan.labels),
             assignee_ids=[user["id"]],
             due_date=plan.due_date.isoformat(),
+            confidential=policy.visibility.confidential,
         )
         note(f"Created escalation {_ref(result.escalation)} {result.escalation.get('web_url')}")
 
@@ -255,4 +256,5 @@ def raid_action(
         body=plan.raid.description(project_ref.id, iid, _ref(esc)),
         markers=(raid_marker(project_ref.id, iid),),
         data={"title": plan.raid.title, "labels": list(plan.raid.labels), "assignees": [plan.dri]},
+        internal=policy.visibility.confidential,
     )

@@ -22,6 +22,8 @@ from escbot.sandbox import Sandbox
 Echo = Callable[[str], None]
 
 GROUP = "demo-customers"
+# The PMO's own internal project, where no customer is a member: the briefing goes there.
+PMO_GROUP, PMO_PROJECT = "demo-pmo", "demo-pmo/briefings"
 PROJECTS = {"acme-logistics": "Acme Logistics", "globex-rentals": "Globex Rentals"}
 PEOPLE = {
     "pat": "Pat Morgan (PM, DRI)",
@@ -120,9 +122,15 @@ def step_foundation(d: Demo) -> None:
         gl.projects.create(
             {"name": f"{name} collaboration", "path": path, "namespace_id": group.id}
         )
+    pmo = gl.groups.create({"name": "Demo PMO", "path": PMO_GROUP})
+    for username in PEOPLE:
+        user = gl.users.list(username=username)[0]
+        pmo.members.create({"user_id": user.id, "access_level": 30})
+    gl.projects.create({"name": "PMO briefings", "path": "briefings", "namespace_id": pmo.id})
     changes = sync_labels(d.api("pat"), ("group", d.api("pat").group(GROUP)), d.policy, apply=True)
     d.echo(f"sandbox {d.sb.url} (clock at {d.local(d.now)})")
     d.echo(f"group {GROUP}: projects " + ", ".join(f"{GROUP}/{p}" for p in PROJECTS))
+    d.echo(f"internal PMO project (no customers): {PMO_PROJECT}")
     d.echo(f"people: {', '.join(PEOPLE)}")
     d.echo(f"labels synced from policies.yml: {sum(c.action == 'create' for c in changes)} created")
 
@@ -261,12 +269,26 @@ def step_report(d: Demo) -> None:
     markdown = d.out / "report.md"
     html.write_text(render_html(report, d.policy), encoding="utf-8")
     markdown.write_text(render_markdown(report, d.policy), encoding="utf-8")
-    url, created = post_briefing(api, f"{GROUP}/acme-logistics", report, d.policy)
+    url, created = post_briefing(api, PMO_PROJECT, report, d.policy)
     d.echo(f"open escalations: {report.open_count}; RAG: " + ", ".join(
         f"{k} {v}" for k, v in report.rag_counts.items()
     ))  # fmt: skip
     d.echo(f"report written: {html.resolve()} (open it in a browser) and {markdown.resolve()}")
     d.echo(f"briefing issue {'created' if created else 'updated'}: {url}")
+
+
+def step_customer_view(d: Demo) -> None:
+    header(d.echo, "7. What the customer sees: a customer account with the Guest role")
+    project = f"{GROUP}/acme-logistics"
+    user, token = d.sb.create_user("dana", name="Dana (Acme Logistics, customer)")
+    d.sb.gitlab().projects.get(project).members.create({"user_id": user["id"], "access_level": 10})
+    staff_view = d.api().list_issues(("project", d.api().project(project)), state="all")
+    seen = d.sb.gitlab(token=token).projects.get(project).issues.list(state="all", get_all=True)
+    d.echo(
+        f"dana, Guest in {project}, sees {len(seen)} of its {len(list(staff_view))} issues: "
+        "escalations, RAID registers, retrospectives and e-mails are confidential, and "
+        "escbot's comments are internal notes (its acknowledgement reached the sender by e-mail)"
+    )
 
 
 STEPS: list[Callable[[Demo], None]] = [
@@ -276,6 +298,7 @@ STEPS: list[Callable[[Demo], None]] = [
     step_closeout,
     step_intake,
     step_report,
+    step_customer_view,
 ]
 
 

@@ -66,19 +66,11 @@ Handler = Callable[[GitLab, Action, _Issue], str]
 
 
 def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
-    return _post_once(api, action, issue, internal=False)
-
-
-def post_internal_note(api: GitLab, action: Action, issue: _Issue) -> str:
-    """An internal note: members with Reporter access and above see it; Service Desk never
-    e-mails it."""
-    return _post_once(api, action, issue, internal=True)
-
-
-def _post_once(api: GitLab, action: Action, issue: _Issue, *, internal: bool) -> str:
+    """A comment, or an internal note (`action.internal`: members with Reporter and above see
+    it; Service Desk never e-mails it)."""
     if issue.has(action):
         return "already done"
-    note = api.add_note(action.project_id, action.iid, action.body, internal=internal)
+    note = api.add_note(action.project_id, action.iid, action.body, internal=action.internal)
     issue.posted(action)
     # Two overlapping runs can both post; the later note removes itself, so one remains.
     wanted = set(action.markers)
@@ -177,11 +169,17 @@ def ensure_companion(api: GitLab, action: Action) -> Companioned:
             description=action.body,
             labels=",".join(action.data["labels"]),
             assignee_ids=ids,
+            confidential=action.internal,
         )
         found, created = existing(), True
         for copy in found[1:]:
             if copy["iid"] == mine["iid"]:
-                api.add_note(copy["project_id"], copy["iid"], f"Duplicate of #{found[0]['iid']}.")
+                api.add_note(
+                    copy["project_id"],
+                    copy["iid"],
+                    f"Duplicate of #{found[0]['iid']}.",
+                    internal=action.internal,
+                )
                 api.edit_issue(copy["project_id"], copy["iid"], state_event="close")
                 duplicate = True
     keep = found[0]
@@ -195,11 +193,19 @@ def ensure_companion(api: GitLab, action: Action) -> Companioned:
 def close_companion(api: GitLab, action: Action, issue: _Issue) -> str:
     """A final note on a companion issue (once), then close it."""
     if not issue.has(action):
-        api.add_note(action.project_id, action.iid, action.body)
+        api.add_note(action.project_id, action.iid, action.body, internal=action.internal)
         issue.posted(action)
     if api.issue(action.project_id, action.iid)["state"] == "closed":
         return "already done"
     api.edit_issue(action.project_id, action.iid, state_event="close")
+    return "done"
+
+
+def make_confidential(api: GitLab, action: Action, issue: _Issue) -> str:
+    """An escalation a person opened public becomes confidential."""
+    if api.issue(action.project_id, action.iid).get("confidential"):
+        return "already done"
+    api.edit_issue(action.project_id, action.iid, confidential=True)
     return "done"
 
 
@@ -234,7 +240,6 @@ def assign(api: GitLab, action: Action, issue: _Issue) -> str:
 
 HANDLERS: dict[ActionKind, Handler] = {
     "comment": post_comment,
-    "internal_note": post_internal_note,
     "edit_description": edit_description,
     "due_date": set_due_date,
     "labels": relabel,
@@ -244,6 +249,7 @@ HANDLERS: dict[ActionKind, Handler] = {
     "create_retro": create_companion,
     "close_companion": close_companion,
     "assign": assign,
+    "confidential": make_confidential,
 }
 
 

@@ -54,8 +54,13 @@ def _quick(label: str) -> str:
     return f'~"{label}"'
 
 
+def _assign_and_hide(policy: Policy) -> list[str]:
+    """Assign the author; confidential like the issues `escbot new` creates (policy)."""
+    return ["/assign me", *(["/confidential"] if policy.visibility.confidential else [])]
+
+
 def _quick_actions(
-    fixed: list[str], pick: list[tuple[LabelGroup, str, list[str]]], due: bool
+    fixed: list[str], pick: list[tuple[LabelGroup, str, list[str]]], due: bool, policy: Policy
 ) -> tuple[str, list[str]]:
     """The quick-action block and the labels it sets; `pick` lines are one value each."""
     lines = ["/label " + " ".join(_quick(label) for label in fixed)]
@@ -66,7 +71,7 @@ def _quick_actions(
         lines.append(f"/label {_quick(label)}")
         labels.append(label)
         notes.append(f"{group.key.replace('_', ' ')}: {', '.join(valid)}")
-    lines.append("/assign me")
+    lines += _assign_and_hide(policy)
     if due:
         lines.append("/due in 1 day")
     comment = ""
@@ -142,7 +147,7 @@ def escalation_templates(policy: Policy) -> list[IssueTemplate]:
             pick.append(
                 (groups["account_type"], account_default, list(groups["account_type"].values))
             )
-            actions, labels = _quick_actions(fixed, pick, due=True)
+            actions, labels = _quick_actions(fixed, pick, due=True, policy=policy)
             template = policy.process.levels[level].template
             body = policy.render(template, **context).rstrip("\n") + "\n\n" + actions
             name = f"Escalation-{_slug(levels.values[level].title)}"
@@ -172,7 +177,7 @@ def raid_template(policy: Policy) -> IssueTemplate:
         "relate this issue to the escalation (Linked items). -->\n"
     )
     lines = ["/label " + " ".join(_quick(label) for label in labels)] if labels else []
-    actions = note + "\n".join([*lines, "/assign me"]) + "\n"
+    actions = note + "\n".join([*lines, *_assign_and_hide(policy)]) + "\n"
     return IssueTemplate("RAID-register.md", body + "\n\n" + actions, tuple(labels))
 
 

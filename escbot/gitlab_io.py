@@ -218,6 +218,21 @@ class GitLab:
         )
         return next((m for m in found if m.get("username") == name), None)
 
+    def project_members(self, project_id: int) -> list[dict[str, Any]]:
+        """Every member of the project, direct or inherited from its groups."""
+        return self.call(
+            f"members of project {project_id}",
+            lambda: self.gl.http_list(f"/projects/{project_id}/members/all", get_all=True),
+        )
+
+    def group_members(self, path: str) -> list[dict[str, Any]]:
+        """Every member of the group, direct or inherited from its parents."""
+        group = self.group(path)
+        return self.call(
+            f"members of group {path}",
+            lambda: self.gl.http_list(f"/groups/{group.id}/members/all", get_all=True),
+        )
+
     def project_ref(self, ref: str | int) -> ProjectRef:
         p = self.project(ref)
         return ProjectRef(p.id, p.path_with_namespace, p.web_url)

@@ -84,6 +84,14 @@ def _date(text: str | None) -> date | None:
 
 
 @dataclass(frozen=True)
+class Member:
+    """A member of a project (direct or inherited) and their GitLab access level."""
+
+    username: str
+    access_level: int
+
+
+@dataclass(frozen=True)
 class Escalation:
     project_id: int
     project_path: str
@@ -104,6 +112,9 @@ class Escalation:
     # The GitLab milestone the escalation tracks (a project milestone, not escbot's deadlines).
     milestone_title: str | None = None
     milestone_due: date | None = None
+    confidential: bool = False
+    # Members of its project who read confidential issues (Reporter and above); None: not read.
+    readers: tuple[Member, ...] | None = None
     # Activity, as far as it was read: notes_since None means the whole history is here.
     notes: tuple[Note, ...] = ()
     notes_since: datetime | None = None
@@ -171,6 +182,7 @@ class Escalation:
             service_desk_reply_to=data.get("service_desk_reply_to"),
             milestone_title=milestone.get("title"),
             milestone_due=_date(milestone.get("due_date")),
+            confidential=bool(data.get("confidential")),
         )
 
 
@@ -199,9 +211,22 @@ class Context:
     policy: Policy
     now: datetime
     bot: str  # the bot's GitLab username: its notes never satisfy a requirement
+    # Usernames the policy counts as staff (visibility.staff, resolved); None: none declared.
+    staff: frozenset[str] | None = None
 
     def is_human(self, note: Note) -> bool:
         return not note.system and note.author != self.bot
+
+    def is_staff(self, username: str) -> bool:
+        """Staff, or anyone when the policy names no staff; never the Service Desk author (a
+        customer's e-mailed reply)."""
+        if username == self.policy.intake.author:
+            return False
+        return self.staff is None or username in self.staff or username == self.bot
+
+    def counts(self, note: Note) -> bool:
+        """A note that can meet a requirement: by a person on the staff, public or internal."""
+        return self.is_human(note) and self.is_staff(note.author)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,11 @@ ActionKind = Literal[
     "create_raid",
     "close_companion",
     "assign",
-    "internal_note",
+    "confidential",
 ]
+# Kinds whose write the customer might read: a note, or an issue escbot creates.
+NOTE_KINDS: frozenset[ActionKind] = frozenset({"comment", "close_companion"})
+ISSUE_KINDS: frozenset[ActionKind] = frozenset({"create_raid", "create_retro"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Action:
     mentions: tuple[str, ...] = ()
     # For actions on a companion issue (RAID register) or creating one (retrospective).
     data: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Only members with Reporter and above read what it writes: an internal note (NOTE_KINDS),
+    # a confidential issue (ISSUE_KINDS). Decided from the policy by `rules.evaluate`.
+    internal: bool = False
 
     def describe(self, applied: bool | None = None) -> str:
         verb = {None: "Would", True: "Did", False: "Skipped:"}[applied]

@@ -285,6 +285,41 @@ class Report:
     label: str
 
 
+# The kinds of escbot's comments (their marker kind: `<!-- escbot:ack -->`), for
+# `visibility.public_comments`.
+COMMENT_KINDS = (
+    "ack", "remind", "promote", "rag", "gate", "closeout", "complete", "warranty", "triage",
+    "raid-final", "public",
+)  # fmt: skip
+# GitLab's Reporter role: from here up, a member reads confidential issues and internal notes.
+REPORTER = 20
+
+
+@dataclass(frozen=True)
+class Staff:
+    groups: tuple[str, ...]  # GitLab group paths whose members (inherited too) are staff
+    users: tuple[str, ...]
+
+    @property
+    def declared(self) -> bool:
+        return bool(self.groups or self.users)
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What the customer can see: confidential issues, internal notes, who is staff."""
+
+    confidential: bool  # escalations, RAID registers, retrospectives, briefings
+    public_comments: tuple[str, ...]  # comment kinds posted public; the rest are internal notes
+    public_escalation: str  # fix | warn | off: an escalation a person opened public
+    staff: Staff
+    pmo_project: str | None  # where `report --post` may post (path or id)
+
+    def internal(self, comment_kinds: set[str]) -> bool:
+        """Whether a comment with markers of these kinds is an internal note."""
+        return not comment_kinds & set(self.public_comments)
+
+
 @dataclass(frozen=True)
 class CalendarSpec:
     timezone: str
@@ -355,6 +390,7 @@ class Policy:
     report: Report
     process: Process
     notifications: Notifications
+    visibility: Visibility
     warnings: list[str] = field(default_factory=list)
 
     def render(self, name: str, **context: Any) -> str:
@@ -924,6 +960,28 @@ SCHEMA = s_struct(
         "notifications": F(
             s_struct({"outside_working_hours": F(s_enum("wait", "silent"), "wait")}), {}
         ),
+        "visibility": F(
+            s_struct(
+                {
+                    "confidential": F(s_bool, True),
+                    "public_comments": F(s_list(s_enum(*COMMENT_KINDS)), ["ack"]),
+                    "public_escalation": F(s_enum("fix", "warn", "off"), "fix"),
+                    "staff": F(
+                        s_struct(
+                            {
+                                "groups": F(s_list(s_str, allow_scalar=True), []),
+                                "users": F(s_list(s_username, allow_scalar=True), []),
+                            },
+                            Staff,
+                        ),
+                        {},
+                    ),
+                    "pmo_project": F(s_optional(s_str), None),
+                },
+                Visibility,
+            ),
+            {},
+        ),
         "process": F(
             s_struct(
                 {
@@ -1054,6 +1112,7 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy
         intake=_build_intake(d["intake"], labels.groups, ctx),
         report=Report(d["report"]["label"]),
         process=_process(d["process"], labels, requirements, d["report"]["label"], ctx, base),
+        visibility=d["visibility"],
         warnings=ctx.warnings,
     )
 

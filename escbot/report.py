@@ -27,17 +27,23 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.errors import GitLabError
+from escbot.errors import EscbotError, GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.labels import ensure_labels
 from escbot.markers import find_markers, marker
 from escbot.model import Classification, Context, Escalation, classify
 from escbot.plan import Evaluation
-from escbot.policies import Policy
+from escbot.policies import REPORTER, Policy
 from escbot.requirements import kind_of
 from escbot.rules import evaluate, rules_named
 from escbot.rules.cadence import anchor
-from escbot.snapshot import complete, label_events, read_portfolio, window_start
+from escbot.snapshot import (
+    complete,
+    label_events,
+    read_context,
+    read_portfolio,
+    window_start,
+)
 from escbot.timeline import Span, bot_activity, span, status_requirement
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
@@ -251,7 +257,7 @@ def resolved_at(esc: Escalation, policy: Policy) -> datetime | None:
 
 
 def first_ack(esc: Escalation, ctx: Context) -> datetime | None:
-    human = [n for n in esc.notes if ctx.is_human(n) and n.created_at >= esc.created_at]
+    human = [n for n in esc.notes if ctx.counts(n) and n.created_at >= esc.created_at]
     return min((n.created_at for n in human), default=None)
 
 
@@ -375,7 +381,7 @@ def _latest_update(
     req = status_requirement(ctx.policy, level)
     if req is None:
         return None, None
-    notes = [n for n in esc.notes if ctx.is_human(n) and req.matches(n.body)]
+    notes = [n for n in esc.notes if ctx.counts(n) and req.matches(n.body)]
     if not notes:
         return None, None
     last = max(notes, key=lambda n: (n.created_at, n.id))
@@ -509,9 +515,10 @@ def compute_report(
     bot: str,
     scope_name: str = "",
     notes: list[str] | None = None,
+    staff: frozenset[str] | None = None,
 ) -> Report:
     """The report from snapshots (open escalations, and closed ones with their activity)."""
-    ctx = Context(policy=policy, now=now, bot=bot)
+    ctx = Context(policy=policy, now=now, bot=bot, staff=staff)
     t = _Tally(weeks={iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)})
     for esc in sorted(escalations, key=lambda e: (e.project_path, e.iid)):
         if esc.created_at <= now:
@@ -577,10 +584,10 @@ def scope_name(scope: tuple[str, Any]) -> str:
 
 def fetch(
     api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, since: datetime
-) -> tuple[list[Escalation], str, list[str]]:
+) -> tuple[list[Escalation], Context, list[str]]:
     """Snapshots for the report: open escalations, closed ones updated since the charted weeks
     began, comments since before the window, label events where something changed."""
-    bot = api.me()["username"]
+    ctx = read_context(api, policy, now)
     portfolio = read_portfolio(
         api,
         scope,
@@ -590,9 +597,9 @@ def fetch(
         notes_from=window_start(policy, since),
         intake=False,
         with_companions=False,
+        with_readers=False,
     )
     errors = [str(u) for u in portfolio.unreadable]
-    ctx = Context(policy=policy, now=now, bot=bot)
     out = []
     for esc in portfolio.escalations:
         try:
@@ -605,7 +612,7 @@ def fetch(
         except GitLabError as exc:
             errors.append(f"{esc.ref}: {exc}")
         out.append(esc)
-    return out, bot, errors
+    return out, ctx, errors
 
 
 def build_report(
@@ -613,9 +620,16 @@ def build_report(
 ) -> Report:
     """Read the scope's escalations and compute the report (since defaults to now - 7 days)."""
     since = since or now - timedelta(days=7)
-    escalations, bot, errors = fetch(api, scope, policy, now, since)
+    escalations, ctx, errors = fetch(api, scope, policy, now, since)
     return compute_report(
-        escalations, policy, now, since, bot=bot, scope_name=scope_name(scope), notes=errors
+        escalations,
+        policy,
+        now,
+        since,
+        bot=ctx.bot,
+        scope_name=scope_name(scope),
+        notes=errors,
+        staff=ctx.staff,
     )
 
 
@@ -736,10 +750,40 @@ def find_briefing(api: GitLab, project: Any, week: str, label: str) -> dict[str,
     return min(found, key=lambda i: i["iid"]) if found else None
 
 
+def briefing_exposure(api: GitLab, project: Any, policy: Policy, now: datetime) -> str | None:
+    """Why customers could read a briefing posted in `project`, or None (the PMO project the
+    policy names is trusted as it is)."""
+    vis = policy.visibility
+    if vis.pmo_project and vis.pmo_project in (project.path_with_namespace, str(project.id)):
+        return None
+    if next(api.list_issues(("project", project), labels=[policy.labels.marker.name]), None):
+        return "it holds escalations, so customers are members of it"
+    if project.visibility != "private":
+        return f"it is {project.visibility}: accounts outside the organisation can read it"
+    ctx = read_context(api, policy, now)
+    least = REPORTER if vis.confidential else 0  # a confidential briefing needs Reporter
+    others = sorted(
+        m["username"]
+        for m in api.project_members(project.id)
+        if m.get("access_level", 0) >= least and not ctx.is_staff(m["username"])
+    )
+    if others:
+        return "non-staff members can read it: " + ", ".join(others)
+    return None
+
+
 def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> tuple[str, bool]:
-    """Create, or update, the one briefing issue of the report's ISO week; (web_url, created)."""
+    """Create, or update, the one briefing issue of the report's ISO week (confidential);
+    (web_url, created). Refused where customers could read it."""
     if not hasattr(project, "id"):
         project = api.project(project)
+    problem = briefing_exposure(api, project, policy, report.now)
+    if problem:
+        raise EscbotError(
+            f"not posting the PMO briefing in {project.path_with_namespace}: {problem}",
+            hint="post it to an internal PMO project, or name that project in "
+            "visibility.pmo_project of policies.yml",
+        )
     label = policy.report.label
     body = render_markdown(report, policy)
     title = briefing_title(report.week)
@@ -750,9 +794,17 @@ def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> 
             changes["description"] = body
         if existing.get("title") != title:
             changes["title"] = title
+        if policy.visibility.confidential and not existing.get("confidential"):
+            changes["confidential"] = True
         if changes:
             api.edit_issue(project.id, existing["iid"], **changes)
         return existing.get("web_url") or "", False
     ensure_labels(api, ("project", project), policy, [label])
-    issue = api.create_issue(project.id, title=title, description=body, labels=label)
+    issue = api.create_issue(
+        project.id,
+        title=title,
+        description=body,
+        labels=label,
+        confidential=policy.visibility.confidential,
+    )
     return issue.get("web_url") or "", True

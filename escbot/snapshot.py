@@ -18,8 +18,8 @@ from typing import Any
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers
-from escbot.model import Companion, Escalation, LabelEvent, Note, Unreadable
-from escbot.policies import Policy
+from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
+from escbot.policies import REPORTER, Policy
 
 MAX_LOOKBACK = timedelta(days=120)
 
@@ -77,6 +77,32 @@ def companions(
     return found
 
 
+def read_staff(api: GitLab, policy: Policy) -> frozenset[str] | None:
+    """The usernames visibility.staff names (its groups' members resolved once); None when the
+    policy names no staff."""
+    staff = policy.visibility.staff
+    if not staff.declared:
+        return None
+    names = set(staff.users)
+    for path in staff.groups:
+        names |= {m["username"] for m in api.group_members(path)}
+    return frozenset(names)
+
+
+def read_context(api: GitLab, policy: Policy, now: datetime) -> Context:
+    """What the rules are evaluated against besides the snapshots: the bot and the staff."""
+    return Context(policy=policy, now=now, bot=api.me()["username"], staff=read_staff(api, policy))
+
+
+def readers(api: GitLab, project_id: int) -> tuple[Member, ...]:
+    """The project's members who read confidential issues and internal notes."""
+    return tuple(
+        Member(m["username"], m["access_level"])
+        for m in api.project_members(project_id)
+        if m.get("access_level", 0) >= REPORTER
+    )
+
+
 def read_portfolio(
     api: GitLab,
     scope: tuple[str, Any],
@@ -87,11 +113,13 @@ def read_portfolio(
     notes_from: datetime | None = None,
     intake: bool = True,
     with_companions: bool = True,
+    with_readers: bool = True,
 ) -> Portfolio:
     """Open escalations, those closed since `closed_since` (default: the rules' window; the
     close-out rules still apply to them), and, with `intake`, e-mailed issues not classified
     yet, each with its comments since `notes_from` (default: enough for every open one's whole
-    history) and its companions."""
+    history) and its companions; with `with_readers` and staff named in the policy, each
+    project's members who read confidential issues (the access audit)."""
     marker_label = policy.labels.marker.name
     issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
     issues += api.list_issues(
@@ -131,10 +159,21 @@ def read_portfolio(
             ]
             continue
         notes_by_project[project_id] = notes_from_events(events)
+    members: dict[int, tuple[Member, ...]] = {}
+    if with_readers and policy.visibility.staff.declared:
+        # The access audit: read only when the policy can tell staff from customers.
+        for project_id in notes_by_project:
+            try:
+                members[project_id] = readers(api, project_id)
+            except GitLabError as exc:
+                path = next(e.project_path for e in escalations if e.project_id == project_id)
+                reason = f"the access audit (its members could not be read: {exc})"
+                portfolio.unreadable.append(Unreadable(path, reason))
     for esc in escalations:
         if esc.project_id in notes_by_project:
             portfolio.escalations.append(
                 esc.with_activity(
+                    readers=members.get(esc.project_id),
                     notes=tuple(notes_by_project[esc.project_id].get(esc.iid, ())),
                     notes_since=since if esc.created_at < since else None,
                     raid=raids.get(esc.key),

@@ -95,7 +95,7 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
     policy = ctx.policy
     cal = policy.calendar
     rows: list[tuple[datetime, str]] = [(esc.created_at, f"Escalation opened by {esc.author}")]
-    human = [n for n in esc.notes if ctx.is_human(n)]
+    human = [n for n in esc.notes if ctx.counts(n)]  # the team's, never a customer's
     if human:
         rows.append((human[0].created_at, f"First acknowledgement by {human[0].author}"))
     req = status_requirement(policy, cls.level)

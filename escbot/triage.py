@@ -29,7 +29,8 @@ from escbot.model import Classification, Context, Escalation, classify
 from escbot.plan import Action, Evaluation
 from escbot.policies import LabelGroup, Policy, did_you_mean
 from escbot.rules.intake import assign_action
-from escbot.snapshot import read_portfolio
+from escbot.rules.visibility import ACCESS_RULE, PUBLIC_RULE, role_name
+from escbot.snapshot import read_context, read_portfolio
 
 LABEL_KEYS = ("level", "severity", "type", "category")
 PERSON = "person"
@@ -232,8 +233,47 @@ def escalation_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueR
         problems.append(Problem("no-due-date", "no due date"))
         action = assign_action(esc, policy, assignee=None, due=due_text)
         fixes.append(Fix("due_date", f"set due date {due_text} (end of Phase 1)", True, (action,)))
+    if any(f.rule == PUBLIC_RULE for f in ev.findings):
+        problems.append(Problem("public", "not confidential: customers in the project read it"))
+        public = tuple(a for a in ev.actions if a.kind == "confidential")
+        fixes.append(
+            Fix("confidential", "make it confidential", True, public)
+            if public
+            else _person("make it confidential (policy: visibility.public_escalation warn)")
+        )
     _missed(esc, ev, ctx, report)
     return report
+
+
+def access_reports(escalations: list[Escalation], ctx: Context) -> list[IssueReport]:
+    """The access audit: per customer project, every non-staff member who reads confidential
+    issues and internal notes (Reporter and above), for whom confidentiality hides nothing."""
+    out = []
+    seen: set[int] = set()
+    for esc in escalations:
+        if esc.project_id in seen or esc.readers is None:
+            continue
+        seen.add(esc.project_id)
+        exposed = [m for m in esc.readers if not ctx.is_staff(m.username)]
+        if not exposed:
+            continue
+        report = IssueReport(esc.project_path, esc.web_url.split("/-/", 1)[0])
+        for m in exposed:
+            report.problems.append(
+                Problem(
+                    "customer-access",
+                    f"{m.username} ({role_name(m.access_level)}) is not staff and reads "
+                    "confidential issues and internal notes",
+                )
+            )
+        report.fixes.append(
+            _person(
+                f"give customers the Guest role in {esc.project_path}, or name them in "
+                "visibility.staff"
+            )
+        )
+        out.append(report)
+    return out
 
 
 def _missed(esc: Escalation, ev: Evaluation, ctx: Context, report: IssueReport) -> None:
@@ -245,8 +285,8 @@ def _missed(esc: Escalation, ev: Evaluation, ctx: Context, report: IssueReport) 
         if f.rule == "initiation":
             report.problems.append(Problem("phase1-overdue", f"Phase 1 overdue{since}{detail}"))
             report.fixes.append(_person("the DRI completes Phase 1 (the check reminds them)"))
-        elif f.rule == "intake":
-            continue  # reported as unclassified-intake
+        elif f.rule in ("intake", PUBLIC_RULE, ACCESS_RULE):
+            continue  # reported as unclassified-intake, not confidential, the access audit
         elif f.rule == "acknowledge":
             report.problems.append(
                 Problem("not-acknowledged", f"the sender has not been acknowledged{since}")
@@ -327,7 +367,7 @@ def triage_issue(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueReport:
 
 def run_triage(api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime) -> TriageResult:
     result = TriageResult(now=now)
-    ctx = Context(policy=policy, now=now, bot=api.me()["username"])
+    ctx = read_context(api, policy, now)
     portfolio = read_portfolio(api, scope, policy, now)
     result.errors += [f"{u.ref}: skipped, {u.reason}" for u in portfolio.unreadable]
     checked = CheckResult(now=now)
@@ -335,6 +375,7 @@ def run_triage(api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetim
     result.errors += checked.errors
     for esc, ev in zip(checked.escalations, checked.evaluations, strict=True):
         result.reports.append(triage_issue(esc, ev, ctx))
+    result.reports += access_reports(portfolio.escalations, ctx)
     result.reports.sort(key=lambda r: _sort_key(r.ref))
     return result
 

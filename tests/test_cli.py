@@ -85,3 +85,5 @@ def test_demo_runs_every_step(tmp_path) -> None:
     assert f"report written: {(tmp_path / 'demo' / 'report.html').resolve()}" in out
     assert "<svg" in (tmp_path / "demo" / "report.html").read_text()
     assert "briefing issue created: http://127.0.0.1:" in out
+    assert "/demo-pmo/briefings/-/issues/1\n" in out  # the PMO's own project, not a customer's
+    assert "dana, Guest in demo-customers/acme-logistics, sees 0 of its 5 issues" in out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import World
+from tests.helpers import World, policy_text
 
 
 @pytest.fixture
@@ -204,19 +204,29 @@ def test_closeout_command_on_demand_dry_run_then_apply(world: World) -> None:
     assert len(retros(world)) == 1
 
 
-def test_a_failed_reopen_is_retried_without_a_second_comment(world: World) -> None:
+def test_a_failed_reopen_is_retried_without_a_second_comment(world: World, tmp_path) -> None:
+    # A Guest may comment on a public issue but not reopen it; escbot's issues and notes are
+    # confidential by default, so this escalation and its comments are made public.
+    public = tmp_path / "policies.yml"
+    public.write_text(
+        policy_text(
+            ("  confidential: true", "  confidential: false"),
+            ("public_comments: [ack]", "public_comments: [ack, gate]"),
+        )
+    )
     guest, token = world.sb.create_user("guest.bot")
     world.group.members.create({"user_id": guest["id"], "access_level": 10})
     world.tokens["guest.bot"] = token
-    iid = world.open("2026-11-16 09:00")
+    iid = world.open("2026-11-16 09:00", "--policies", str(public))
     _close(world, iid, "2026-11-18 15:30")
     first = world.run(
-        "check", "--group", "acme", "--apply", who="guest.bot", when="2026-11-18 16:00"
-    )
+        "check", "--group", "acme", "--apply", "--policies", str(public),
+        who="guest.bot", when="2026-11-18 16:00",
+    )  # fmt: skip
     assert first.exit_code == 3 and "Failed: reopen acme/collab#1" in first.output
     gates = [n.body for n in world.notes(iid) if "escbot:gate" in n.body]
     assert len(gates) == 1 and world.issue(iid).state == "closed"
-    second = check(world, "2026-11-18 17:00")
+    second = check(world, "2026-11-18 17:00", "--policies", str(public))
     assert "Did reopen acme/collab#1" in second.output
     assert len([n for n in world.notes(iid) if "escbot:gate" in n.body]) == 1
     assert world.issue(iid).state == "opened"

@@ -67,18 +67,19 @@ def test_export_writes_one_file_per_level_and_type(tmp_path) -> None:  # type: i
     sev1 = (folder / "Escalation-Sev1-Customer.md").read_text()
     assert sev1.startswith("<!-- escbot:escalation level=sev1 -->\n")
     lines = sev1.rstrip("\n").splitlines()
-    assert lines[-6:] == [
+    assert lines[-7:] == [
         '/label ~"escalation" ~"escalation::sev1" ~"type::customer" ~"rag::red" '
         '~"phase::initiation"',
         '/label ~"severity::high"',
         '/label ~"category::install-issue"',
         '/label ~"account::fixed"',
         "/assign me",
+        "/confidential",
         "/due in 1 day",
     ]
     # Quick actions only at the end: the body above has none.
     body_lines = strip_quick_actions(sev1).splitlines()
-    assert len(body_lines) == len(lines) - 6
+    assert len(body_lines) == len(lines) - 7
     assert "| Project completed |" in (folder / "Escalation-Sev1-Warranty.md").read_text()
     sev2 = (folder / "Escalation-Sev2.md").read_text()
     assert '/label ~"type::internal"' in sev2 and '/label ~"category::timeline"' in sev2
@@ -110,10 +111,12 @@ def test_exported_template_round_trips(sandbox, gl, filename, level, type_, cate
             "title": "From the web UI",
             "description": strip_quick_actions(template.body),
             "labels": ",".join(labels),
+            "confidential": "/confidential" in template.body.splitlines(),
         }
     )
     issue = proj.issues.get(created.iid)
     esc = Escalation.from_gitlab(issue.asdict())
+    assert esc.confidential  # like `escbot new`: customers with the Guest role never see it
 
     cls = classify(esc.labels, pol)
     assert cls.level == level and cls.type == type_
@@ -160,3 +163,9 @@ def test_quick_action_helpers() -> None:
     text = 'body\n/label ~"a b" ~c\n/assign me\n'
     assert quick_action_labels(text) == ["a b", "c"]
     assert strip_quick_actions(text) == "body\n"
+
+
+def test_exported_templates_are_confidential_unless_the_policy_says_otherwise() -> None:
+    assert all("/confidential" in t.body.splitlines() for t in issue_templates(policy()))
+    public = policy(c=("  confidential: true", "  confidential: false"))
+    assert not any("/confidential" in t.body for t in issue_templates(public))

@@ -141,6 +141,7 @@ def to_json(result: CheckResult, policy: Policy) -> dict[str, Any]:
                 "markers": [m.render() for m in a.markers],
                 "add_labels": list(a.add_labels),
                 "remove_labels": list(a.remove_labels),
+                "internal": a.internal,  # an internal note, a confidential issue
                 "status": outcome.get(id(a)),
             }
             for a in result.actions

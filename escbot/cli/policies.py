@@ -58,6 +58,13 @@ def summary(policy: Policy, path: str) -> str:
         f"{policy.close_out.gate}; warranty: {policy.warranty.days} days; intake: "
         f"{'on' if policy.intake.enabled else 'off'} ({len(policy.intake.categories)} categories)"
     )
+    vis = policy.visibility
+    staff = ", ".join([*vis.staff.groups, *vis.staff.users]) or "not named (no access audit)"
+    lines.append(
+        f"  visibility: issues {'confidential' if vis.confidential else 'public'}; comments "
+        f"internal except {', '.join(vis.public_comments) or 'none'}; public escalation: "
+        f"{vis.public_escalation}; staff: {staff}"
+    )
     if policy.warnings:
         lines.append(f"  {len(policy.warnings)} warning(s)")
     return "\n".join(lines)

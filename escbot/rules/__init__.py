@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from escbot.model import Context, Escalation
-from escbot.plan import ActionKind, Evaluation
+from escbot.plan import ISSUE_KINDS, NOTE_KINDS, Action, ActionKind, Evaluation
+from escbot.policies import Visibility
 from escbot.rules.closeout import closeout_rule
 from escbot.rules.compose import compose
 from escbot.rules.decision import decision_rule
@@ -25,6 +26,7 @@ from escbot.rules.due_date import due_date_rule
 from escbot.rules.intake import intake_rule
 from escbot.rules.raid import raid_rule
 from escbot.rules.tracking import tracking_rule
+from escbot.rules.visibility import visibility_rule
 from escbot.rules.warranty import warranty_rule
 
 
@@ -36,6 +38,8 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
+    # First: an escalation opened public is made confidential before anything is posted.
+    Rule("visibility", visibility_rule, frozenset({"confidential", "comment"})),
     # The decision first: a promotion it completes changes what the others see next run.
     Rule("decision", decision_rule, frozenset({"labels", "edit_description", "comment"})),
     Rule("tracking", tracking_rule, frozenset({"comment", "labels"})),
@@ -45,7 +49,7 @@ RULES: tuple[Rule, ...] = (
         frozenset({"comment", "labels", "reopen", "close", "create_retro", "close_companion"}),
     ),
     Rule("warranty", warranty_rule, frozenset({"comment", "labels"})),
-    Rule("intake", intake_rule, frozenset({"comment", "internal_note", "labels", "assign"})),
+    Rule("intake", intake_rule, frozenset({"comment", "labels", "assign"})),
     Rule("raid", raid_rule, frozenset({"create_raid"})),
     Rule("due_date", due_date_rule, frozenset({"due_date"})),
 )
@@ -68,9 +72,19 @@ def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Ev
     for rule in rules:
         found = rule.evaluate(esc, ctx)
         ev.findings += found.findings
-        ev.actions += found.actions
+        ev.actions += [audience(a, ctx.policy.visibility) for a in found.actions]
         ev.notes += found.notes
         ev.needs |= found.needs
     ev.actions, remarks = compose(ev.actions, ctx)
     ev.notes += remarks
     return ev
+
+
+def audience(action: Action, visibility: Visibility) -> Action:
+    """Who may read what an action writes, decided here for every rule: a comment is an
+    internal note unless its kind is public; an issue escbot creates is confidential."""
+    if action.kind in NOTE_KINDS:
+        return replace(action, internal=visibility.internal({m.kind for m in action.markers}))
+    if action.kind in ISSUE_KINDS:
+        return replace(action, internal=visibility.confidential)
+    return action

@@ -19,7 +19,7 @@ from escbot.model import Context
 from escbot.plan import Action, ActionKind
 from escbot.policies import Policy
 
-MERGED_KINDS: tuple[ActionKind, ...] = ("comment", "internal_note")
+MERGED_KINDS: tuple[ActionKind, ...] = ("comment",)
 
 
 def working_time(policy: Policy, now: datetime) -> bool:
@@ -33,7 +33,7 @@ def working_time(policy: Policy, now: datetime) -> bool:
 
 
 def compose(actions: list[Action], ctx: Context) -> tuple[list[Action], list[str]]:
-    """One comment per (issue, kind) from the planned sections; returns the actions and plain
+    """One comment per (issue, audience) from the planned sections; returns the actions and plain
     remarks for the plan (what waits for working hours)."""
     policy = ctx.policy
     quiet = not working_time(policy, ctx.now)
@@ -45,11 +45,12 @@ def compose(actions: list[Action], ctx: Context) -> tuple[list[Action], list[str
             f"{held[0].ref}: outside working hours ({policy.calendar.describe(ctx.now)}): "
             f"{len(held)} comment section(s) that mention someone wait for working hours"
         )
-    sections: dict[tuple[int, int, str], list[Action]] = {}
+    # One comment per issue and audience: an internal note never carries a public section.
+    sections: dict[tuple[int, int, bool], list[Action]] = {}
     for action in actions:
         if action in held or action.kind not in MERGED_KINDS:
             continue
-        sections.setdefault((action.project_id, action.iid, action.kind), []).append(action)
+        sections.setdefault((action.project_id, action.iid, action.internal), []).append(action)
     out: list[Action] = []
     for action in actions:
         if action in held:
@@ -57,7 +58,7 @@ def compose(actions: list[Action], ctx: Context) -> tuple[list[Action], list[str
         if action.kind not in MERGED_KINDS:
             out.append(action)
             continue
-        group = sections[(action.project_id, action.iid, action.kind)]
+        group = sections[(action.project_id, action.iid, action.internal)]
         if action is group[0]:
             out.append(_merge(group, policy, silent=quiet and not wait))
     return out, remarks

@@ -107,7 +107,7 @@ def triage_actions(esc: Escalation, result: IntakeResult, ctx: Context) -> list[
         )
         actions.append(
             Action(
-                "internal_note",
+                "comment",
                 esc.project_id,
                 esc.iid,
                 esc.ref,
@@ -154,9 +154,6 @@ def classify_actions(
             esc=esc,
             result=result,
             owner=(list(esc.assignees) or [owner or "the team"])[0],
-            owner_name=None,
-            qa=people["qa"],
-            team_manager=people["team_manager"],
             type=type_,
             category=category,
             reply_by=policy.calendar.describe(reply_by),
