@@ -9,7 +9,7 @@ and (with apply) hand the plan to the executor.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from escbot.model import Context, Escalation, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
-from escbot.snapshot import complete, read_context, read_one, read_portfolio
+from escbot.snapshot import check_people, complete, read_context, read_one, read_portfolio
 
 
 @dataclass
@@ -31,6 +31,7 @@ class CheckResult:
     evaluations: list[Evaluation] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # on stderr: the run went on
     applied: bool = False
     bot: str = ""  # the bot's username: its notes are what escbot told
 
@@ -99,7 +100,8 @@ def run_check(
     rules: Iterable[Rule] = RULES,
 ) -> CheckResult:
     result = CheckResult(now=now, applied=apply)
-    ctx = read_context(api, policy, now)
+    muted, result.warnings = check_people(api, scope, policy)
+    ctx = replace(read_context(api, policy, now), muted=muted)
     result.bot = ctx.bot
     portfolio = read_portfolio(api, scope, policy, now)
     _report_unreadable(result, portfolio.unreadable)

@@ -147,6 +147,7 @@ class GitLab:
         self.gl = gl
         self.stats = RequestStats()
         self._projects: dict[int | str, Any] = {}
+        self._groups: dict[int | str, Any] = {}
         self._users: dict[str, dict[str, Any] | None] = {}
         self._me: dict[str, Any] | None = None
         gl.session.hooks.setdefault("response", []).append(self._count)
@@ -238,6 +239,13 @@ class GitLab:
         return ProjectRef(p.id, p.path_with_namespace, p.web_url)
 
     def group(self, ref: str | int) -> Any:
+        """A group by path or id, read once per run."""
+        if ref not in self._groups:
+            group = self._groups[ref] = self._get_group(ref)
+            self._groups[group.id] = self._groups[group.full_path] = group
+        return self._groups[ref]
+
+    def _get_group(self, ref: str | int) -> Any:
         try:
             return self.gl.groups.get(ref)
         except gle.GitlabGetError as exc:

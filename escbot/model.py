@@ -213,6 +213,9 @@ class Context:
     bot: str  # the bot's GitLab username: its notes never satisfy a requirement
     # Usernames the policy counts as staff (visibility.staff, resolved); None: none declared.
     staff: frozenset[str] | None = None
+    # Ladder and routing users GitLab does not know, or who cannot see the projects: named in
+    # one warning per run, never mentioned.
+    muted: frozenset[str] = frozenset()
 
     def is_human(self, note: Note) -> bool:
         return not note.system and note.author != self.bot

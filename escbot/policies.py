@@ -425,6 +425,12 @@ class Policy:
             return self.ladder.rungs[type_]
         return self.ladder.rungs.get(level or "", ())
 
+    def people(self) -> list[str]:
+        """Every username the ladder, routing and promotion can mention."""
+        names = [u for users in self.ladder.roles.values() for u in users]
+        names += [u for routed in self.routing.account_types.values() for u in routed.values()]
+        return list(dict.fromkeys(names))
+
     def role_users(self, role: str, account_type: str | None) -> tuple[str, ...]:
         """GitLab usernames for a ladder role; routing by account type comes first."""
         routed = self.routing.account_types.get(account_type or self.routing.default_account_type)

@@ -94,6 +94,35 @@ def read_context(api: GitLab, policy: Policy, now: datetime) -> Context:
     return Context(policy=policy, now=now, bot=api.me()["username"], staff=read_staff(api, policy))
 
 
+def check_people(
+    api: GitLab, scope: tuple[str, Any], policy: Policy
+) -> tuple[frozenset[str], list[str]]:
+    """The policy's ladder and routing users GitLab does not know or who are no members of the
+    scope (one request per user, cached, and one members list): never mentioned, each named in
+    one warning line."""
+    kind, obj = scope
+    members = {
+        m["username"]
+        for m in (
+            api.group_members(obj.full_path) if kind == "group" else api.project_members(obj.id)
+        )
+    }
+    where = getattr(obj, "full_path", None) or obj.path_with_namespace
+    muted: set[str] = set()
+    warnings: list[str] = []
+    for name in policy.people():
+        user = api.user(name)
+        if user is None:
+            why = "no such GitLab user"
+        elif name not in members and not user.get("is_admin"):
+            why = f"not a member of {where}, so cannot see its escalations"
+        else:
+            continue
+        muted.add(name)
+        warnings.append(f"{policy.source}: ladder/routing user {name}: {why}; never mentioned")
+    return frozenset(muted), warnings
+
+
 def readers(api: GitLab, project_id: int) -> tuple[Member, ...]:
     """The project's members who read confidential issues and internal notes."""
     return tuple(

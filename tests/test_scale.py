@@ -27,6 +27,10 @@ def test_check_of_300_escalations_in_20_projects_reads_in_bulk(sandbox) -> None:
     assert routes["GET /groups/:id/issues"] == 7
     assert routes["GET /projects/:id/events"] == 20
     assert not [r for r in routes if "/notes" in r or "resource_label_events" in r]
-    assert stats["total"] == 7 + 20 + 2  # plus GET /user and GET /groups/:id
+    # The policy's ladder and routing people, checked once per run: one look-up each (11) and
+    # the group's members (1), whatever the number of escalations.
+    people = 11 + 1
+    assert routes["GET /users"] == 11
+    assert stats["total"] == 7 + 20 + 2 + people  # plus GET /user and GET /groups/:id
     assert set(stats["by_method"]) == {"GET"}
-    assert "requests: 29 (" in result.output  # --stats says the same
+    assert f"requests: {29 + people} (" in result.output  # --stats says the same

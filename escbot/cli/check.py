@@ -55,6 +55,8 @@ def command(
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
     result = run_check(api, scope, policy, now, apply=apply)
+    for warning in result.warnings:
+        click.echo(f"escbot: warning: {warning}", err=True)
     if fmt == "json":
         click.echo(json.dumps(to_json(result, policy), indent=2))
     else:

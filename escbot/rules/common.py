@@ -39,7 +39,7 @@ def role_users(
             users += list(esc.assignees) or list(ctx.policy.role_users("pm", account))
         else:
             users += list(ctx.policy.role_users(role, account))
-    return [u for u in dict.fromkeys(users) if u != ctx.bot]
+    return [u for u in dict.fromkeys(users) if u != ctx.bot and u not in ctx.muted]
 
 
 def act(

@@ -119,13 +119,13 @@ def _sections(
     """The target level's template sections the description lacks (rendered for this issue);
     the per-level ones (Phase 1, requirements) always, headed with the level's name."""
     policy = ctx.policy
-    if not (cls.type and cls.category and cls["severity"]):
+    if not (cls.type and cls["category"] and cls["severity"]):
         return []  # nothing to render the template with; the comment says what to add
     request = EscalationRequest(
         project=esc.project_path,
         level=target,
         type=cls.type,
-        category=cls.category,
+        category=cls["category"] or "",
         severity=cls["severity"] or "",
         title=esc.title,
         customer=desc.field(esc.description, "Customer") or "the customer",
