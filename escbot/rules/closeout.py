@@ -127,6 +127,7 @@ def retro_action(esc: Escalation, cls: Classification, ctx: Context) -> Action:
         "retrospective.md",
         esc=esc,
         level=cls.level,
+        level_title=policy.labels["level"].values[cls.level].title if cls.level else None,
         timeline=timeline(esc, cls, ctx),
         marker=retro_marker,
         items=closeout_items(esc, policy),
