@@ -7,6 +7,7 @@ inherited from any ancestor group), or as an admin. Invisible means 404.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from escbot.sandbox.core import Ctx, forbidden, not_found
 
@@ -113,9 +114,10 @@ def find_group(ctx: Ctx, ident: str, *, level: int = GUEST) -> sqlite3.Row:
     if row is None:
         raise not_found("Group")
     have = group_level(ctx, row)
-    if have < GUEST and not _member_below(ctx, row):
+    below = have < GUEST and _member_below(ctx, row)
+    if have < GUEST and not below:
         raise not_found("Group")
-    if have < level:
+    if have < level and not (below and level <= GUEST):
         raise forbidden()
     return row
 
@@ -151,3 +153,52 @@ def visible_project_ids(ctx: Ctx, project_ids: list[int]) -> list[int]:
         if p is not None and project_level(ctx, p) >= GUEST:
             out.append(pid)
     return out
+
+
+# ---------------------------------------------------------------- confidentiality
+# GitLab's rules (IssuePolicy, NotePolicy, Notes::BuildService): a confidential issue
+# is readable by Reporter+ (and admins), its author and its assignees; an internal
+# note only by Reporter+ (and admins), never by a Guest author or assignee.
+
+
+def reads_internal(ctx: Ctx, project: sqlite3.Row) -> bool:
+    """Reporter and above (or an admin) read confidential issues and internal notes."""
+    return project_level(ctx, project) >= REPORTER
+
+
+def can_read_issue(ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row) -> bool:
+    if not issue["confidential"] or reads_internal(ctx, project):
+        return True
+    uid = ctx.user["id"]
+    if issue["author_id"] == uid:
+        return True
+    return (
+        ctx.conn.execute(
+            "SELECT 1 FROM issue_assignees WHERE issue_id = ? AND user_id = ?", (issue["id"], uid)
+        ).fetchone()
+        is not None
+    )
+
+
+def readable_issue_sql(ctx: Ctx, alias: str = "i") -> tuple[str, list[int]]:
+    """SQL (and args) true for an issue row `alias` that a non-Reporter may read."""
+    uid = ctx.user["id"]
+    return (
+        f"({alias}.confidential = 0 OR {alias}.author_id = ? OR EXISTS (SELECT 1 FROM "
+        f"issue_assignees a WHERE a.issue_id = {alias}.id AND a.user_id = ?))",
+        [uid, uid],
+    )
+
+
+def visible_events_sql(ctx: Ctx, reader_project_ids: list[int]) -> tuple[str, list[Any]]:
+    """Events on confidential issues and on internal notes are hidden below Reporter
+    (Event#visible_to_user? asks read_issue / read_note of the target)."""
+    readable, args = readable_issue_sql(ctx)
+    marks = ",".join("?" * len(reader_project_ids)) or "NULL"
+    sql = (
+        f"(project_id IN ({marks}) OR "
+        f"(target_type IS NOT 'Issue' OR target_id IN (SELECT i.id FROM issues i WHERE {readable}))"
+        f" AND (note_id IS NULL OR note_id IN (SELECT n.id FROM notes n JOIN issues i "
+        f"ON i.id = n.issue_id WHERE n.internal = 0 AND {readable})))"
+    )
+    return sql, [*reader_project_ids, *args, *args]

@@ -14,11 +14,13 @@ from escbot.sandbox.access import (
     GUEST,
     OWNER,
     REPORTER,
+    can_read_issue,
     descendant_ids,
     find_group,
     find_project,
     find_user,
     project_level,
+    readable_issue_sql,
 )
 from escbot.sandbox.core import (
     ApiError,
@@ -71,20 +73,6 @@ def find_issue(ctx: Ctx, project: sqlite3.Row, iid_text: str) -> sqlite3.Row:
     if row is None or not can_read_issue(ctx, project, row):
         raise not_found()
     return row
-
-
-def can_read_issue(ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row) -> bool:
-    if not issue["confidential"] or project_level(ctx, project) >= REPORTER:
-        return True
-    uid = ctx.user["id"]
-    if issue["author_id"] == uid:
-        return True
-    return (
-        ctx.conn.execute(
-            "SELECT 1 FROM issue_assignees WHERE issue_id = ? AND user_id = ?", (issue["id"], uid)
-        ).fetchone()
-        is not None
-    )
 
 
 def reload(ctx: Ctx, issue_id: int) -> sqlite3.Row:
@@ -299,11 +287,9 @@ def list_issues(
             pid for pid in project_ids if project_level(ctx, _project_row(ctx, pid)) >= REPORTER
         ]
         marks = ",".join("?" * len(readers)) or "NULL"
-        where.append(
-            f"(i.confidential = 0 OR i.project_id IN ({marks}) OR i.author_id = ? OR EXISTS "
-            f"(SELECT 1 FROM issue_assignees a WHERE a.issue_id = i.id AND a.user_id = ?))"
-        )
-        args += [*readers, ctx.user["id"], ctx.user["id"]]
+        readable, readable_args = readable_issue_sql(ctx)
+        where.append(f"(i.project_id IN ({marks}) OR {readable})")
+        args += [*readers, *readable_args]
 
     state = ctx.enum("state", ("opened", "closed", "all"), "all")
     if state != "all":

@@ -6,8 +6,8 @@ import sqlite3
 from typing import Any
 
 from escbot.sandbox import render
-from escbot.sandbox.access import REPORTER, find_project, project_level
-from escbot.sandbox.api_issues import can_read_issue, find_issue
+from escbot.sandbox.access import GUEST, REPORTER, can_read_issue, find_project, project_level
+from escbot.sandbox.api_issues import find_issue
 from escbot.sandbox.core import (
     ApiError,
     Ctx,
@@ -69,7 +69,7 @@ def list_links(ctx: Ctx) -> Any:
     for lk, oid in zip(links, other_ids, strict=True):
         other = rows[oid]
         oproj = render.project_paths(ctx, other["project_id"])[0]
-        if project_level(ctx, oproj) < 10 or not can_read_issue(ctx, oproj, other):
+        if project_level(ctx, oproj) < GUEST or not can_read_issue(ctx, oproj, other):
             continue
         item = render.issues_json(ctx, [other], context_project=project["id"])[0]
         item.update(
@@ -151,6 +151,12 @@ def _find_link(ctx: Ctx) -> tuple[Any, Any, sqlite3.Row]:
 @route("GET", "/projects/:id/issues/:issue_iid/links/:issue_link_id")
 def get_link(ctx: Ctx) -> Any:
     _, issue, link = _find_link(ctx)
+    # read_issue_link needs both ends readable.
+    other_id = link["target_id"] if link["source_id"] == issue["id"] else link["source_id"]
+    other = ctx.conn.execute("SELECT * FROM issues WHERE id = ?", (other_id,)).fetchone()
+    oproj = render.project_paths(ctx, other["project_id"])[0]
+    if project_level(ctx, oproj) < GUEST or not can_read_issue(ctx, oproj, other):
+        raise not_found()
     return _link_json(ctx, link, issue["id"])
 
 

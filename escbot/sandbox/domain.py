@@ -219,6 +219,7 @@ def add_note(
     internal: bool = False,
     created_at: str | None = None,
     touch: bool = True,
+    discussion_id: str | None = None,
 ) -> sqlite3.Row:
     """A note on an issue: touches the issue; user notes also count and make an event.
 
@@ -227,9 +228,9 @@ def add_note(
     when = created_at or ctx.now()
     nid = conn.execute(
         "INSERT INTO notes (issue_id, project_id, author_id, body, system, internal, created_at, "
-        "updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        "updated_at, discussion_id) VALUES (?,?,?,?,?,?,?,?,?)",
         (issue["id"], issue["project_id"], ctx.user["id"], body, int(system), int(internal), when,
-         when),
+         when, discussion_id),
     ).lastrowid  # fmt: skip
     now = ctx.now()
     if system:

@@ -10,6 +10,7 @@ import re
 import sqlite3
 from typing import Any
 
+from escbot.sandbox.access import reads_internal
 from escbot.sandbox.core import Ctx
 
 _TASK = re.compile(r"^(?:>\s{0,4})*(?:\s*(?:[-+*]|\d+[.)]))+\s+(\[[ xX~]\])(\s.+)$")
@@ -403,6 +404,7 @@ def issues_json(
             m["id"]: milestone_json(ctx, m)
             for m in conn.execute(f"SELECT * FROM milestones WHERE id IN ({mm})", list(ms_ids))
         }
+    hidden_notes = _internal_note_counts(ctx, rows)
     subscribed: set[int] = set()
     if single:
         uid = ctx.user["id"]
@@ -443,7 +445,7 @@ def issues_json(
             "author": user_basic(ctx, users.get(r["author_id"])),
             "type": "ISSUE",
             "assignee": ass[0] if ass else None,
-            "user_notes_count": r["user_notes_count"],
+            "user_notes_count": r["user_notes_count"] - hidden_notes.get(r["id"], 0),
             "merge_requests_count": 0,
             "upvotes": r["upvotes"],
             "downvotes": r["downvotes"],
@@ -501,6 +503,21 @@ def issues_json(
     return out
 
 
+def _internal_note_counts(ctx: Ctx, rows: list[sqlite3.Row]) -> dict[int, int]:
+    """Internal comments per issue that the caller may not read (they leave the count)."""
+    ids = [r["id"] for r in rows if not reads_internal(ctx, project_paths(ctx, r["project_id"])[0])]
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return dict(
+        ctx.conn.execute(
+            f"SELECT issue_id, COUNT(*) FROM notes WHERE issue_id IN ({marks}) AND internal = 1 "
+            f"AND system = 0 GROUP BY issue_id",
+            ids,
+        ).fetchall()
+    )
+
+
 def issue_json(ctx: Ctx, row: sqlite3.Row, **kw: Any) -> dict[str, Any]:
     return issues_json(ctx, [row], single=True, **kw)[0]
 
@@ -520,7 +537,7 @@ def notes_json(ctx: Ctx, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
     return [
         {
             "id": r["id"],
-            "type": None,
+            "type": "DiscussionNote" if r["discussion_id"] else None,
             "body": r["body"],
             "author": user_basic(ctx, users.get(r["author_id"])),
             "created_at": r["created_at"],

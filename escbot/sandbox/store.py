@@ -93,7 +93,8 @@ CREATE INDEX IF NOT EXISTS issue_assignees_user ON issue_assignees(user_id, issu
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, project_id INTEGER NOT NULL,
     author_id INTEGER NOT NULL, body TEXT NOT NULL, system INTEGER NOT NULL DEFAULT 0,
-    internal INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    internal INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    discussion_id TEXT  -- set for threads; NULL is a note's own "individual note" discussion
 );
 CREATE INDEX IF NOT EXISTS notes_issue ON notes(issue_id, created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -175,6 +176,8 @@ class Store:
                 "(SELECT project_id, state, created_at, updated_at FROM issues "
                 "WHERE issues.id = issue_labels.issue_id)"
             )
+        if "discussion_id" not in {r[1] for r in self.conn.execute("PRAGMA table_info(notes)")}:
+            self.conn.execute("ALTER TABLE notes ADD COLUMN discussion_id TEXT")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
