@@ -42,6 +42,7 @@ from escbot.sandbox.core import (
 from escbot.sandbox.domain import (
     add_event,
     add_note,
+    delete_issue_rows,
     exclusive_labels,
     resolve_labels,
     set_issue_labels,
@@ -877,15 +878,7 @@ def delete_issue(ctx: Ctx) -> Any:
     issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
     if project_level(ctx, project) < OWNER:
         raise forbidden()
-    iid = issue["id"]
-    for table, col in (
-        ("issue_labels", "issue_id"), ("issue_assignees", "issue_id"), ("notes", "issue_id"),
-        ("label_events", "issue_id"), ("state_events", "issue_id"),
-        ("milestone_events", "issue_id"),
-        ("issue_links", "source_id"), ("issue_links", "target_id"),
-    ):  # fmt: skip
-        ctx.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (iid,))
-    ctx.conn.execute("DELETE FROM issues WHERE id = ?", (iid,))
+    delete_issue_rows(ctx.conn, [issue["id"]])
     ctx.status = 204
     return None
 

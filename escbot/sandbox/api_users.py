@@ -7,7 +7,7 @@ from typing import Any
 from escbot.sandbox import render
 from escbot.sandbox.access import find_user
 from escbot.sandbox.core import ApiError, Ctx, forbidden, missing, not_found, paginate_sql, route
-from escbot.sandbox.domain import insert_token, insert_user, json_scopes
+from escbot.sandbox.domain import delete_project_rows, insert_token, insert_user, json_scopes
 
 VERSION = {"version": "18.10.0-ee", "revision": "5a1c0d2e9f3", "kas": {"enabled": False}}
 VALID_SCOPES = (
@@ -246,5 +246,63 @@ def get_project_token(ctx: Ctx) -> Any:
 def revoke_project_token(ctx: Ctx) -> Any:
     t = _find_project_token(ctx)
     ctx.conn.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (t["id"],))
+    ctx.status = 204
+    return None
+
+
+# ---------------------------------------------------------------- lifecycle writes
+@route("PUT", "/users/:user_id")
+def update_user(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    updates: dict[str, Any] = {}
+    for key in ("name", "email", "username"):
+        if ctx.has(key):
+            value = ctx.str_(key) or ""
+            if not value.strip():
+                raise ApiError(400, {"message": {key: ["can't be blank"]}})
+            updates[key] = value
+    if "username" in updates:
+        other = find_user(ctx.conn, updates["username"])
+        if other is not None and other["id"] != u["id"]:
+            raise ApiError(409, {"message": "Username has already been taken"})
+    for flag, col in (("admin", "is_admin"), ("bot", "bot")):
+        if ctx.has(flag):
+            updates[col] = int(bool(ctx.bool_(flag)))
+    if updates:
+        sets = ", ".join(f"{k} = ?" for k in updates)
+        ctx.conn.execute(f"UPDATE users SET {sets} WHERE id = ?", [*updates.values(), u["id"]])
+    return render.user_detail(ctx, find_user(ctx.conn, u["id"]), full=True)
+
+
+@route("DELETE", "/users/:user_id")
+def delete_user(ctx: Ctx) -> Any:
+    """What the user wrote moves to the Ghost User (as GitLab does without hard_delete;
+    with it GitLab deletes contributions too, which no client's cleanup relies on)."""
+    if not ctx.is_admin:
+        raise forbidden()
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    if u["id"] == ctx.user["id"]:
+        raise forbidden()
+    ghost = find_user(ctx.conn, "ghost") or insert_user(
+        ctx.conn, ctx.now(), "ghost", "Ghost User", "ghost@example.com"
+    )
+    for table, col in (("issues", "author_id"), ("notes", "author_id"), ("events", "author_id"),
+                       ("label_events", "user_id"), ("state_events", "user_id"),
+                       ("milestone_events", "user_id"), ("issues", "closed_by_id")):  # fmt: skip
+        ctx.conn.execute(f"UPDATE {table} SET {col} = ? WHERE {col} = ?", (ghost["id"], u["id"]))
+    for table, col in (("tokens", "user_id"), ("members", "user_id"),
+                       ("issue_assignees", "user_id"), ("users", "id")):  # fmt: skip
+        ctx.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (u["id"],))
+    for (pid,) in ctx.conn.execute(
+        "SELECT id FROM projects WHERE namespace_id = ?", (u["namespace_id"],)
+    ).fetchall():
+        delete_project_rows(ctx.conn, pid)
+    ctx.conn.execute("DELETE FROM namespaces WHERE id = ?", (u["namespace_id"],))
     ctx.status = 204
     return None

@@ -273,17 +273,34 @@ class Route:
     regex: re.Pattern[str]
     handler: Handler
     job_token: bool = False  # JOB-TOKEN authenticates on this route
+    # Parameters GitLab documents for the route that the sandbox does not implement:
+    # answered with a 400 rather than silently ignored (a 200 with wrong data).
+    unsupported: tuple[str, ...] = ()
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, template: str, *, job_token: bool = False) -> Callable[[Handler], Handler]:
+def unsupported_param(name: str) -> ApiError:
+    return ApiError(400, {"error": f"{name} is not supported by the escbot sandbox"})
+
+
+def route(
+    method: str, template: str, *, job_token: bool = False, unsupported: tuple[str, ...] = ()
+) -> Callable[[Handler], Handler]:
     pattern = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", template)
     regex = re.compile("^" + pattern + "$")
 
     def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(method, template, regex, fn, job_token))
+        def checked(ctx: Ctx) -> Any:
+            for name in unsupported:
+                value = ctx.params.get(name)
+                if value not in (None, "", [], {}) and str(value).lower() != "false":
+                    raise unsupported_param(name)
+            return fn(ctx)
+
+        ROUTES.append(Route(method, template, regex, checked if unsupported else fn, job_token,
+                            unsupported))  # fmt: skip
         return fn
 
     return deco

@@ -266,3 +266,31 @@ def json_scopes(token: sqlite3.Row) -> list[str]:
 
 def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
+
+
+# ---------------------------------------------------------------- deletion
+def delete_issue_rows(conn: sqlite3.Connection, issue_ids: list[int]) -> None:
+    """An issue and everything hanging off it."""
+    if not issue_ids:
+        return
+    marks = ",".join("?" * len(issue_ids))
+    for table, col in (
+        ("issue_labels", "issue_id"), ("issue_assignees", "issue_id"), ("notes", "issue_id"),
+        ("label_events", "issue_id"), ("state_events", "issue_id"),
+        ("milestone_events", "issue_id"), ("issue_links", "source_id"),
+        ("issue_links", "target_id"), ("issues", "id"),
+    ):  # fmt: skip
+        conn.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", issue_ids)
+
+
+def delete_project_rows(conn: sqlite3.Connection, project_id: int) -> None:
+    """A project with its issues, labels, milestones, events, members and bot users."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM issues WHERE project_id = ?", (project_id,))]
+    delete_issue_rows(conn, ids)
+    for table, col in (("labels", "project_id"), ("milestones", "project_id"),
+                       ("events", "project_id")):  # fmt: skip
+        conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (project_id,))
+    conn.execute(
+        "DELETE FROM members WHERE source_type = 'project' AND source_id = ?", (project_id,)
+    )
+    conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))

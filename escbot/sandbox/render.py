@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from typing import Any
+from urllib.parse import urlsplit
 
 from escbot.sandbox.access import reads_internal
 from escbot.sandbox.core import Ctx
@@ -214,7 +215,8 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
         "default_branch": p["default_branch"],
         "tag_list": [],
         "topics": [],
-        "ssh_url_to_repo": f"git@{ctx.base.split('://', 1)[-1]}:{path_with_ns}.git",
+        # SSH listens on its own port: GitLab's ssh URL never carries the HTTP one.
+        "ssh_url_to_repo": f"git@{urlsplit(ctx.base).hostname}:{path_with_ns}.git",
         "http_url_to_repo": f"{web}.git",
         "web_url": web,
         "readme_url": None,
@@ -222,14 +224,14 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
         "avatar_url": None,
         "star_count": 0,
         "last_activity_at": p["last_activity_at"],
-        "visibility": p["visibility"],
         "namespace": namespace_json(ctx, ns),
     }
-    if simple:
+    if simple:  # Entities::BasicProjectDetails
         return out
     api = f"{ctx.api}/projects/{p['id']}"
     out.update(
         {
+            "visibility": p["visibility"],
             "_links": {
                 "self": api,
                 "issues": f"{api}/issues",
