@@ -545,13 +545,7 @@ def _parse_assignees(ctx: Ctx, project: sqlite3.Row) -> list[int] | None:
 def _due(ctx: Ctx) -> tuple[bool, str | None]:
     if "due_date" not in ctx.params:
         return False, None
-    v = ctx.params["due_date"]
-    if v in (None, ""):
-        return True, None
-    try:
-        return True, date.fromisoformat(str(v)).isoformat()
-    except ValueError:
-        raise invalid("due_date") from None
+    return True, ctx.date_("due_date")
 
 
 def _milestone(ctx: Ctx, project: sqlite3.Row) -> tuple[bool, int | None]:

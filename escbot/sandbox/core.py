@@ -7,13 +7,15 @@ and form-encoded bodies are accepted.
 
 from __future__ import annotations
 
+import email.policy
 import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote_plus, unquote
+from urllib.parse import parse_qsl, quote_plus, unquote, urlencode
 
 from escbot.sandbox.clock import fmt, parse_datetime
 
@@ -90,6 +92,29 @@ def parse_params(qs: str) -> dict[str, Any]:
         else:
             cur[name] = value
     return out
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """multipart/form-data fields as Rack nests them; a file part gives its filename
+    (python-gitlab switches to multipart when an attribute is a file, e.g. an avatar)."""
+    msg = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not msg.is_multipart():
+        raise ApiError(400, {"error": "message body does not match declared format"})
+    pairs: list[tuple[str, str]] = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            pairs.append((name, filename))
+        else:
+            payload = part.get_payload(decode=True)
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            pairs.append((name, text))
+    return parse_params(urlencode(pairs))
 
 
 def _scalar(v: Any) -> str:
@@ -211,12 +236,18 @@ class Ctx:
             raise invalid(name) from None
 
     def date_(self, name: str) -> str | None:
+        """Grape's Date coercion: a date, or an ISO datetime reduced to its date."""
         v = self.params.get(name)
         if v is None or v == "":
             return None
+        text = str(v)
         try:
-            return date.fromisoformat(str(v)).isoformat()
+            return date.fromisoformat(text).isoformat()
         except ValueError:
+            pass
+        try:
+            return parse_datetime(text.replace(" ", "+")).date().isoformat()
+        except (ValueError, TypeError):
             raise invalid(name) from None
 
     def enum(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:

@@ -31,7 +31,7 @@ from escbot.sandbox import (  # noqa: F401
 )
 from escbot.sandbox.access import find_user
 from escbot.sandbox.clock import Clock
-from escbot.sandbox.core import ApiError, Ctx, match, parse_params
+from escbot.sandbox.core import ApiError, Ctx, match, parse_multipart, parse_params
 from escbot.sandbox.domain import json_scopes
 from escbot.sandbox.store import Store
 
@@ -266,8 +266,8 @@ class App:
             return data
         if ctype in ("application/x-www-form-urlencoded", ""):
             return parse_params(text)
-        if ctype.startswith("multipart/"):
-            raise ApiError(415, {"error": "The provided content-type is not supported"})
+        if ctype == "multipart/form-data":
+            return parse_multipart(headers.get("Content-Type"), body)
         return {}
 
     def _rate_limit(self, key: str, *, authenticated: bool = True) -> dict[str, str]:
