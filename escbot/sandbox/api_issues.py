@@ -25,6 +25,7 @@ from escbot.sandbox.access import (
 from escbot.sandbox.core import (
     ApiError,
     Ctx,
+    at_least_one,
     bad_value,
     comma_list,
     forbidden,
@@ -33,6 +34,7 @@ from escbot.sandbox.core import (
     missing,
     not_found,
     page_params,
+    paginate_list,
     paginate_sql,
     route,
     to_int,
@@ -57,6 +59,7 @@ UPDATE_KEYS = [
     "discussion_locked", "due_date", "labels", "add_labels", "remove_labels", "milestone_id",
     "state_event", "title", "issue_type",
 ]  # fmt: skip
+EE_UPDATE_KEYS = ("weight",)  # accepted, though not named in the "at least one" error
 ISSUE_TYPES = ("issue", "incident", "test_case", "task")
 TITLE_MAX = 255
 DESCRIPTION_MAX = 1_048_576
@@ -250,7 +253,7 @@ def _order_sql(order: str, sort: str) -> str:
         "label_priority": f"{prio} IS NULL, {prio} {d}, i.id {d}",
         "milestone_due": f"{msdue} IS NULL, {msdue} {d}, i.id {d}",
         "popularity": f"i.upvotes {d}, i.id {d}",
-        "weight": f"i.id {d}",
+        "weight": f"i.weight IS NULL, i.weight {d}, i.id {d}",
     }[order]
 
 
@@ -548,6 +551,16 @@ def _due(ctx: Ctx) -> tuple[bool, str | None]:
     return True, ctx.date_("due_date")
 
 
+def _weight(ctx: Ctx) -> tuple[bool, int | None]:
+    """EE weight: a non-negative integer, or empty/null to remove it."""
+    if "weight" not in ctx.params:
+        return False, None
+    weight = ctx.int_("weight")
+    if weight is not None and weight < 0:
+        raise bad_value("weight")
+    return True, weight
+
+
 def _milestone(ctx: Ctx, project: sqlite3.Row) -> tuple[bool, int | None]:
     if "milestone_id" not in ctx.params:
         return False, None
@@ -645,6 +658,9 @@ def create_issue(ctx: Ctx) -> Any:
     updates: dict[str, Any] = {"issue_type": issue_type}
     if has_due and can_admin:
         updates["due_date"] = due
+    has_weight, weight = _weight(ctx)
+    if has_weight and can_admin:
+        updates["weight"] = weight
     if has_ms and can_admin and ms:
         updates["milestone_id"] = ms
         _milestone_event(ctx, issue, ms, "add", issue["created_at"])
@@ -700,25 +716,15 @@ def _marked_title_diff(old: str, new: str) -> tuple[str, str]:
     return o, n
 
 
-@route("PUT", "/projects/:id/issues/:issue_iid")
-def update_issue(ctx: Ctx) -> Any:
-    project = find_project(ctx, ctx.path_params["id"])
-    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
-    if not any(k in ctx.params for k in [*UPDATE_KEYS, "updated_at"]):
-        raise ApiError(
-            400,
-            {"error": ", ".join(UPDATE_KEYS)
-             + " are missing, at least one parameter must be provided"},
-        )  # fmt: skip
-    level = project_level(ctx, project)
-    can_admin = level >= REPORTER
-    if not can_admin and issue["author_id"] != ctx.user["id"]:
-        raise forbidden()
-    state_event = ctx.enum("state_event", ("close", "reopen"))
-    conn = ctx.conn
-    changes: dict[str, Any] = {}
-    notes: list[str] = []
+# PUT is split by concern; each part returns the column changes and the system notes
+# (in GitLab's order) it implies, and update_issue writes them once.
+Changes = dict[str, Any]
 
+
+def _content_changes(ctx: Ctx, issue: sqlite3.Row, level: int) -> tuple[Changes, list[str]]:
+    """Title, description (checklist toggles get their own notes), lock, created_at, type."""
+    changes: Changes = {}
+    notes: list[str] = []
     if "title" in ctx.params:
         title = ctx.str_("title")
         _check_title(title)
@@ -732,137 +738,195 @@ def update_issue(ctx: Ctx) -> Any:
         if (desc or "") != (issue["description"] or ""):
             changes["description"] = desc
             changes["task_count"], changes["task_completed"] = render.task_counts(desc)
-            # CommonSystemNotesService: ticked/unticked checklist items get their own notes
-            # instead of "changed the description".
-            flipped = render.updated_tasks(issue["description"], desc)
-            if render.task_items(desc) and flipped:
-                notes.extend(
-                    f"marked the checklist item **{label}** as "
-                    f"{'completed' if done else 'incomplete'}"
-                    for done, label in flipped
-                )
-            else:
-                notes.append("changed the description")
+            notes += _description_notes(issue["description"], desc)
     if "discussion_locked" in ctx.params:
         locked = bool(ctx.bool_("discussion_locked"))
         if bool(issue["discussion_locked"]) != locked:
             changes["discussion_locked"] = int(locked)
-            notes.append(
-                "locked the discussion in this issue"
-                if locked
-                else "unlocked the discussion in this issue"
-            )
+            verb = "locked" if locked else "unlocked"
+            notes.append(f"{verb} the discussion in this issue")
     if "created_at" in ctx.params and level >= OWNER:
         ts = ctx.datetime_("created_at")
         if ts:
             changes["created_at"] = ts
     if "issue_type" in ctx.params:
         changes["issue_type"] = ctx.enum("issue_type", ISSUE_TYPES)
+    return changes, notes
+
+
+def _description_notes(old: str | None, new: str | None) -> list[str]:
+    """CommonSystemNotesService: ticked/unticked checklist items get their own notes
+    instead of "changed the description"."""
+    flipped = render.updated_tasks(old, new)
+    if not (render.task_items(new) and flipped):
+        return ["changed the description"]
+    return [
+        f"marked the checklist item **{label}** as {'completed' if done else 'incomplete'}"
+        for done, label in flipped
+    ]
+
+
+def _planning_changes(
+    ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row, *, can_admin: bool
+) -> tuple[Changes, list[str]]:
+    """Due date, milestone and weight: notes and resource events. Values are validated
+    for everyone, applied only for Reporter and above."""
     has_due, due = _due(ctx)
-    if has_due and can_admin and due != issue["due_date"]:
+    has_ms, ms = _milestone(ctx, project)
+    has_weight, weight = _weight(ctx)
+    changes: Changes = {}
+    notes: list[str] = []
+    if not can_admin:
+        return changes, notes
+    if has_due and due != issue["due_date"]:
         changes["due_date"] = due
         notes.append(
             f"changed due date to {_long_date(due)}"
             if due
             else f"removed due date {_long_date(issue['due_date'])}"
         )
-    has_ms, ms = _milestone(ctx, project)
-    if has_ms and can_admin and ms != issue["milestone_id"]:
+    if has_ms and ms != issue["milestone_id"]:
         changes["milestone_id"] = ms
         # One event, as ResourceEvents::ChangeMilestoneService records it.
         if ms:
             _milestone_event(ctx, issue, ms, "add", ctx.now())
         else:
             _milestone_event(ctx, issue, issue["milestone_id"], "remove", ctx.now())
-    if "confidential" in ctx.params:
-        conf = bool(ctx.bool_("confidential"))
-        if conf != bool(issue["confidential"]):
-            changes["confidential"] = int(conf)
-            notes.append(
-                "made the issue confidential" if conf else "made the issue visible to everyone"
-            )
-    # Assignees.
-    assignees = _parse_assignees(ctx, project) if can_admin else None
-    assignee_note = None
-    if assignees is not None:
-        old = [r[0] for r in conn.execute(
-            "SELECT user_id FROM issue_assignees WHERE issue_id = ? ORDER BY position",
-            (issue["id"],),
-        )]  # fmt: skip
-        if old != assignees:
-            _set_assignees(ctx, issue["id"], assignees)
-            names = dict(conn.execute("SELECT id, username FROM users").fetchall())
-            added = [f"@{names[u]}" for u in assignees if u not in old]
-            removed = [f"@{names[u]}" for u in old if u not in assignees]
-            parts = []
-            if added:
-                parts.append(f"assigned to {_sentence(added)}")
-            if removed:
-                parts.append(f"unassigned {_sentence(removed)}")
-            if parts:
-                assignee_note = " and ".join(parts)
-            changes.setdefault("_touched", True)
-    # Labels: `labels` (or the current set) + add_labels - remove_labels.
-    labels_changed = False
-    if can_admin and any(k in ctx.params for k in ("labels", "add_labels", "remove_labels")):
-        current = conn.execute(
-            "SELECT l.* FROM issue_labels il JOIN labels l ON l.id = il.label_id "
-            "WHERE il.issue_id = ?",
-            (issue["id"],),
-        ).fetchall()
-        cur_ids = {lb["id"] for lb in current}
-        base = current
-        from_labels: list[sqlite3.Row] = []
-        if "labels" in ctx.params:
-            from_labels = resolve_labels(ctx, project, ctx.list_("labels") or [], create=True)
-            base = from_labels
-        adds = resolve_labels(ctx, project, ctx.list_("add_labels") or [], create=True)
-        removes = set(ctx.list_("remove_labels") or [])
-        final: list[sqlite3.Row] = []
-        seen: set[int] = set()
-        for lb in [*base, *adds]:
-            if lb["id"] in seen or lb["title"] in removes:
-                continue
-            seen.add(lb["id"])
-            final.append(lb)
-        if ctx.app.settings["scoped_labels"]:
-            added_order = [lb for lb in [*adds, *from_labels] if lb["id"] not in cur_ids]
-            final = exclusive_labels(final, added_order)
-        labels_changed = set_issue_labels(ctx, issue, final)
+    if has_weight and weight != issue["weight"]:
+        changes["weight"] = weight
+        ctx.conn.execute(
+            "INSERT INTO weight_events (issue_id, user_id, weight, created_at) VALUES (?,?,?,?)",
+            (issue["id"], ctx.user["id"], weight, ctx.now()),
+        )
+    return changes, notes
 
-    now = ctx.now()
-    touched = labels_changed or bool(changes) or bool(state_event)
-    changes.pop("_touched", None)
+
+def _confidentiality_change(ctx: Ctx, issue: sqlite3.Row) -> tuple[Changes, list[str]]:
+    if "confidential" not in ctx.params:
+        return {}, []
+    conf = bool(ctx.bool_("confidential"))
+    if conf == bool(issue["confidential"]):
+        return {}, []
+    note = "made the issue confidential" if conf else "made the issue visible to everyone"
+    return {"confidential": int(conf)}, [note]
+
+
+def _update_assignees(ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row) -> str | None:
+    """Replace the assignees if asked; the system note's text, or None."""
+    assignees = _parse_assignees(ctx, project)
+    if assignees is None:
+        return None
+    old = [r[0] for r in ctx.conn.execute(
+        "SELECT user_id FROM issue_assignees WHERE issue_id = ? ORDER BY position",
+        (issue["id"],),
+    )]  # fmt: skip
+    if old == assignees:
+        return None
+    _set_assignees(ctx, issue["id"], assignees)
+    names = dict(ctx.conn.execute("SELECT id, username FROM users").fetchall())
+    added = [f"@{names[u]}" for u in assignees if u not in old]
+    removed = [f"@{names[u]}" for u in old if u not in assignees]
+    parts = []
+    if added:
+        parts.append(f"assigned to {_sentence(added)}")
+    if removed:
+        parts.append(f"unassigned {_sentence(removed)}")
+    return " and ".join(parts) or None
+
+
+def _update_labels(ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row) -> bool:
+    """`labels` (or the current set) + add_labels - remove_labels; True if changed."""
+    if not any(k in ctx.params for k in ("labels", "add_labels", "remove_labels")):
+        return False
+    current = ctx.conn.execute(
+        "SELECT l.* FROM issue_labels il JOIN labels l ON l.id = il.label_id "
+        "WHERE il.issue_id = ?",
+        (issue["id"],),
+    ).fetchall()
+    base = current
+    from_labels: list[sqlite3.Row] = []
+    if "labels" in ctx.params:
+        from_labels = resolve_labels(ctx, project, ctx.list_("labels") or [], create=True)
+        base = from_labels
+    adds = resolve_labels(ctx, project, ctx.list_("add_labels") or [], create=True)
+    removes = set(ctx.list_("remove_labels") or [])
+    final: list[sqlite3.Row] = []
+    seen: set[int] = set()
+    for lb in [*base, *adds]:
+        if lb["id"] in seen or lb["title"] in removes:
+            continue
+        seen.add(lb["id"])
+        final.append(lb)
+    if ctx.app.settings["scoped_labels"]:
+        cur_ids = {lb["id"] for lb in current}
+        added_order = [lb for lb in [*adds, *from_labels] if lb["id"] not in cur_ids]
+        final = exclusive_labels(final, added_order)
+    return set_issue_labels(ctx, issue, final)
+
+
+def _state_change(ctx: Ctx, issue: sqlite3.Row, state_event: str | None) -> Changes:
     if state_event == "close" and issue["state"] == "opened":
-        changes.update(state="closed", closed_at=now, closed_by_id=ctx.user["id"])
-    elif state_event == "reopen" and issue["state"] == "closed":
-        changes.update(state="opened", closed_at=None, closed_by_id=None)
-    if touched and (changes or labels_changed or assignee_note):
-        changes["updated_at"] = now
-    override = None
-    if "updated_at" in ctx.params and level >= OWNER:
-        # Admins and owners may set updated_at (imports, backfills); it wins over "now".
-        override = ctx.datetime_("updated_at")
-        if override is None:
-            raise invalid("updated_at")
+        return {"state": "closed", "closed_at": ctx.now(), "closed_by_id": ctx.user["id"]}
+    if state_event == "reopen" and issue["state"] == "closed":
+        return {"state": "opened", "closed_at": None, "closed_by_id": None}
+    return {}
+
+
+def _record_state_event(ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row, state: str) -> None:
+    new_state = "closed" if state == "closed" else "reopened"
+    ctx.conn.execute(
+        "INSERT INTO state_events (issue_id, user_id, state, created_at) VALUES (?,?,?,?)",
+        (issue["id"], ctx.user["id"], new_state, ctx.now()),
+    )
+    add_event(ctx, project["id"], new_state, "Issue", issue["id"], issue["iid"], issue["title"])
+
+
+def _updated_at_override(ctx: Ctx, level: int) -> str | None:
+    """Admins and owners may set updated_at (imports, backfills); it wins over "now"."""
+    if "updated_at" not in ctx.params or level < OWNER:
+        return None
+    override = ctx.datetime_("updated_at")
+    if override is None:
+        raise invalid("updated_at")
+    return override
+
+
+@route("PUT", "/projects/:id/issues/:issue_iid")
+def update_issue(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    if not any(k in ctx.params for k in [*UPDATE_KEYS, *EE_UPDATE_KEYS, "updated_at"]):
+        raise at_least_one(UPDATE_KEYS)
+    level = project_level(ctx, project)
+    can_admin = level >= REPORTER  # below it, an author edits only title and description
+    if not can_admin and issue["author_id"] != ctx.user["id"]:
+        raise forbidden()
+    state_event = ctx.enum("state_event", ("close", "reopen"))
+    changes, notes = _content_changes(ctx, issue, level)
+    for more, more_notes in (
+        _planning_changes(ctx, project, issue, can_admin=can_admin),
+        _confidentiality_change(ctx, issue),
+    ):
+        changes.update(more)
+        notes += more_notes
+    assignee_note = _update_assignees(ctx, project, issue) if can_admin else None
+    labels_changed = _update_labels(ctx, project, issue) if can_admin else False
+    changes.update(_state_change(ctx, issue, state_event))
+    if changes or labels_changed or assignee_note:
+        changes["updated_at"] = ctx.now()
+    override = _updated_at_override(ctx, level)
     if changes:
         sets = ", ".join(f"{k} = ?" for k in changes)
-        conn.execute(f"UPDATE issues SET {sets} WHERE id = ?", [*changes.values(), issue["id"]])
-    issue_now = reload(ctx, issue["id"])
-    for body in notes:
-        add_note(ctx, issue_now, body, system=True)
-    if assignee_note:
-        add_note(ctx, issue_now, assignee_note, system=True)
-    if "state" in changes:
-        new_state = "closed" if changes["state"] == "closed" else "reopened"
-        conn.execute(
-            "INSERT INTO state_events (issue_id, user_id, state, created_at) VALUES (?,?,?,?)",
-            (issue["id"], ctx.user["id"], new_state, now),
+        ctx.conn.execute(
+            f"UPDATE issues SET {sets} WHERE id = ?", [*changes.values(), issue["id"]]
         )
-        add_event(ctx, project["id"], new_state, "Issue", issue["id"], issue["iid"],
-                  issue_now["title"])  # fmt: skip
+    issue_now = reload(ctx, issue["id"])
+    for body in [*notes, *([assignee_note] if assignee_note else [])]:
+        add_note(ctx, issue_now, body, system=True)
+    if "state" in changes:
+        _record_state_event(ctx, project, issue_now, changes["state"])
     if override is not None:
-        conn.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (override, issue["id"]))
+        ctx.conn.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (override, issue["id"]))
     return render.issue_json(ctx, reload(ctx, issue["id"]), context_project=project["id"])
 
 
@@ -1004,3 +1068,62 @@ def list_milestone_events(ctx: Ctx) -> Any:
         {"id": ctx.path_params["id"], "eventable_id": ctx.path_params["issue_iid"]},
     )  # fmt: skip
     return _milestone_events_json(ctx, rows)
+
+
+@route("GET", "/projects/:id/issues/:issue_iid/resource_milestone_events/:event_id")
+def get_milestone_event(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    r = ctx.conn.execute(
+        "SELECT * FROM milestone_events WHERE issue_id = ? AND id = ?",
+        (issue["id"], to_int(ctx.path_params["event_id"], "event_id")),
+    ).fetchone()
+    if r is None:
+        raise not_found()
+    return _milestone_events_json(ctx, [r])[0]
+
+
+def _weight_event_json(ctx: Ctx, r: sqlite3.Row, users: dict[int, sqlite3.Row]) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "user": render.user_basic(ctx, users.get(r["user_id"])),
+        "created_at": r["created_at"],
+        "issue_id": r["issue_id"],
+        "weight": r["weight"],
+    }
+
+
+@route("GET", "/projects/:id/issues/:issue_iid/resource_weight_events")
+def list_weight_events(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    rows = paginate_sql(
+        ctx, "SELECT * FROM weight_events WHERE issue_id = ?", [issue["id"]], "id ASC",
+        {"id": ctx.path_params["id"], "eventable_id": ctx.path_params["issue_iid"]},
+    )  # fmt: skip
+    users = render.users_by_id(ctx, {r["user_id"] for r in rows})
+    return [_weight_event_json(ctx, r, users) for r in rows]
+
+
+@route("GET", "/projects/:id/issues/:issue_iid/resource_weight_events/:event_id")
+def get_weight_event(ctx: Ctx) -> Any:
+    project = find_project(ctx, ctx.path_params["id"])
+    issue = find_issue(ctx, project, ctx.path_params["issue_iid"])
+    r = ctx.conn.execute(
+        "SELECT * FROM weight_events WHERE issue_id = ? AND id = ?",
+        (issue["id"], to_int(ctx.path_params["event_id"], "event_id")),
+    ).fetchone()
+    if r is None:
+        raise not_found()
+    return _weight_event_json(ctx, r, render.users_by_id(ctx, {r["user_id"]}))
+
+
+def _no_merge_requests(ctx: Ctx) -> Any:
+    """The sandbox has no merge requests: none closes or mentions an issue."""
+    project = find_project(ctx, ctx.path_params["id"])
+    find_issue(ctx, project, ctx.path_params["issue_iid"])
+    return paginate_list(ctx, [], {"id": ctx.path_params["id"]})
+
+
+route("GET", "/projects/:id/issues/:issue_iid/closed_by")(_no_merge_requests)
+route("GET", "/projects/:id/issues/:issue_iid/related_merge_requests")(_no_merge_requests)

@@ -274,11 +274,17 @@ def delete_issue_rows(conn: sqlite3.Connection, issue_ids: list[int]) -> None:
     if not issue_ids:
         return
     marks = ",".join("?" * len(issue_ids))
+    conn.execute(
+        f"DELETE FROM award_emoji WHERE (awardable_type = 'Issue' AND awardable_id IN ({marks})) "
+        f"OR (awardable_type = 'Note' AND awardable_id IN "
+        f"(SELECT id FROM notes WHERE issue_id IN ({marks})))",
+        [*issue_ids, *issue_ids],
+    )
     for table, col in (
         ("issue_labels", "issue_id"), ("issue_assignees", "issue_id"), ("notes", "issue_id"),
         ("label_events", "issue_id"), ("state_events", "issue_id"),
-        ("milestone_events", "issue_id"), ("issue_links", "source_id"),
-        ("issue_links", "target_id"), ("issues", "id"),
+        ("milestone_events", "issue_id"), ("weight_events", "issue_id"),
+        ("issue_links", "source_id"), ("issue_links", "target_id"), ("issues", "id"),
     ):  # fmt: skip
         conn.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", issue_ids)
 

@@ -465,7 +465,7 @@ def issues_json(
                 "human_total_time_spent": None,
             },
             "task_completion_status": {"count": count, "completed_count": done},
-            "weight": None,
+            "weight": r["weight"],
             "blocking_issues_count": 0,
             "has_tasks": count > 0,
         }

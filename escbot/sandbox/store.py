@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS issues (
     task_count INTEGER NOT NULL DEFAULT 0, task_completed INTEGER NOT NULL DEFAULT 0,
     user_notes_count INTEGER NOT NULL DEFAULT 0, upvotes INTEGER NOT NULL DEFAULT 0,
     downvotes INTEGER NOT NULL DEFAULT 0, service_desk_reply_to TEXT,
-    issue_type TEXT NOT NULL DEFAULT 'issue',
+    issue_type TEXT NOT NULL DEFAULT 'issue', weight INTEGER,
     UNIQUE (project_id, iid)
 );
 CREATE INDEX IF NOT EXISTS issues_state_updated ON issues(project_id, state, updated_at);
@@ -124,6 +124,25 @@ CREATE TABLE IF NOT EXISTS issue_links (
 );
 CREATE INDEX IF NOT EXISTS issue_links_source ON issue_links(source_id);
 CREATE INDEX IF NOT EXISTS issue_links_target ON issue_links(target_id);
+CREATE TABLE IF NOT EXISTS weight_events (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    weight INTEGER, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS weight_events_issue ON weight_events(issue_id);
+-- awardable_type is 'Issue' or 'Note'.
+CREATE TABLE IF NOT EXISTS award_emoji (
+    id INTEGER PRIMARY KEY, awardable_type TEXT NOT NULL, awardable_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL,
+    UNIQUE (awardable_type, awardable_id, user_id, name)
+);
+CREATE TABLE IF NOT EXISTS label_subscriptions (
+    label_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (label_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS group_shares (
+    group_id INTEGER NOT NULL, shared_with_group_id INTEGER NOT NULL,
+    access_level INTEGER NOT NULL, expires_at TEXT,
+    PRIMARY KEY (group_id, shared_with_group_id)
+);
 """
 
 # Created after the migration below, as they use issue_labels' newer columns.
@@ -144,7 +163,7 @@ END;
 DATA_TABLES = (
     "namespaces", "members", "projects", "labels", "milestones", "issues", "issue_labels",
     "issue_assignees", "notes", "events", "label_events", "state_events", "issue_links",
-    "milestone_events",
+    "milestone_events", "weight_events", "award_emoji", "label_subscriptions", "group_shares",
 )  # fmt: skip
 
 
@@ -176,8 +195,10 @@ class Store:
                 "(SELECT project_id, state, created_at, updated_at FROM issues "
                 "WHERE issues.id = issue_labels.issue_id)"
             )
-        if "discussion_id" not in {r[1] for r in self.conn.execute("PRAGMA table_info(notes)")}:
-            self.conn.execute("ALTER TABLE notes ADD COLUMN discussion_id TEXT")
+        for table, col in (("notes", "discussion_id TEXT"), ("issues", "weight INTEGER")):
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if col.split()[0] not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
