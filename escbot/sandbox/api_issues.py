@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -84,10 +85,6 @@ def reload(ctx: Ctx, issue_id: int) -> sqlite3.Row:
 
 
 # ---------------------------------------------------------------- lists
-def _bool_filter(ctx: Ctx, name: str) -> bool | None:
-    return ctx.bool_(name)
-
-
 def _user_filter(
     ctx: Ctx, where: list[str], args: list[Any], value: Any, kind: str, *, negate: bool = False
 ) -> None:
@@ -257,6 +254,216 @@ def _order_sql(order: str, sort: str) -> str:
     }[order]
 
 
+@dataclass
+class Where:
+    """WHERE terms over `issues i` and their args. For a label-filtered count, `alt`
+    holds an equivalent term over `issue_labels d` by position, and `d_only` the
+    positions whose term needs no issues row at all."""
+
+    terms: list[str] = field(default_factory=list)
+    args: list[Any] = field(default_factory=list)
+    alt: dict[int, str] = field(default_factory=dict)
+    d_only: set[int] = field(default_factory=set)
+
+    def add(self, sql: str, *args: Any) -> None:
+        self.terms.append(sql)
+        self.args += args
+
+    def mirrored(self, sql: str, count_sql: str, *args: Any) -> None:
+        self.alt[len(self.terms)] = count_sql
+        self.d_only.add(len(self.terms))
+        self.add(sql, *args)
+
+    def count_sql(self) -> str | None:
+        """A COUNT driven from the rarest label's issue_labels rows, when labels filter."""
+        if not any(t.startswith("d.label_title") for t in self.alt.values()):
+            return None
+        terms = [self.alt.get(n, t) for n, t in enumerate(self.terms)]
+        join = "" if len(self.d_only) == len(self.terms) else " JOIN issues i ON i.id = d.issue_id"
+        return f"SELECT 1 FROM issue_labels d{join} WHERE {' AND '.join(terms)}"
+
+
+def _visibility_terms(ctx: Ctx, w: Where, project_ids: list[int]) -> None:
+    """The projects listed, and confidential issues only where the caller may read them."""
+    marks = ",".join("?" * len(project_ids))
+    if project_ids:
+        w.mirrored(f"i.project_id IN ({marks})", f"d.project_id IN ({marks})", *project_ids)
+    else:
+        w.mirrored("0", "0")
+    if not ctx.is_admin:
+        readers = [pid for pid in project_ids
+                   if project_level(ctx, _project_row(ctx, pid)) >= REPORTER]  # fmt: skip
+        readable, readable_args = readable_issue_sql(ctx)
+        w.add(f"(i.project_id IN ({','.join('?' * len(readers)) or 'NULL'}) OR {readable})",
+              *readers, *readable_args)  # fmt: skip
+
+
+def _main_filters(ctx: Ctx, w: Where, scope_default: str) -> None:
+    """state, scope, labels, iids and search."""
+    p = ctx.params
+    state = ctx.enum("state", ("opened", "closed", "all"), "all")
+    if state != "all":
+        w.mirrored("i.state = ?", "d.state = ?", state)
+    scope = ctx.enum("scope", ("created_by_me", "assigned_to_me", "all", "created-by-me",
+                               "assigned-to-me"), scope_default)  # fmt: skip
+    if scope in ("created_by_me", "created-by-me"):
+        w.add("i.author_id = ?", ctx.user["id"])
+    elif scope in ("assigned_to_me", "assigned-to-me"):
+        w.add("EXISTS (SELECT 1 FROM issue_assignees a WHERE a.issue_id = i.id AND "
+              "a.user_id = ?)", ctx.user["id"])  # fmt: skip
+    if "labels" in p:
+        _label_filter(
+            w.terms, w.args, p["labels"], negate=False, alt=w.alt, conn=ctx.conn,
+            d_ok=w.d_only, store=ctx.app.store,
+        )  # fmt: skip
+    iids = p.get("iids")
+    if iids not in (None, "", []):
+        try:
+            nums = [int(x) for x in comma_list(iids, "iids")]
+        except ValueError:
+            raise invalid("iids") from None
+        w.add(f"i.iid IN ({','.join('?' * len(nums)) or 'NULL'})", *nums)
+    search = ctx.str_("search")
+    if search:
+        fields = comma_list(p.get("in", "title,description"), "in")
+        if any(f not in ("title", "description") for f in fields):
+            raise bad_value("in")
+        cols = [f"i.{f} LIKE ?" for f in fields] or ["i.title LIKE ?"]
+        w.add("(" + " OR ".join(cols) + ")", *[f"%{search}%"] * len(cols))
+
+
+def _people_filters(ctx: Ctx, w: Where) -> None:
+    """assignee_id/assignee_username, author_id/author_username, my_reaction_emoji."""
+    p = ctx.params
+    if "assignee_id" in p and "assignee_username" in p:
+        raise ApiError(400, {"error": "assignee_id, assignee_username are mutually exclusive"})
+    if p.get("assignee_id") not in (None, ""):
+        _user_filter(ctx, w.terms, w.args, p["assignee_id"], "assignee")
+    if p.get("assignee_username") not in (None, "", []):
+        for uid in _username_ids(ctx, p["assignee_username"]):
+            _user_filter(ctx, w.terms, w.args, uid, "assignee")
+    if "author_id" in p and "author_username" in p:
+        raise ApiError(400, {"error": "author_id, author_username are mutually exclusive"})
+    if p.get("author_id") not in (None, ""):
+        _user_filter(ctx, w.terms, w.args, p["author_id"], "author")
+    if p.get("author_username") not in (None, ""):
+        uid = _username_ids(ctx, p["author_username"])[0]
+        _user_filter(ctx, w.terms, w.args, uid, "author")
+    emoji = ctx.str_("my_reaction_emoji")
+    if emoji:
+        mine = ("SELECT 1 FROM award_emoji e WHERE e.awardable_type = 'Issue' AND "
+                "e.awardable_id = i.id AND e.user_id = ?")  # fmt: skip
+        if emoji.lower() == "none":
+            w.add(f"NOT EXISTS ({mine})", ctx.user["id"])
+        elif emoji.lower() == "any":
+            w.add(f"EXISTS ({mine})", ctx.user["id"])
+        else:
+            w.add(f"EXISTS ({mine} AND e.name = ?)", ctx.user["id"], emoji)
+
+
+def _attribute_filters(ctx: Ctx, w: Where) -> None:
+    """milestone, milestone_id, weight, confidential, issue_type, dates, due_date."""
+    p = ctx.params
+    if p.get("milestone") not in (None, ""):
+        _milestone_filter(w.terms, w.args, p["milestone"])
+    if p.get("milestone_id") not in (None, ""):
+        _milestone_id_filter(ctx, w, str(p["milestone_id"]))
+    if p.get("weight") not in (None, ""):
+        weight = str(p["weight"])
+        if weight.lower() in ("none", "any"):
+            w.add(f"i.weight IS {'' if weight.lower() == 'none' else 'NOT '}NULL")
+        else:
+            w.add("i.weight = ?", to_int(weight, "weight"))
+    conf = ctx.bool_("confidential")
+    if conf is not None:
+        w.add("i.confidential = ?", int(conf))
+    if p.get("issue_type") not in (None, ""):
+        w.add("i.issue_type = ?", ctx.enum("issue_type", ISSUE_TYPES))
+    for name, col, op in (
+        ("created_after", "created_at", ">="),
+        ("created_before", "created_at", "<="),
+        ("updated_after", "updated_at", ">="),
+        ("updated_before", "updated_at", "<="),
+    ):
+        bound = ctx.datetime_(name)
+        if bound is not None:
+            w.mirrored(f"i.{col} {op} ?", f"d.{col} {op} ?", bound)
+    if "due_date" in p:
+        _due_filter(ctx, w.terms, w.args, str(p["due_date"]))
+
+
+def _milestone_id_filter(ctx: Ctx, w: Where, value: str) -> None:
+    """milestone_id: None, Any, Upcoming (the next due), Started (begun, not yet due)."""
+    today = ctx.now_dt().date().isoformat()
+    kind = value.lower()
+    if kind in ("none", "any"):
+        w.add(f"i.milestone_id IS {'' if kind == 'none' else 'NOT '}NULL")
+    elif kind == "upcoming":
+        w.add("i.milestone_id IN (SELECT id FROM milestones WHERE due_date = (SELECT "
+              "MIN(due_date) FROM milestones WHERE due_date > ? AND state = 'active'))",
+              today)  # fmt: skip
+    elif kind == "started":
+        w.add("i.milestone_id IN (SELECT id FROM milestones WHERE state = 'active' AND "
+              "start_date <= ? AND (due_date IS NULL OR due_date >= ?))", today, today)  # fmt: skip
+    else:
+        raise bad_value("milestone_id")
+
+
+def _negated_filters(ctx: Ctx, w: Where) -> None:
+    """not[labels], not[author_*], not[assignee_*], not[milestone], not[iids]."""
+    neg = ctx.params.get("not")
+    if not isinstance(neg, dict):
+        return
+    if neg.get("labels") not in (None, ""):
+        _label_filter(w.terms, w.args, neg["labels"], negate=True)
+    if neg.get("author_id") not in (None, ""):
+        _user_filter(ctx, w.terms, w.args, neg["author_id"], "author", negate=True)
+    if neg.get("author_username") not in (None, ""):
+        uid = _username_ids(ctx, neg["author_username"])[0]
+        _user_filter(ctx, w.terms, w.args, uid, "author", negate=True)
+    if neg.get("assignee_id") not in (None, ""):
+        _user_filter(ctx, w.terms, w.args, neg["assignee_id"], "assignee", negate=True)
+    if neg.get("assignee_username") not in (None, "", []):
+        for uid in _username_ids(ctx, neg["assignee_username"]):
+            _user_filter(ctx, w.terms, w.args, uid, "assignee", negate=True)
+    if neg.get("milestone") not in (None, ""):
+        _milestone_filter(w.terms, w.args, neg["milestone"], negate=True)
+    if neg.get("iids") not in (None, "", []):
+        nums = [to_int(x, "iids") for x in comma_list(neg["iids"], "iids")]
+        w.add(f"i.iid NOT IN ({','.join('?' * len(nums))})", *nums)
+
+
+def _issue_page(
+    ctx: Ctx, w: Where, project_ids: list[int], defaults: dict[str, Any], *, keyset_ok: bool
+) -> list[sqlite3.Row]:
+    """One page of the matching issues: keyset (cursor) or offset pagination."""
+    order = ctx.enum("order_by", ORDER_BY, "created_at") or "created_at"
+    sort = ctx.enum("sort", ("asc", "desc"), "desc") or "desc"
+    base = f"SELECT i.* FROM issues i WHERE {' AND '.join(w.terms)}"
+    if ctx.str_("pagination") == "keyset":
+        if not keyset_ok or (ctx.str_("order_by") or "") not in ("id", "created_at", "updated_at"):
+            raise keyset_unavailable()
+        return _keyset(ctx, base, w.args, ctx.str_("order_by") or "id", sort, defaults)
+    if ctx.params.get("order_by") == "id":
+        raise bad_value("order_by")
+
+    def page_sql(total: int) -> str:
+        # Many matches over several projects: walk the global order index and stop
+        # at the page; few matches: fetch them through the narrow indexes and sort.
+        if len(project_ids) > 1 and order in ("created_at", "updated_at") and total > 1500:
+            return base.replace("FROM issues i ", f"FROM issues i INDEXED BY issues_{order}_all ")
+        return base
+
+    return paginate_sql(
+        ctx, base, w.args, _order_sql(order, sort), defaults, count_sql=w.count_sql(),
+        page_sql=page_sql,
+    )  # fmt: skip
+
+
+# Documented for issue lists (issues.md) but not implemented here.
+ISSUE_LIST_UNSUPPORTED = ("epic_id", "health_status", "iteration_id", "iteration_title")
+
+
 def list_issues(
     ctx: Ctx,
     project_ids: list[int],
@@ -267,158 +474,17 @@ def list_issues(
     context_group: int | None = None,
     keyset_ok: bool = False,
 ) -> Any:
-    p = ctx.params
-    where: list[str] = []
-    args: list[Any] = []
-    # Count forms over issue_labels d (by position in `where`), and which need no issues row.
-    alt: dict[int, str] = {}
-    d_ok: set[int] = set()
-
-    def mirrored(page_sql: str, count_sql: str) -> None:
-        alt[len(where)] = count_sql
-        d_ok.add(len(where))
-        where.append(page_sql)
-
-    if not project_ids:
-        mirrored("0", "0")
-    else:
-        marks = ",".join("?" * len(project_ids))
-        mirrored(f"i.project_id IN ({marks})", f"d.project_id IN ({marks})")
-        args += project_ids
-    # Confidential issues: Reporter+ (or admin), the author, or an assignee.
-    if not ctx.is_admin:
-        readers = [
-            pid for pid in project_ids if project_level(ctx, _project_row(ctx, pid)) >= REPORTER
-        ]
-        marks = ",".join("?" * len(readers)) or "NULL"
-        readable, readable_args = readable_issue_sql(ctx)
-        where.append(f"(i.project_id IN ({marks}) OR {readable})")
-        args += [*readers, *readable_args]
-
-    state = ctx.enum("state", ("opened", "closed", "all"), "all")
-    if state != "all":
-        mirrored("i.state = ?", "d.state = ?")
-        args.append(state)
-    scope = ctx.enum("scope", ("created_by_me", "assigned_to_me", "all", "created-by-me",
-                               "assigned-to-me"), scope_default)  # fmt: skip
-    if scope in ("created_by_me", "created-by-me"):
-        where.append("i.author_id = ?")
-        args.append(ctx.user["id"])
-    elif scope in ("assigned_to_me", "assigned-to-me"):
-        where.append("EXISTS (SELECT 1 FROM issue_assignees a WHERE a.issue_id = i.id AND "
-                     "a.user_id = ?)")  # fmt: skip
-        args.append(ctx.user["id"])
-    if "labels" in p:
-        _label_filter(
-            where, args, p["labels"], negate=False, alt=alt, conn=ctx.conn, d_ok=d_ok,
-            store=ctx.app.store,
-        )  # fmt: skip
-    iids = p.get("iids")
-    if iids not in (None, "", []):
-        try:
-            nums = [int(x) for x in comma_list(iids, "iids")]
-        except ValueError:
-            raise invalid("iids") from None
-        marks = ",".join("?" * len(nums)) or "NULL"
-        where.append(f"i.iid IN ({marks})")
-        args += nums
-    search = ctx.str_("search")
-    if search:
-        fields = comma_list(p.get("in", "title,description"), "in")
-        if any(f not in ("title", "description") for f in fields):
-            raise bad_value("in")
-        like = f"%{search}%"
-        cols = [f"i.{f} LIKE ?" for f in fields] or ["i.title LIKE ?"]
-        where.append("(" + " OR ".join(cols) + ")")
-        args += [like] * len(cols)
-    if "assignee_id" in p and "assignee_username" in p:
-        raise ApiError(400, {"error": "assignee_id, assignee_username are mutually exclusive"})
-    if p.get("assignee_id") not in (None, ""):
-        _user_filter(ctx, where, args, p["assignee_id"], "assignee")
-    if p.get("assignee_username") not in (None, "", []):
-        for uid in _username_ids(ctx, p["assignee_username"]):
-            _user_filter(ctx, where, args, uid, "assignee")
-    if "author_id" in p and "author_username" in p:
-        raise ApiError(400, {"error": "author_id, author_username are mutually exclusive"})
-    if p.get("author_id") not in (None, ""):
-        _user_filter(ctx, where, args, p["author_id"], "author")
-    if p.get("author_username") not in (None, ""):
-        _user_filter(ctx, where, args, _username_ids(ctx, p["author_username"])[0], "author")
-    if p.get("milestone") not in (None, ""):
-        _milestone_filter(where, args, p["milestone"])
-    conf = _bool_filter(ctx, "confidential")
-    if conf is not None:
-        where.append("i.confidential = ?")
-        args.append(int(conf))
-    if p.get("issue_type") not in (None, ""):
-        where.append("i.issue_type = ?")
-        args.append(ctx.enum("issue_type", ISSUE_TYPES))
-    for name, col, op in (
-        ("created_after", "created_at", ">="),
-        ("created_before", "created_at", "<="),
-        ("updated_after", "updated_at", ">="),
-        ("updated_before", "updated_at", "<="),
-    ):
-        bound = ctx.datetime_(name)
-        if bound is not None:
-            mirrored(f"i.{col} {op} ?", f"d.{col} {op} ?")
-            args.append(bound)
-    if "due_date" in p:
-        _due_filter(ctx, where, args, str(p["due_date"]))
-    neg = p.get("not")
-    if isinstance(neg, dict):
-        if neg.get("labels") not in (None, ""):
-            _label_filter(where, args, neg["labels"], negate=True)
-        if neg.get("author_id") not in (None, ""):
-            _user_filter(ctx, where, args, neg["author_id"], "author", negate=True)
-        if neg.get("author_username") not in (None, ""):
-            uid = _username_ids(ctx, neg["author_username"])[0]
-            _user_filter(ctx, where, args, uid, "author", negate=True)
-        if neg.get("assignee_id") not in (None, ""):
-            _user_filter(ctx, where, args, neg["assignee_id"], "assignee", negate=True)
-        if neg.get("assignee_username") not in (None, "", []):
-            for uid in _username_ids(ctx, neg["assignee_username"]):
-                _user_filter(ctx, where, args, uid, "assignee", negate=True)
-        if neg.get("milestone") not in (None, ""):
-            _milestone_filter(where, args, neg["milestone"], negate=True)
-        if neg.get("iids") not in (None, "", []):
-            nums = [to_int(x, "iids") for x in comma_list(neg["iids"], "iids")]
-            where.append(f"i.iid NOT IN ({','.join('?' * len(nums))})")
-            args += nums
-    order = ctx.enum("order_by", ORDER_BY, "created_at") or "created_at"
-    sort = ctx.enum("sort", ("asc", "desc"), "desc") or "desc"
-    details = bool(ctx.bool_("with_labels_details", False))
-    base = f"SELECT i.* FROM issues i WHERE {' AND '.join(where)}"
-
-    if ctx.str_("pagination") == "keyset":
-        if not keyset_ok or (ctx.str_("order_by") or "") not in ("id", "created_at", "updated_at"):
-            raise keyset_unavailable()
-        rows = _keyset(ctx, base, args, ctx.str_("order_by") or "id", sort, defaults)
-    else:
-        if "order_by" in p and p["order_by"] == "id":
-            raise bad_value("order_by")
-        count_sql = None
-        if any(w.startswith("d.label_title") for w in alt.values()):
-            cwhere = [alt.get(n, w) for n, w in enumerate(where)]
-            join = "" if len(d_ok) == len(where) else " JOIN issues i ON i.id = d.issue_id"
-            count_sql = f"SELECT 1 FROM issue_labels d{join} WHERE {' AND '.join(cwhere)}"
-
-        def page_sql(total: int) -> str:
-            # Many matches over several projects: walk the global order index and stop
-            # at the page; few matches: fetch them through the narrow indexes and sort.
-            if len(project_ids) > 1 and order in ("created_at", "updated_at") and total > 1500:
-                return base.replace(
-                    "FROM issues i ", f"FROM issues i INDEXED BY issues_{order}_all "
-                )
-            return base
-
-        rows = paginate_sql(
-            ctx, base, args, _order_sql(order, sort), defaults, count_sql=count_sql,
-            page_sql=page_sql,
-        )  # fmt: skip
+    """GET .../issues with GitLab's filters over the given projects."""
+    w = Where()
+    _visibility_terms(ctx, w, project_ids)
+    _main_filters(ctx, w, scope_default)
+    _people_filters(ctx, w)
+    _attribute_filters(ctx, w)
+    _negated_filters(ctx, w)
+    rows = _issue_page(ctx, w, project_ids, defaults, keyset_ok=keyset_ok)
     return render.issues_json(
         ctx, rows, context_project=context_project, context_group=context_group,
-        label_details=details,
+        label_details=bool(ctx.bool_("with_labels_details", False)),
     )  # fmt: skip
 
 
@@ -470,14 +536,14 @@ ISSUE_LIST_DEFAULTS = {
 }
 
 
-@route("GET", "/projects/:id/issues", job_token=True)
+@route("GET", "/projects/:id/issues", job_token=True, unsupported=ISSUE_LIST_UNSUPPORTED)
 def list_project_issues(ctx: Ctx) -> Any:
     p = find_project(ctx, ctx.path_params["id"])
     defaults = {**ISSUE_LIST_DEFAULTS, "id": ctx.path_params["id"], "scope": "all"}
     return list_issues(ctx, [p["id"]], defaults=defaults, context_project=p["id"], keyset_ok=True)
 
 
-@route("GET", "/groups/:id/issues")
+@route("GET", "/groups/:id/issues", unsupported=ISSUE_LIST_UNSUPPORTED)
 def list_group_issues(ctx: Ctx) -> Any:
     g = find_group(ctx, ctx.path_params["id"])
     ns_ids = descendant_ids(ctx.conn, g["id"])
@@ -490,7 +556,7 @@ def list_group_issues(ctx: Ctx) -> Any:
     return list_issues(ctx, pids, defaults=defaults, context_group=g["id"])
 
 
-@route("GET", "/issues")
+@route("GET", "/issues", unsupported=ISSUE_LIST_UNSUPPORTED)
 def list_all_issues(ctx: Ctx) -> Any:
     projects = ctx.conn.execute("SELECT * FROM projects").fetchall()
     pids = [p["id"] for p in projects if project_level(ctx, p) >= GUEST]
@@ -839,8 +905,7 @@ def _update_labels(ctx: Ctx, project: sqlite3.Row, issue: sqlite3.Row) -> bool:
     if not any(k in ctx.params for k in ("labels", "add_labels", "remove_labels")):
         return False
     current = ctx.conn.execute(
-        "SELECT l.* FROM issue_labels il JOIN labels l ON l.id = il.label_id "
-        "WHERE il.issue_id = ?",
+        "SELECT l.* FROM issue_labels il JOIN labels l ON l.id = il.label_id WHERE il.issue_id = ?",
         (issue["id"],),
     ).fetchall()
     base = current
@@ -917,9 +982,7 @@ def update_issue(ctx: Ctx) -> Any:
     override = _updated_at_override(ctx, level)
     if changes:
         sets = ", ".join(f"{k} = ?" for k in changes)
-        ctx.conn.execute(
-            f"UPDATE issues SET {sets} WHERE id = ?", [*changes.values(), issue["id"]]
-        )
+        ctx.conn.execute(f"UPDATE issues SET {sets} WHERE id = ?", [*changes.values(), issue["id"]])
     issue_now = reload(ctx, issue["id"])
     for body in [*notes, *([assignee_note] if assignee_note else [])]:
         add_note(ctx, issue_now, body, system=True)
