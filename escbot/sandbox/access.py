@@ -45,7 +45,9 @@ def group_level(ctx: Ctx, group: sqlite3.Row, user: sqlite3.Row | None = None) -
     if user["is_admin"]:
         return ADMIN
     ids = [g["id"] for g in ancestors(ctx.conn, group["id"])]
-    return _max_level(ctx.conn, "ns", ids, user["id"])
+    return max(
+        _max_level(ctx.conn, "ns", ids, user["id"]), _shared_level(ctx.conn, ids, user["id"])
+    )
 
 
 def project_level(ctx: Ctx, project: sqlite3.Row, user: sqlite3.Row | None = None) -> int:
@@ -56,12 +58,18 @@ def project_level(ctx: Ctx, project: sqlite3.Row, user: sqlite3.Row | None = Non
     if key in ctx.cache:
         return ctx.cache[key]
     level = _max_level(ctx.conn, "project", [project["id"]], user["id"])
+    group_ids = []
     for ns in ancestors(ctx.conn, project["namespace_id"]):
         if ns["kind"] == "user":
             if ns["owner_id"] == user["id"]:
                 level = max(level, OWNER)
         else:
-            level = max(level, _max_level(ctx.conn, "ns", [ns["id"]], user["id"]))
+            group_ids.append(ns["id"])
+    level = max(
+        level,
+        _max_level(ctx.conn, "ns", group_ids, user["id"]),
+        _shared_level(ctx.conn, group_ids, user["id"]),
+    )
     ctx.cache[key] = level
     return level
 
@@ -76,6 +84,21 @@ def _max_level(conn: sqlite3.Connection, source: str, ids: list[int], user_id: i
         [source, user_id, *ids],
     ).fetchone()
     return row[0] or 0
+
+
+def _shared_level(conn: sqlite3.Connection, group_ids: list[int], user_id: int) -> int:
+    """Access through groups shared with these groups: the member's level in the invited
+    group (or above it), capped at the share's level."""
+    if not group_ids:
+        return 0
+    marks = ",".join("?" * len(group_ids))
+    best = 0
+    for share in conn.execute(
+        f"SELECT * FROM group_shares WHERE group_id IN ({marks})", group_ids
+    ).fetchall():
+        invited = [n["id"] for n in ancestors(conn, share["shared_with_group_id"])]
+        best = max(best, min(share["access_level"], _max_level(conn, "ns", invited, user_id)))
+    return best
 
 
 def find_project(ctx: Ctx, ident: str, *, level: int = GUEST) -> sqlite3.Row:

@@ -168,7 +168,7 @@ def list_groups(ctx: Ctx) -> Any:
 def get_group(ctx: Ctx) -> Any:
     g = find_group(ctx, ctx.path_params["id"])
     out = render.group_json(ctx, g)
-    out["shared_with_groups"] = []
+    out["shared_with_groups"] = shared_with_groups(ctx, g["id"])
     if ctx.bool_("with_projects", True):
         rows = ctx.conn.execute(
             "SELECT * FROM projects WHERE namespace_id = ? ORDER BY id", (g["id"],)
@@ -760,3 +760,87 @@ def delete_project(ctx: Ctx) -> Any:
     delete_project_rows(ctx.conn, p["id"])
     ctx.status = 202
     return ACCEPTED
+
+
+# ---------------------------------------------------------------- group sharing
+def shared_with_groups(ctx: Ctx, group_id: int) -> list[dict[str, Any]]:
+    rows = ctx.conn.execute(
+        "SELECT s.*, n.name, n.full_path FROM group_shares s JOIN namespaces n "
+        "ON n.id = s.shared_with_group_id WHERE s.group_id = ? ORDER BY n.id",
+        (group_id,),
+    ).fetchall()
+    return [
+        {"group_id": r["shared_with_group_id"], "group_name": r["name"],
+         "group_full_path": r["full_path"], "group_access_level": r["access_level"],
+         "expires_at": r["expires_at"]}
+        for r in rows
+    ]  # fmt: skip
+
+
+@route("POST", "/groups/:id/share")
+def share_group(ctx: Ctx) -> Any:
+    """Members of `group_id` get up to `group_access` in this group (and below it)."""
+    g = find_group(ctx, ctx.path_params["id"], level=OWNER)
+    need = [n for n in ("group_id", "group_access") if ctx.raw(n) in (None, "")]
+    if need:
+        raise missing(*need)
+    other = find_group(ctx, ctx.str_("group_id") or "")
+    access = ctx.int_("group_access")
+    if access not in ACCESS_LEVELS:
+        raise bad_value("group_access")
+    ctx.conn.execute(
+        "INSERT OR REPLACE INTO group_shares VALUES (?,?,?,?)",
+        (g["id"], other["id"], access, ctx.date_("expires_at")),
+    )
+    ctx.status = 201
+    out = render.group_json(ctx, g)
+    out["shared_with_groups"] = shared_with_groups(ctx, g["id"])
+    return out
+
+
+@route("DELETE", "/groups/:id/share/:group_id")
+def unshare_group(ctx: Ctx) -> Any:
+    g = find_group(ctx, ctx.path_params["id"], level=OWNER)
+    gone = ctx.conn.execute(
+        "DELETE FROM group_shares WHERE group_id = ? AND shared_with_group_id = ?",
+        (g["id"], to_int(ctx.path_params["group_id"], "group_id")),
+    ).rowcount
+    if not gone:
+        raise ApiError(404, {"message": "404 Group Link Not Found"})
+    ctx.status = 204
+    return None
+
+
+# ---------------------------------------------------------------- project groups, user projects
+# Documented for GET /projects/:id/groups but not implemented here.
+PROJECT_GROUPS_UNSUPPORTED = ("shared_min_access_level", "shared_visible_only")
+
+
+@route("GET", "/projects/:id/groups", unsupported=PROJECT_GROUPS_UNSUPPORTED)
+def list_project_groups(ctx: Ctx) -> Any:
+    """The project's ancestor groups (with_shared: none are shared with projects here)."""
+    p = find_project(ctx, ctx.path_params["id"])
+    rows = [n for n in ancestors(ctx.conn, p["namespace_id"]) if n["kind"] == "group"]
+    skip = {to_int(i, "skip_groups") for i in comma_list(ctx.raw("skip_groups"), "skip_groups")}
+    rows = [g for g in rows if g["id"] not in skip]
+    search = ctx.str_("search")
+    if search:
+        rows = [g for g in rows if search.lower() in g["name"].lower()]
+    rows = sorted(_visible_groups(ctx, rows), key=lambda g: g["id"])
+    page = paginate_list(ctx, rows, {"id": ctx.path_params["id"]})
+    return [
+        {k: render.group_json(ctx, g)[k]
+         for k in ("id", "name", "avatar_url", "web_url", "full_name", "full_path")}
+        for g in page
+    ]  # fmt: skip
+
+
+@route("GET", "/users/:user_id/projects", unsupported=PROJECT_LIST_UNSUPPORTED)
+def list_user_projects(ctx: Ctx) -> Any:
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None:
+        raise not_found("User")
+    rows = ctx.conn.execute(
+        "SELECT * FROM projects WHERE namespace_id = ?", (u["namespace_id"],)
+    ).fetchall()
+    return _project_list(ctx, rows, {"user_id": ctx.path_params["user_id"]})

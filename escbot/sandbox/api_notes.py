@@ -391,3 +391,95 @@ def delete_discussion_note(ctx: Ctx) -> Any:
     project, issue, note = _discussion_note(ctx)
     _remove_note(ctx, project, issue, note)
     return None
+
+
+# ---------------------------------------------------------------- award emoji
+# On issues and on their notes; thumbsup/thumbsdown on an issue are its up/downvotes.
+VOTES = {"thumbsup": "upvotes", "thumbsdown": "downvotes"}
+
+
+def _awardable(ctx: Ctx) -> tuple[str, Any, Any]:
+    """('Issue', issue, issue) or ('Note', note, issue) from the route."""
+    project, issue = _issue_for_notes(ctx)
+    if "note_id" in ctx.path_params:
+        return "Note", _find_note(ctx, project, issue), issue
+    return "Issue", issue, issue
+
+
+def _award_json(ctx: Ctx, r: Any) -> dict[str, Any]:
+    users = render.users_by_id(ctx, {r["user_id"]})
+    return {
+        "id": r["id"], "name": r["name"], "user": render.user_basic(ctx, users.get(r["user_id"])),
+        "created_at": r["created_at"], "updated_at": r["created_at"],
+        "awardable_id": r["awardable_id"], "awardable_type": r["awardable_type"], "url": None,
+    }  # fmt: skip
+
+
+def list_awards(ctx: Ctx) -> Any:
+    kind, target, _ = _awardable(ctx)
+    rows = paginate_sql(
+        ctx, "SELECT * FROM award_emoji WHERE awardable_type = ? AND awardable_id = ?",
+        [kind, target["id"]], "id ASC", {"id": ctx.path_params["id"]},
+    )  # fmt: skip
+    return [_award_json(ctx, r) for r in rows]
+
+
+def _find_award(ctx: Ctx) -> tuple[str, Any, Any]:
+    kind, target, issue = _awardable(ctx)
+    row = ctx.conn.execute(
+        "SELECT * FROM award_emoji WHERE awardable_type = ? AND awardable_id = ? AND id = ?",
+        (kind, target["id"], to_int(ctx.path_params["award_id"], "award_id")),
+    ).fetchone()
+    if row is None:
+        raise not_found("Award Emoji")
+    return row, target, issue
+
+
+def get_award(ctx: Ctx) -> Any:
+    return _award_json(ctx, _find_award(ctx)[0])
+
+
+def create_award(ctx: Ctx) -> Any:
+    kind, target, issue = _awardable(ctx)
+    name = ctx.str_("name", required=True) or ""
+    if ctx.conn.execute(
+        "SELECT 1 FROM award_emoji WHERE awardable_type = ? AND awardable_id = ? AND user_id = ? "
+        "AND name = ?",
+        (kind, target["id"], ctx.user["id"], name),
+    ).fetchone():
+        raise ApiError(404, {"message": "404 Award Emoji Name has already been taken Not Found"})
+    aid = ctx.conn.execute(
+        "INSERT INTO award_emoji (awardable_type, awardable_id, user_id, name, created_at) "
+        "VALUES (?,?,?,?,?)",
+        (kind, target["id"], ctx.user["id"], name, ctx.now()),
+    ).lastrowid
+    if kind == "Issue" and name in VOTES:
+        ctx.conn.execute(
+            f"UPDATE issues SET {VOTES[name]} = {VOTES[name]} + 1 WHERE id = ?", (issue["id"],)
+        )
+    ctx.status = 201
+    return _award_json(
+        ctx, ctx.conn.execute("SELECT * FROM award_emoji WHERE id = ?", (aid,)).fetchone()
+    )
+
+
+def delete_award(ctx: Ctx) -> Any:
+    row, _, issue = _find_award(ctx)
+    if row["user_id"] != ctx.user["id"] and not ctx.is_admin:
+        raise forbidden()
+    ctx.conn.execute("DELETE FROM award_emoji WHERE id = ?", (row["id"],))
+    if row["awardable_type"] == "Issue" and row["name"] in VOTES:
+        col = VOTES[row["name"]]
+        ctx.conn.execute(
+            f"UPDATE issues SET {col} = MAX({col} - 1, 0) WHERE id = ?", (issue["id"],)
+        )
+    ctx.status = 204
+    return None
+
+
+for _base in ("/projects/:id/issues/:noteable_id/award_emoji",
+              "/projects/:id/issues/:noteable_id/notes/:note_id/award_emoji"):  # fmt: skip
+    route("GET", _base)(list_awards)
+    route("POST", _base)(create_award)
+    route("GET", f"{_base}/:award_id")(get_award)
+    route("DELETE", f"{_base}/:award_id")(delete_award)

@@ -289,7 +289,11 @@ def label_json(ctx: Ctx, lb: sqlite3.Row, *, counts: bool = False) -> dict[str, 
         "description_html": lb["description"] or "",
         "text_color": text_color(lb["color"]),
         "color": lb["color"],
-        "subscribed": False,
+        "subscribed": ctx.conn.execute(
+            "SELECT 1 FROM label_subscriptions WHERE label_id = ? AND user_id = ?",
+            (lb["id"], ctx.user["id"]),
+        ).fetchone()
+        is not None,
         "archived": bool(lb["archived"]),
     }
     if lb["project_id"] is not None:

@@ -27,6 +27,7 @@ from escbot.sandbox import (  # noqa: F401
     api_labels,
     api_links,
     api_notes,
+    api_search,
     api_users,
 )
 from escbot.sandbox.access import find_user
@@ -52,8 +53,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> tuple[bytes, str]:
-        if self.body is None:
-            return b"", "application/json"
+        if self.body is None:  # Grape renders a nil result as JSON null (e.g. block twice)
+            return (b"" if self.status in (204, 304) else b"null"), "application/json"
         if isinstance(self.body, str):
             return self.body.encode(), "text/plain"
         return json.dumps(self.body, separators=(",", ":")).encode(), "application/json"
