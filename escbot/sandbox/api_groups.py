@@ -389,12 +389,18 @@ def _own_project_level(ctx: Ctx, p: sqlite3.Row) -> int:
 
 def _filter_projects(ctx: Ctx, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
     """ProjectsFinder's row filters. Sandbox projects are never archived, hidden, imported,
-    starred, shared, topic-tagged or pending deletion, and always have issues and MRs on."""
+    shared, topic-tagged or pending deletion, and always have issues and MRs on."""
     if (
-        ctx.bool_("archived") or ctx.bool_("active") is False or ctx.bool_("starred")
-        or ctx.bool_("imported") or ctx.str_("topic") or ctx.str_("marked_for_deletion_on")
+        ctx.bool_("archived") or ctx.bool_("active") is False or ctx.bool_("imported")
+        or ctx.str_("topic") or ctx.str_("marked_for_deletion_on")
     ):  # fmt: skip
         return []
+    if ctx.bool_("starred"):
+        mine = ctx.conn.execute(
+            "SELECT project_id FROM project_stars WHERE user_id = ?", (ctx.user["id"],)
+        )
+        starred = {r[0] for r in mine}
+        rows = [p for p in rows if p["id"] in starred]
     visibility = ctx.enum("visibility", ("private", "internal", "public"))
     if visibility:
         rows = [p for p in rows if p["visibility"] == visibility]
@@ -844,3 +850,30 @@ def list_user_projects(ctx: Ctx) -> Any:
         "SELECT * FROM projects WHERE namespace_id = ?", (u["namespace_id"],)
     ).fetchall()
     return _project_list(ctx, rows, {"user_id": ctx.path_params["user_id"]})
+
+
+# ---------------------------------------------------------------- stars
+def _star(ctx: Ctx, star: bool) -> Any:
+    """POST .../star and .../unstar: 304 when nothing changes."""
+    p = find_project(ctx, ctx.path_params["id"])
+    args = (p["id"], ctx.user["id"])
+    if star:
+        changed = ctx.conn.execute("INSERT OR IGNORE INTO project_stars VALUES (?, ?)", args)
+    else:
+        changed = ctx.conn.execute(
+            "DELETE FROM project_stars WHERE project_id = ? AND user_id = ?", args
+        )
+    if not changed.rowcount:
+        raise ApiError(304, None)
+    ctx.status = 201
+    return render.project_json(ctx, p)
+
+
+@route("POST", "/projects/:id/star")
+def star_project(ctx: Ctx) -> Any:
+    return _star(ctx, True)
+
+
+@route("POST", "/projects/:id/unstar")
+def unstar_project(ctx: Ctx) -> Any:
+    return _star(ctx, False)

@@ -425,6 +425,7 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
     "throttle_authenticated_api_requests_per_period": 7200,
     "throttle_authenticated_api_period_in_seconds": 3600,
     "deletion_adjourned_period": 7,
+    "default_projects_limit": 100000,
     "default_project_visibility": "private",
     "default_group_visibility": "private",
     "signup_enabled": False,

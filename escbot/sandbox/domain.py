@@ -299,4 +299,5 @@ def delete_project_rows(conn: sqlite3.Connection, project_id: int) -> None:
     conn.execute(
         "DELETE FROM members WHERE source_type = 'project' AND source_id = ?", (project_id,)
     )
+    conn.execute("DELETE FROM project_stars WHERE project_id = ?", (project_id,))
     conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))

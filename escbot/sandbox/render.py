@@ -222,7 +222,9 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
         "readme_url": None,
         "forks_count": 0,
         "avatar_url": None,
-        "star_count": 0,
+        "star_count": ctx.conn.execute(
+            "SELECT COUNT(*) FROM project_stars WHERE project_id = ?", (p["id"],)
+        ).fetchone()[0],
         "last_activity_at": p["last_activity_at"],
         "namespace": namespace_json(ctx, ns),
     }

@@ -138,6 +138,9 @@ CREATE TABLE IF NOT EXISTS award_emoji (
 CREATE TABLE IF NOT EXISTS label_subscriptions (
     label_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (label_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS project_stars (
+    project_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (project_id, user_id)
+);
 CREATE TABLE IF NOT EXISTS group_shares (
     group_id INTEGER NOT NULL, shared_with_group_id INTEGER NOT NULL,
     access_level INTEGER NOT NULL, expires_at TEXT,
@@ -164,6 +167,7 @@ DATA_TABLES = (
     "namespaces", "members", "projects", "labels", "milestones", "issues", "issue_labels",
     "issue_assignees", "notes", "events", "label_events", "state_events", "issue_links",
     "milestone_events", "weight_events", "award_emoji", "label_subscriptions", "group_shares",
+    "project_stars",
 )  # fmt: skip
 
 
