@@ -8,8 +8,8 @@ with a fresh sandbox (the only change: `gitlab_url`, `gitlab_token` and `gl` poi
 it), runs the chosen tests and prints `N passed, N failed`. Opt-in: it needs PyPI, so
 it is not part of the default test suite.
 
-The tests left out, and the GitLab feature each needs that the sandbox does not have,
-are listed in LEFT_OUT below (python_gitlab_functional.md beside this file explains).
+SELECTED names the tests run; LEFT_OUT names every other test of those files with the
+GitLab feature it needs that the sandbox does not have.
 """
 
 from __future__ import annotations
@@ -23,18 +23,40 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-# Issues, notes, labels, milestones, groups, projects' member and label parts, users and
-# the client basics (pagination, rate limits, sudo).
-FILES = ("test_issues.py", "test_groups.py", "test_users.py", "test_gitlab.py",
-         "test_projects.py", "test_current_user.py")  # fmt: skip
+# The tests in scope (issues, notes, labels, milestones, groups, projects' member and
+# label parts, users, and the client basics: pagination, rate limits, sudo), by file.
+SELECTED = {
+    "test_issues.py": (
+        "test_create_issue", "test_issue_notes", "test_issue_labels", "test_issue_links",
+        "test_issue_label_events", "test_issue_weight_events", "test_issue_milestones",
+        "test_issue_discussions",
+    ),
+    "test_groups.py": (
+        "test_groups", "test_group_labels", "test_group_milestones",
+        "test_group_subgroups_projects",
+    ),
+    "test_users.py": (
+        "test_block_user", "test_ban_user", "test_delete_user", "test_user_projects_list",
+        "test_user_events_list", "test_user_bio", "test_list_multiple_users",
+    ),
+    "test_gitlab.py": (
+        "test_auth_from_config", "test_no_custom_session", "test_custom_session",
+        "test_gitlab_settings", "test_namespaces", "test_search", "test_user_activities",
+        "test_events", "test_pagination", "test_rate_limits", "test_list_default_warning",
+        "test_list_page_nowarning", "test_list_all_false_nowarning",
+        "test_list_all_true_nowarning", "test_list_iterator_true_nowarning",
+    ),
+    "test_projects.py": (
+        "test_projects_head", "test_project_head", "test_create_project",
+        "test_project_members", "test_project_labels", "test_project_milestones",
+        "test_project_events", "test_project_stars", "test_project_groups_list",
+    ),
+}  # fmt: skip
 
-# test id -> the GitLab feature it needs that the sandbox does not implement.
+# Tests of those files left out -> the GitLab feature each needs that the sandbox lacks.
 LEFT_OUT = {
-    "test_issues.py::test_issue_notes": "award emoji on notes",
-    "test_issues.py::test_issue_weight_events": "issue weights (EE)",
-    "test_groups.py::test_groups": "group sharing (POST /groups/:id/share)",
-    "test_groups.py::test_group_avatar_upload": "avatars (uploads)",
-    "test_groups.py::test_group_avatar_remove": "avatars (uploads)",
+    "test_groups.py::test_group_avatar_upload": "avatar uploads",
+    "test_groups.py::test_group_avatar_remove": "avatar uploads",
     "test_groups.py::test_ldap_groups": "LDAP",
     "test_groups.py::test_group_ldap_links": "LDAP",
     "test_groups.py::test_group_notification_settings": "notification settings",
@@ -42,18 +64,58 @@ LEFT_OUT = {
     "test_groups.py::test_group_custom_attributes": "custom attributes",
     "test_groups.py::test_group_wiki": "wikis",
     "test_groups.py::test_group_hooks": "webhooks",
-    "test_groups.py::test_group_protected_branches": "repositories",
+    "test_groups.py::test_group_protected_branches": "repositories (protected branches)",
     "test_groups.py::test_group_transfer": "group transfer",
     "test_groups.py::test_group_saml_group_links": "SAML",
     "test_groups.py::test_group_service_account": "service accounts",
-    "test_groups.py::test_group_pull_mirror": "repositories",
-    "test_groups.py::test_group_ssh_certificates": "SSH certificates",
-    "test_groups.py::test_group_registry": "container registry",
-    "test_groups.py::test_group_snippets": "snippets",
-    "test_groups.py::test_group_epics": "epics (EE)",
-    "test_groups.py::test_group_push_rules": "push rules (EE)",
-    "test_groups.py::test_group_audit_events": "audit events (EE)",
-    "test_groups.py::test_group_variables": "CI/CD variables",
+    "test_users.py::test_create_user": "avatar uploads served by the instance",
+    "test_users.py::test_user_gpg_keys": "GPG keys",
+    "test_users.py::test_user_ssh_keys": "SSH keys",
+    "test_users.py::test_user_email": "user e-mails",
+    "test_users.py::test_user_custom_attributes": "custom attributes",
+    "test_users.py::test_user_impersonation_tokens": "impersonation tokens",
+    "test_users.py::test_user_identities": "external identities",
+    "test_gitlab.py::test_broadcast_messages": "broadcast messages",
+    "test_gitlab.py::test_markdown": "Markdown rendering",
+    "test_gitlab.py::test_markdown_in_project": "Markdown rendering",
+    "test_gitlab.py::test_sidekiq_queue_metrics": "Sidekiq",
+    "test_gitlab.py::test_sidekiq_process_metrics": "Sidekiq",
+    "test_gitlab.py::test_sidekiq_job_stats": "Sidekiq",
+    "test_gitlab.py::test_sidekiq_compound_metrics": "Sidekiq",
+    "test_gitlab.py::test_geo_nodes": "Geo",
+    "test_gitlab.py::test_gitlab_license": "licenses",
+    "test_gitlab.py::test_template_dockerfile": "template contents",
+    "test_gitlab.py::test_template_gitignore": "template contents",
+    "test_gitlab.py::test_template_gitlabciyml": "template contents",
+    "test_gitlab.py::test_template_license": "template contents",
+    "test_gitlab.py::test_hooks": "system hooks",
+    "test_gitlab.py::test_notification_settings": "notification settings",
+    "test_gitlab.py::test_features": "feature flags (skipped upstream too)",
+    "test_projects.py::test_project_avatar_upload": "avatar uploads",
+    "test_projects.py::test_project_avatar_remove": "avatar uploads",
+    "test_projects.py::test_project_badges": "badges",
+    "test_projects.py::test_project_boards": "issue boards",
+    "test_projects.py::test_project_custom_attributes": "custom attributes",
+    "test_projects.py::test_project_environments": "environments",
+    "test_projects.py::test_project_file_uploads": "uploads",
+    "test_projects.py::test_project_forks": "forks",
+    "test_projects.py::test_project_hooks": "webhooks",
+    "test_projects.py::test_project_housekeeping": "repositories (housekeeping)",
+    "test_projects.py::test_project_label_promotion": "label promotion",
+    "test_projects.py::test_project_milestone_promotion": "milestone promotion",
+    "test_projects.py::test_project_pages": "Pages",
+    "test_projects.py::test_project_pages_domains": "Pages",
+    "test_projects.py::test_project_protected_branches": "repositories (protected branches)",
+    "test_projects.py::test_project_remote_mirrors": "repositories (mirrors)",
+    "test_projects.py::test_project_pull_mirrors": "repositories (mirrors)",
+    "test_projects.py::test_project_services": "integrations",
+    "test_projects.py::test_project_storage": "repository storage",
+    "test_projects.py::test_project_tags": "repositories (tags)",
+    "test_projects.py::test_project_triggers": "CI triggers",
+    "test_projects.py::test_project_wiki": "wikis",
+    "test_projects.py::test_project_transfer": "project transfer",
+    "test_projects.py::test_project_external_status_check_create": "external status checks",
+    "test_projects.py::test_project_external_status_check_list": "external status checks",
 }
 
 CONFTEST = '''
@@ -116,19 +178,21 @@ def main() -> int:
         dest.mkdir(parents=True, exist_ok=True)
         root = fetch_tests(dest)
         api = root / "tests" / "functional" / "api"
-        deselect = [a for t in LEFT_OUT for a in ("--deselect", f"tests/functional/api/{t}")]
+        ids = [f"{api / f}::{t}" for f, tests in SELECTED.items() for t in tests]
         cmd = [
             sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "log_cli=false",
-            *[str(api / f) for f in FILES], *deselect, *args.pytest_args,
+            "--tb=line", *ids, *args.pytest_args,
         ]  # fmt: skip
         out = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
         sys.stdout.write(out.stdout[-20000:])
         sys.stderr.write(out.stderr[-5000:])
-        counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|error|skipped)", out.stdout)}
+        counts = {
+            k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|error|skipped)", out.stdout)
+        }
         print(f"{counts.get('passed', 0)} passed, "
               f"{counts.get('failed', 0) + counts.get('error', 0)} failed, "
               f"{counts.get('skipped', 0)} skipped")  # fmt: skip
-        print(f"left out: {len(LEFT_OUT)} tests (see LEFT_OUT)")
+        print(f"selected: {len(ids)} tests; left out: {len(LEFT_OUT)} (see LEFT_OUT)")
         return 0 if out.returncode in (0, 1) else out.returncode
 
 
