@@ -164,7 +164,7 @@ def list_groups(ctx: Ctx) -> Any:
     return _group_list(ctx, rows, {"order_by": "name", "sort": "asc"})
 
 
-@route("GET", "/groups/:id")
+@route("GET", "/groups/:id", unsupported=("with_custom_attributes",))
 def get_group(ctx: Ctx) -> Any:
     g = find_group(ctx, ctx.path_params["id"])
     out = render.group_json(ctx, g)
@@ -225,13 +225,16 @@ def _member_json(ctx: Ctx, u: sqlite3.Row, m: sqlite3.Row) -> dict[str, Any]:
 
 
 def _add_member(ctx: Ctx, source: str, source_id: int) -> Any:
-    need = [n for n in ("user_id", "access_level") if ctx.raw(n) in (None, "")]
-    if need:
-        raise missing(*need)
+    ident = ctx.str_("user_id") or ctx.str_("username")  # either names the user
+    if not ident:
+        raise ApiError(400, {"error": "user_id, username are missing, exactly one parameter "
+                                      "must be provided"})  # fmt: skip
+    if ctx.raw("access_level") in (None, ""):
+        raise missing("access_level")
     level = ctx.int_("access_level")
     if level not in ACCESS_LEVELS:
         raise bad_value("access_level")
-    u = find_user(ctx.conn, ctx.str_("user_id") or "")
+    u = find_user(ctx.conn, ident)
     if u is None:
         raise ApiError(404, {"message": "404 User Not Found"})
     if ctx.conn.execute(
@@ -251,8 +254,9 @@ def _add_member(ctx: Ctx, source: str, source_id: int) -> Any:
     return _member_json(ctx, u, m)
 
 
-# Documented for member lists (members.md) but not implemented here.
+# Documented for members (members.md) but not implemented here.
 MEMBER_LIST_UNSUPPORTED = ("show_seat_info", "with_saml_identity")
+MEMBER_WRITE_UNSUPPORTED = ("member_role_id",)
 
 
 def _list_members(ctx: Ctx, sources: list[tuple[str, int]]) -> Any:
@@ -303,7 +307,7 @@ def list_group_members_all(ctx: Ctx) -> Any:
     return _list_members(ctx, [("ns", n["id"]) for n in ancestors(ctx.conn, g["id"])])
 
 
-@route("POST", "/groups/:id/members")
+@route("POST", "/groups/:id/members", unsupported=MEMBER_WRITE_UNSUPPORTED)
 def add_group_member(ctx: Ctx) -> Any:
     g = find_group(ctx, ctx.path_params["id"])
     if group_level(ctx, g) < OWNER:
@@ -323,7 +327,7 @@ def list_project_members_all(ctx: Ctx) -> Any:
     return _list_members(ctx, _project_sources(ctx, p))
 
 
-@route("POST", "/projects/:id/members")
+@route("POST", "/projects/:id/members", unsupported=MEMBER_WRITE_UNSUPPORTED)
 def add_project_member(ctx: Ctx) -> Any:
     p = find_project(ctx, ctx.path_params["id"], level=MAINTAINER)
     return _add_member(ctx, "project", p["id"])
@@ -387,6 +391,11 @@ def _own_project_level(ctx: Ctx, p: sqlite3.Row) -> int:
     return project_level(ctx, p, user)  # type: ignore[arg-type]
 
 
+# Documented project-list filters that every sandbox project passes.
+PROJECT_FILTERS_ALWAYS_MET = ("include_hidden", "include_pending_delete", "with_shared",
+                              "with_issues_enabled", "with_merge_requests_enabled")  # fmt: skip
+
+
 def _filter_projects(ctx: Ctx, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
     """ProjectsFinder's row filters. Sandbox projects are never archived, hidden, imported,
     shared, topic-tagged or pending deletion, and always have issues and MRs on."""
@@ -428,9 +437,7 @@ def _filter_projects(ctx: Ctx, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
     if ctx.str_("pagination") != "keyset":  # keyset reads them as its cursor
         rows = [p for p in rows if (after is None or p["id"] > after)
                 and (before is None or p["id"] < before)]  # fmt: skip
-    # include_hidden, include_pending_delete, with_shared, with_issues_enabled and
-    # with_merge_requests_enabled hold for every sandbox project.
-    return rows
+    return rows  # every sandbox project passes PROJECT_FILTERS_ALWAYS_MET
 
 
 @route("GET", "/projects", unsupported=PROJECT_LIST_UNSUPPORTED)
@@ -593,6 +600,26 @@ def _remove_member(ctx: Ctx, source: str, source_id: int) -> None:
         "DELETE FROM members WHERE source_type = ? AND source_id = ? AND user_id = ?",
         (source, source_id, u["id"]),
     )
+    groups = descendant_ids(ctx.conn, source_id) if source == "ns" else []
+    if groups and not ctx.bool_("skip_subresources", False):  # Members::DestroyService
+        marks = ",".join("?" * len(groups))
+        ctx.conn.execute(
+            f"DELETE FROM members WHERE user_id = ? AND ((source_type = 'ns' AND source_id IN "
+            f"({marks})) OR (source_type = 'project' AND source_id IN (SELECT id FROM projects "
+            f"WHERE namespace_id IN ({marks}))))",
+            [u["id"], *groups, *groups],
+        )
+    if ctx.bool_("unassign_issuables", False):
+        where = (
+            "project_id = ?" if source == "project"
+            else f"project_id IN (SELECT id FROM projects WHERE namespace_id IN "
+                 f"({','.join('?' * len(groups))}))"
+        )  # fmt: skip
+        ctx.conn.execute(
+            f"DELETE FROM issue_assignees WHERE user_id = ? AND issue_id IN "
+            f"(SELECT id FROM issues WHERE {where})",
+            [u["id"], *([source_id] if source == "project" else groups)],
+        )
     ctx.status = 204
 
 
@@ -608,7 +635,7 @@ def get_group_member_all(ctx: Ctx) -> Any:
     return _best_member(ctx, [("ns", n["id"]) for n in ancestors(ctx.conn, g["id"])])
 
 
-@route("PUT", "/groups/:id/members/:user_id")
+@route("PUT", "/groups/:id/members/:user_id", unsupported=MEMBER_WRITE_UNSUPPORTED)
 def update_group_member(ctx: Ctx) -> Any:
     g = find_group(ctx, ctx.path_params["id"], level=OWNER)
     return _update_member(ctx, "ns", g["id"])
@@ -635,7 +662,7 @@ def get_project_member_all(ctx: Ctx) -> Any:
     return _best_member(ctx, _project_sources(ctx, p))
 
 
-@route("PUT", "/projects/:id/members/:user_id")
+@route("PUT", "/projects/:id/members/:user_id", unsupported=MEMBER_WRITE_UNSUPPORTED)
 def update_project_member(ctx: Ctx) -> Any:
     p = find_project(ctx, ctx.path_params["id"], level=MAINTAINER)
     return _update_member(ctx, "project", p["id"])

@@ -460,8 +460,12 @@ def _issue_page(
     )  # fmt: skip
 
 
-# Documented for issue lists (issues.md) but not implemented here.
+# Documented for issues (issues.md) but not implemented here.
 ISSUE_LIST_UNSUPPORTED = ("epic_id", "health_status", "iteration_id", "iteration_title")
+ISSUE_WRITE_UNSUPPORTED = ("epic_id", "epic_iid", "merge_request_to_resolve_discussions_of",
+                           "discussion_to_resolve")  # fmt: skip
+# Documented list filters every sandbox issue passes (no project is ever archived).
+ISSUE_FILTERS_ALWAYS_MET = ("non_archived",)
 
 
 def list_issues(
@@ -691,7 +695,7 @@ def create_issue_row(
     return issue
 
 
-@route("POST", "/projects/:id/issues")
+@route("POST", "/projects/:id/issues", unsupported=ISSUE_WRITE_UNSUPPORTED)
 def create_issue(ctx: Ctx) -> Any:
     project = find_project(ctx, ctx.path_params["id"])
     level = project_level(ctx, project)
@@ -956,7 +960,7 @@ def _updated_at_override(ctx: Ctx, level: int) -> str | None:
     return override
 
 
-@route("PUT", "/projects/:id/issues/:issue_iid")
+@route("PUT", "/projects/:id/issues/:issue_iid", unsupported=ISSUE_WRITE_UNSUPPORTED)
 def update_issue(ctx: Ctx) -> Any:
     project = find_project(ctx, ctx.path_params["id"])
     issue = find_issue(ctx, project, ctx.path_params["issue_iid"])

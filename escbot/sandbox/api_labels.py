@@ -155,6 +155,9 @@ def _list(ctx: Ctx, owner: Owner) -> Any:
                 f"WHERE namespace_id IN ({marks}))",
                 [owner.row["id"], *ids],
             ).fetchall()
+    archived = ctx.bool_("archived")
+    if archived is not None:
+        rows = [r for r in rows if bool(r["archived"]) == archived]
     search = ctx.str_("search")
     if search:
         s = search.lower()

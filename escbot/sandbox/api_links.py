@@ -11,6 +11,7 @@ from escbot.sandbox.access import (
     REPORTER,
     ancestors,
     can_read_issue,
+    descendant_ids,
     find_group,
     find_project,
     project_level,
@@ -189,9 +190,6 @@ def delete_link(ctx: Ctx) -> Any:
 # Project and group milestones share one table (project_id or group_id set) and one
 # set of handlers; `_owner` says which, from the route.
 
-# Documented for milestone lists (milestones.md) but not implemented here.
-MILESTONE_LIST_UNSUPPORTED = ("include_descendants",)
-
 
 def _owner(ctx: Ctx, level: int = GUEST) -> tuple[str, sqlite3.Row]:
     if ctx.path.split("/api/v4/", 1)[-1].startswith("groups/"):
@@ -220,8 +218,14 @@ def list_milestones(ctx: Ctx) -> Any:
     if ctx.bool_("include_ancestors") or ctx.bool_("include_parent_milestones"):
         groups = _ancestor_group_ids(ctx, col, owner)
         if groups:
-            where = [f"({col} = ? OR group_id IN ({','.join('?' * len(groups))}))"]
+            where = [f"({where[0]} OR group_id IN ({','.join('?' * len(groups))}))"]
             args += groups
+    if col == "group_id" and ctx.bool_("include_descendants"):
+        below = [g for g in descendant_ids(ctx.conn, owner["id"]) if g != owner["id"]]
+        marks = ",".join("?" * len(below)) or "NULL"
+        where = [f"({where[0]} OR group_id IN ({marks}) OR project_id IN (SELECT id FROM "
+                 f"projects WHERE namespace_id IN ({marks}, ?)))"]  # fmt: skip
+        args += [*below, *below, owner["id"]]
     state = ctx.enum("state", ("active", "closed"))
     if state:
         where.append("state = ?")
@@ -364,7 +368,7 @@ def list_milestone_merge_requests(ctx: Ctx) -> Any:
 
 
 for _base in ("/projects/:id/milestones", "/groups/:id/milestones"):
-    route("GET", _base, unsupported=MILESTONE_LIST_UNSUPPORTED)(list_milestones)
+    route("GET", _base)(list_milestones)
     route("POST", _base)(create_milestone)
     route("GET", f"{_base}/:milestone_id")(get_milestone)
     route("PUT", f"{_base}/:milestone_id")(update_milestone)

@@ -8,6 +8,7 @@ and form-encoded bodies are accepted.
 from __future__ import annotations
 
 import email.policy
+import functools
 import re
 import sqlite3
 from collections.abc import Callable
@@ -323,6 +324,7 @@ def route(
     regex = re.compile("^" + pattern + "$")
 
     def deco(fn: Handler) -> Handler:
+        @functools.wraps(fn)
         def checked(ctx: Ctx) -> Any:
             for name in unsupported:
                 value = ctx.params.get(name)
