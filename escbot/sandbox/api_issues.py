@@ -690,6 +690,7 @@ def create_issue_row(
         (project["id"], iid, title, description, ctx.user["id"], when, when, int(confidential),
          count, done, service_desk_reply_to, iid * 513),
     ).lastrowid  # fmt: skip
+    assert issue_id is not None  # an INSERT always sets it
     issue = reload(ctx, issue_id)
     add_event(ctx, project["id"], "opened", "Issue", issue_id, iid, title, when=when)
     return issue

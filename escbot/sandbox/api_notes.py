@@ -424,7 +424,7 @@ def list_awards(ctx: Ctx) -> Any:
     return [_award_json(ctx, r) for r in rows]
 
 
-def _find_award(ctx: Ctx) -> tuple[str, Any, Any]:
+def _find_award(ctx: Ctx) -> tuple[Any, Any, Any]:
     kind, target, issue = _awardable(ctx)
     row = ctx.conn.execute(
         "SELECT * FROM award_emoji WHERE awardable_type = ? AND awardable_id = ? AND id = ?",

@@ -312,7 +312,8 @@ def update_user(ctx: Ctx) -> Any:
     if updates:
         sets = ", ".join(f"{k} = ?" for k in updates)
         ctx.conn.execute(f"UPDATE users SET {sets} WHERE id = ?", [*updates.values(), u["id"]])
-    return render.user_detail(ctx, find_user(ctx.conn, u["id"]), full=True)
+    row = ctx.conn.execute("SELECT * FROM users WHERE id = ?", (u["id"],)).fetchone()
+    return render.user_detail(ctx, row, full=True)
 
 
 @route("DELETE", "/users/:user_id")

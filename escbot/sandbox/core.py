@@ -166,8 +166,8 @@ class Ctx:
     status: int = 200
     token_kind: str = "pat"
     token_scopes: tuple[str, ...] = ()
-    # Per-request caches for rendering.
-    cache: dict[str, Any] = field(default_factory=dict)
+    # Per-request caches for rendering, keyed by strings or tuples.
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def api(self) -> str:

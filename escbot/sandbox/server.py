@@ -423,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
             result: Response | object = Response(400, {"error": "400 Bad Request"})
         else:
             body = self.rfile.read(length) if length > 0 else b""
-            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            host = self.headers.get("Host") or "{}:{}".format(*self.connection.getsockname()[:2])
             result = self.app.handle(
                 self.command, self.path, self.headers, body, f"http://{host}",
                 self.client_address[0],
