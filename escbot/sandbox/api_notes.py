@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import secrets
 from datetime import date, timedelta
 from typing import Any
@@ -52,14 +53,64 @@ def _issue_for_notes(ctx: Ctx) -> tuple[Any, Any]:
 
 
 def _find_note(ctx: Ctx, project: Any, issue: Any) -> Any:
-    """A note of the issue; an internal one is 404 to whom may not read it."""
+    """A note of the issue; 404 to whom may not read it (internal, or a system note
+    naming an issue they cannot see)."""
     nid = to_int(ctx.path_params["note_id"], "note_id")
     row = ctx.conn.execute(
         "SELECT * FROM notes WHERE id = ? AND issue_id = ?", (nid, issue["id"])
     ).fetchone()
     if row is None or (row["internal"] and not reads_internal(ctx, project)):
         raise not_found()
+    if not readable_system_notes(ctx, project, [row]):
+        raise not_found()
     return row
+
+
+_ISSUE_REF = re.compile(r"(?<![\w/])(?:([\w.\-]+(?:/[\w.\-]+)*))?#(\d+)\b")
+
+
+def readable_system_notes(ctx: Ctx, project: Any, notes: list[Any]) -> list[Any]:
+    """Note#system_note_visible_for?: a system note naming issues ("marked this issue as
+    related to #2") is shown only to whom can read every issue it names."""
+    if ctx.is_admin:
+        return notes
+    return [n for n in notes if not n["system"] or _refs_readable(ctx, project, n["body"])]
+
+
+def _refs_readable(ctx: Ctx, project: Any, body: str) -> bool:
+    refs = _ISSUE_REF.findall(body)
+    for prefix, iid in refs:
+        target = _referenced_project(ctx, project, prefix)
+        issue = (
+            target
+            and ctx.conn.execute(
+                "SELECT * FROM issues WHERE project_id = ? AND iid = ?", (target["id"], int(iid))
+            ).fetchone()
+        )
+        if (
+            not issue
+            or project_level(ctx, target) < GUEST
+            or not can_read_issue(ctx, target, issue)
+        ):
+            return False
+    return True
+
+
+def _referenced_project(ctx: Ctx, project: Any, prefix: str) -> Any:
+    """`#2` is this project, `proj#2` a sibling in its namespace, `grp/proj#2` any."""
+    if not prefix:
+        return project
+    if "/" in prefix:
+        ns_path, _, path = prefix.rpartition("/")
+        return ctx.conn.execute(
+            "SELECT p.* FROM projects p JOIN namespaces n ON n.id = p.namespace_id "
+            "WHERE n.full_path = ? COLLATE NOCASE AND p.path = ? COLLATE NOCASE",
+            (ns_path, path),
+        ).fetchone()
+    return ctx.conn.execute(
+        "SELECT * FROM projects WHERE namespace_id = ? AND path = ? COLLATE NOCASE",
+        (project["namespace_id"], prefix),
+    ).fetchone()
 
 
 @route("GET", "/projects/:id/issues/:noteable_id/notes")
@@ -82,7 +133,8 @@ def list_notes(ctx: Ctx) -> Any:
         {"id": ctx.path_params["id"], "noteable_id": ctx.path_params["noteable_id"],
          "order_by": order, "sort": sort, "activity_filter": activity},
     )  # fmt: skip
-    return render.notes_json(ctx, rows)
+    # Filtered after paging, as GitLab redacts notes on the page it loaded.
+    return render.notes_json(ctx, readable_system_notes(ctx, project, rows))
 
 
 @route("GET", "/projects/:id/issues/:noteable_id/notes/:note_id")
@@ -309,9 +361,10 @@ def _discussion_key(note: Any) -> str:
 
 def _visible_notes(ctx: Ctx, project: Any, issue: Any) -> list[Any]:
     internal = "" if reads_internal(ctx, project) else " AND internal = 0"
-    return ctx.conn.execute(
+    rows = ctx.conn.execute(
         f"SELECT * FROM notes WHERE issue_id = ?{internal} ORDER BY created_at, id", (issue["id"],)
     ).fetchall()
+    return readable_system_notes(ctx, project, rows)
 
 
 def _discussions(ctx: Ctx, notes: list[Any]) -> list[dict[str, Any]]:

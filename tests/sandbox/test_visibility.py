@@ -184,3 +184,13 @@ def test_participants_who_cannot_read_a_confidential_issue_are_left_out(world: W
     # The assignee (a Guest) can read the issue, so is a participant.
     assigned = world.as_("reporter").issues.list(search="secret assigned")[0]
     assert [u["username"] for u in assigned.participants()] == ["root", "assignee"]
+
+
+@pytest.mark.parametrize(("who", "sees"), [("guest", False), ("reporter", True)])
+def test_system_notes_naming_a_hidden_issue_are_hidden(world: World, who: str, sees: bool) -> None:
+    # Linking wrote "marked this issue as related to #2" on the public issue.
+    issue = world.as_(who).issues.get(world.public.iid)
+    bodies = [n.body for n in issue.notes.list(all=True) if n.system]
+    assert ("marked this issue as related to #2" in bodies) is sees
+    threads = [d.attributes["notes"][0]["body"] for d in issue.discussions.list(all=True)]
+    assert ("marked this issue as related to #2" in threads) is sees
