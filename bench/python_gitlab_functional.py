@@ -192,7 +192,7 @@ def main() -> int:
         print(f"{counts.get('passed', 0)} passed, "
               f"{counts.get('failed', 0) + counts.get('error', 0)} failed, "
               f"{counts.get('skipped', 0)} skipped")  # fmt: skip
-        print(f"selected: {len(ids)} tests; left out: {len(LEFT_OUT)} (see LEFT_OUT)")
+        print(f"selected: {len(ids)} test functions; left out: {len(LEFT_OUT)} (see LEFT_OUT)")
         return 0 if out.returncode in (0, 1) else out.returncode
 
 

@@ -1,8 +1,10 @@
 """Request plumbing shared by the route modules: errors, params, routing, pagination.
 
 Params follow Grape/Rack conventions: query and body are merged (the body wins),
-`a[]=1&a[]=2` becomes a list and `not[labels]=x` a nested dict, and both JSON
-and form-encoded bodies are accepted.
+`a[]=1&a[]=2` becomes a list and `not[labels]=x` a nested dict, and JSON,
+form-encoded and multipart bodies are accepted. A route names the parameters GitLab
+documents for it that the sandbox does not implement; using one is a 400, never a
+silently ignored filter.
 """
 
 from __future__ import annotations

@@ -142,3 +142,40 @@ def test_my_events(gl: gitlab.Gitlab, project: Any) -> None:
     project.issues.create({"title": "t"})
     actions = [e.action_name for e in gl.events.list()]
     assert "opened" in actions and "created" in actions
+
+
+def test_group_sharing_grants_access(gl: gitlab.Gitlab, sandbox: Sandbox) -> None:
+    host = gl.groups.create({"name": "host", "path": "host"})
+    guests = gl.groups.create({"name": "guests", "path": "guests"})
+    p = gl.projects.create({"name": "shared", "namespace_id": host.id})
+    user, token = sandbox.create_user("invited")
+    guests.members.create({"user_id": user["id"], "access_level": 40})
+    with pytest.raises(gitlab.GitlabGetError):
+        sandbox.gitlab(token).projects.get(p.id)
+    host.share(guests.id, 20)  # capped at Reporter
+    assert gl.groups.get(host.id).shared_with_groups[0]["group_access_level"] == 20
+    assert sandbox.gitlab(token).projects.get(p.id).name == "shared"
+    with pytest.raises(gitlab.GitlabCreateError):
+        sandbox.gitlab(token).projects.get(p.id, lazy=True).members.create(
+            {"user_id": user["id"], "access_level": 10}
+        )
+    host.unshare(guests.id)
+    with pytest.raises(gitlab.GitlabGetError):
+        sandbox.gitlab(token).projects.get(p.id)
+
+
+def test_block_ban_star_subscribe(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> None:
+    user, token = sandbox.create_user("b")
+    u = gl.users.get(user["id"])
+    assert u.block() is True and u.block() is None
+    assert [x.username for x in gl.users.list(blocked=True)] == ["b"]
+    with pytest.raises(gitlab.GitlabAuthenticationError):
+        sandbox.gitlab(token).auth()
+    assert u.unblock() is True and u.unblock() is False
+    project.star()
+    assert project.star_count == 1 and [p.id for p in gl.projects.list(starred=True)] == [
+        project.id
+    ]
+    label = project.labels.create({"name": "l", "color": "#aabbcc"})
+    label.subscribe()
+    assert project.labels.get("l").subscribed is True

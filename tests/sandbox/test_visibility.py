@@ -194,3 +194,19 @@ def test_system_notes_naming_a_hidden_issue_are_hidden(world: World, who: str, s
     assert ("marked this issue as related to #2" in bodies) is sees
     threads = [d.attributes["notes"][0]["body"] for d in issue.discussions.list(all=True)]
     assert ("marked this issue as related to #2" in threads) is sees
+
+
+@pytest.mark.parametrize(("who", "sees"), [("guest", False), ("reporter", True), ("admin", True)])
+def test_search_api_respects_confidentiality(world: World, who: str, sees: bool) -> None:
+    client = world.clients[who]
+    pid = world.project.id
+    found = client.http_get(
+        f"/projects/{pid}/search", query_data={"scope": "issues", "search": "secret budget"}
+    )
+    assert [i["title"] for i in found] == (["secret budget"] if sees else [])
+    notes = client.http_get(
+        f"/projects/{pid}/search", query_data={"scope": "notes", "search": "withhold"}
+    )
+    assert len(notes) == (1 if sees else 0)
+    everywhere = client.search("issues", "secret")
+    assert ("secret budget" in [i["title"] for i in everywhere]) is sees
