@@ -35,7 +35,7 @@ from escbot.sandbox.core import (
     to_int,
     to_query,
 )
-from escbot.sandbox.domain import delete_project_rows
+from escbot.sandbox.domain import delete_project_rows, store_settings
 
 _PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 ACCESS_LEVELS = (0, 5, 10, 15, 20, 30, 40, 50)
@@ -85,6 +85,8 @@ def create_group(ctx: Ctx) -> Any:
         (gid, ctx.user["id"], OWNER, now),
     )
     ctx.status = 201
+    g = ctx.conn.execute("SELECT * FROM namespaces WHERE id = ?", (gid,)).fetchone()
+    store_settings(ctx, "namespaces", g, render.GROUP_SETTINGS)
     g = ctx.conn.execute("SELECT * FROM namespaces WHERE id = ?", (gid,)).fetchone()
     return render.group_json(ctx, g)
 
@@ -398,12 +400,18 @@ PROJECT_FILTERS_ALWAYS_MET = ("include_hidden", "include_pending_delete", "with_
 
 def _filter_projects(ctx: Ctx, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
     """ProjectsFinder's row filters. Sandbox projects are never archived, hidden, imported,
-    shared, topic-tagged or pending deletion, and always have issues and MRs on."""
+    shared or pending deletion, and always have issues and MRs on."""
     if (
         ctx.bool_("archived") or ctx.bool_("active") is False or ctx.bool_("imported")
-        or ctx.str_("topic") or ctx.str_("marked_for_deletion_on")
+        or ctx.str_("marked_for_deletion_on")
     ):  # fmt: skip
         return []
+    topics = comma_list(ctx.raw("topic"), "topic")
+    if topics:  # projects having all the topics
+        wanted = set(topics)
+        rows = [
+            p for p in rows if wanted <= set(render.settings(p, render.PROJECT_SETTINGS)["topics"])
+        ]
     if ctx.bool_("starred"):
         mine = ctx.conn.execute(
             "SELECT project_id FROM project_stars WHERE user_id = ?", (ctx.user["id"],)
@@ -540,6 +548,8 @@ def create_project(ctx: Ctx) -> Any:
         (pid, ctx.user["id"], now),
     )
     ctx.status = 201
+    p = ctx.conn.execute("SELECT * FROM projects WHERE id = ?", (pid,)).fetchone()
+    store_settings(ctx, "projects", p, render.PROJECT_SETTINGS)
     p = ctx.conn.execute("SELECT * FROM projects WHERE id = ?", (pid,)).fetchone()
     return render.project_json(ctx, p)
 
@@ -725,6 +735,7 @@ def update_group(ctx: Ctx) -> Any:
     if updates:
         sets = ", ".join(f"{k} = ?" for k in updates)
         ctx.conn.execute(f"UPDATE namespaces SET {sets} WHERE id = ?", [*updates.values(), g["id"]])
+    store_settings(ctx, "namespaces", g, render.GROUP_SETTINGS)
     return render.group_json(
         ctx, ctx.conn.execute("SELECT * FROM namespaces WHERE id = ?", (g["id"],)).fetchone()
     )
@@ -782,6 +793,7 @@ def update_project(ctx: Ctx) -> Any:
         updates["last_activity_at"] = ctx.now()
         sets = ", ".join(f"{k} = ?" for k in updates)
         ctx.conn.execute(f"UPDATE projects SET {sets} WHERE id = ?", [*updates.values(), p["id"]])
+    store_settings(ctx, "projects", p, render.PROJECT_SETTINGS)
     return render.project_json(
         ctx, ctx.conn.execute("SELECT * FROM projects WHERE id = ?", (p["id"],)).fetchone()
     )

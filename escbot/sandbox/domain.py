@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from escbot.sandbox.access import ancestors
-from escbot.sandbox.core import Ctx
+from escbot.sandbox.core import Ctx, comma_list, to_bool, to_int
 
 AUTO_LABEL_COLOR = "#6699cc"
 
@@ -301,3 +301,28 @@ def delete_project_rows(conn: sqlite3.Connection, project_id: int) -> None:
     )
     conn.execute("DELETE FROM project_stars WHERE project_id = ?", (project_id,))
     conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+
+# ---------------------------------------------------------------- echoed settings
+def store_settings(ctx: Ctx, table: str, row: sqlite3.Row, defaults: dict[str, Any]) -> None:
+    """Keep the echoed settings (see render.PROJECT_SETTINGS) named in the request,
+    coerced like GitLab's declared types; `tag_list` is the deprecated name of `topics`."""
+    stored = json.loads(row["settings"] or "{}")
+    params = dict(ctx.params)
+    if "tag_list" in params and "topics" in defaults:
+        params.setdefault("topics", params["tag_list"])
+    for key, default in defaults.items():
+        if key not in params:
+            continue
+        value = params[key]
+        if isinstance(default, bool):
+            stored[key] = to_bool(value, key)
+        elif isinstance(default, int):
+            stored[key] = to_int(value, key)
+        elif isinstance(default, list):
+            stored[key] = comma_list(value, key)
+        else:
+            stored[key] = None if value in (None, "") else str(value)
+    ctx.conn.execute(
+        f"UPDATE {table} SET settings = ? WHERE id = ?", (json.dumps(stored), row["id"])
+    )

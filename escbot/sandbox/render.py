@@ -6,6 +6,7 @@ query per row, so a page of 100 issues costs a handful of queries.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from typing import Any
@@ -164,6 +165,39 @@ def namespace_json(ctx: Ctx, ns: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+# Settings GitLab stores and returns that change nothing in the sandbox (it has no
+# repository, merge requests, CI or e-mail): POST/PUT store any of them and the JSON
+# echoes it. Defaults are GitLab's.
+PROJECT_SETTINGS: dict[str, Any] = {
+    "topics": [], "resolve_outdated_diff_discussions": False,
+    "container_registry_enabled": False, "merge_requests_enabled": True, "wiki_enabled": True,
+    "jobs_enabled": True, "snippets_enabled": True, "service_desk_enabled": True,
+    "repository_access_level": "enabled", "merge_requests_access_level": "enabled",
+    "builds_access_level": "enabled", "wiki_access_level": "enabled",
+    "snippets_access_level": "enabled", "pages_access_level": "enabled",
+    "forking_access_level": "enabled", "analytics_access_level": "enabled",
+    "only_allow_merge_if_pipeline_succeeds": False,
+    "only_allow_merge_if_all_discussions_are_resolved": False,
+    "remove_source_branch_after_merge": True, "merge_method": "merge",
+    "squash_option": "default_off", "lfs_enabled": True, "shared_runners_enabled": True,
+    "printing_merge_request_link_enabled": True, "autoclose_referenced_issues": True,
+    "ci_config_path": None, "emails_enabled": True, "public_jobs": True,
+    "request_access_enabled": True, "issues_template": None,
+}  # fmt: skip
+GROUP_SETTINGS: dict[str, Any] = {
+    "share_with_group_lock": False, "require_two_factor_authentication": False,
+    "two_factor_grace_period": 48, "project_creation_level": "developer",
+    "auto_devops_enabled": None, "subgroup_creation_level": "maintainer",
+    "emails_enabled": True, "mentions_disabled": None, "lfs_enabled": True,
+    "request_access_enabled": True, "wiki_access_level": "enabled",
+}  # fmt: skip
+
+
+def settings(row: sqlite3.Row, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A project's or group's settings: GitLab's defaults overlaid with what was stored."""
+    return {**defaults, **json.loads(row["settings"] or "{}")}
+
+
 def group_json(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": g["id"],
@@ -172,20 +206,11 @@ def group_json(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
         "path": g["path"],
         "description": g["description"],
         "visibility": g["visibility"],
-        "share_with_group_lock": False,
-        "require_two_factor_authentication": False,
-        "two_factor_grace_period": 48,
-        "project_creation_level": "developer",
-        "auto_devops_enabled": None,
-        "subgroup_creation_level": "maintainer",
-        "emails_disabled": False,
-        "emails_enabled": True,
-        "mentions_disabled": None,
-        "lfs_enabled": True,
+        **settings(g, GROUP_SETTINGS),
+        "emails_disabled": not settings(g, GROUP_SETTINGS)["emails_enabled"],
         "default_branch": None,
         "default_branch_protection": 2,
         "avatar_url": None,
-        "request_access_enabled": True,
         "full_name": full_name(ctx, g),
         "full_path": g["full_path"],
         "created_at": g["created_at"],
@@ -195,13 +220,13 @@ def group_json(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
         "ldap_cn": None,
         "ldap_access": None,
         "marked_for_deletion_on": None,
-        "wiki_access_level": "enabled",
         "archived": False,
     }
 
 
 def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str, Any]:
     ns = namespace_info(ctx, p["namespace_id"])
+    own = settings(p, PROJECT_SETTINGS)
     path_with_ns = f"{ns['full_path']}/{p['path']}"
     web = f"{ctx.base}/{path_with_ns}"
     out: dict[str, Any] = {
@@ -213,8 +238,8 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
         "path_with_namespace": path_with_ns,
         "created_at": p["created_at"],
         "default_branch": p["default_branch"],
-        "tag_list": [],
-        "topics": [],
+        "tag_list": own["topics"],
+        "topics": own["topics"],
         # SSH listens on its own port: GitLab's ssh URL never carries the HTTP one.
         "ssh_url_to_repo": f"git@{urlsplit(ctx.base).hostname}:{path_with_ns}.git",
         "http_url_to_repo": f"{web}.git",
@@ -246,28 +271,17 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
             },
             "empty_repo": True,
             "archived": False,
-            "resolve_outdated_diff_discussions": False,
-            "container_registry_enabled": False,
+            **{k: v for k, v in own.items() if k != "topics"},
             "issues_enabled": True,
-            "merge_requests_enabled": True,
-            "wiki_enabled": True,
-            "jobs_enabled": True,
-            "snippets_enabled": True,
-            "service_desk_enabled": True,
             "service_desk_address": f"contact-project+{path_with_ns.replace('/', '-')}"
             f"-{p['id']}-issue-@incoming.example.com",
             "issues_access_level": "enabled",
-            "repository_access_level": "enabled",
-            "merge_requests_access_level": "enabled",
             "creator_id": p["creator_id"],
             "open_issues_count": ctx.conn.execute(
                 "SELECT COUNT(*) FROM issues WHERE project_id = ? AND state = 'opened'",
                 (p["id"],),
             ).fetchone()[0],
             "shared_with_groups": [],
-            "only_allow_merge_if_pipeline_succeeds": False,
-            "request_access_enabled": True,
-            "issues_template": None,
             "marked_for_deletion_on": None,
         }
     )

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS namespaces (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
     full_path TEXT NOT NULL UNIQUE COLLATE NOCASE, parent_id INTEGER,
     description TEXT NOT NULL DEFAULT '',
-    visibility TEXT NOT NULL DEFAULT 'private', created_at TEXT NOT NULL, owner_id INTEGER
+    visibility TEXT NOT NULL DEFAULT 'private', created_at TEXT NOT NULL, owner_id INTEGER,
+    settings TEXT  -- JSON, as for projects
 );
 CREATE TABLE IF NOT EXISTS members (
     source_type TEXT NOT NULL, source_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS projects (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, namespace_id INTEGER NOT NULL,
     description TEXT, visibility TEXT NOT NULL DEFAULT 'private', creator_id INTEGER NOT NULL,
     created_at TEXT NOT NULL, last_activity_at TEXT NOT NULL, default_branch TEXT,
+    settings TEXT,  -- JSON: settings the API echoes but the sandbox has no behaviour for
     UNIQUE (namespace_id, path)
 );
 CREATE TABLE IF NOT EXISTS labels (
@@ -199,7 +201,12 @@ class Store:
                 "(SELECT project_id, state, created_at, updated_at FROM issues "
                 "WHERE issues.id = issue_labels.issue_id)"
             )
-        for table, col in (("notes", "discussion_id TEXT"), ("issues", "weight INTEGER")):
+        for table, col in (
+            ("notes", "discussion_id TEXT"),
+            ("issues", "weight INTEGER"),
+            ("projects", "settings TEXT"),
+            ("namespaces", "settings TEXT"),
+        ):
             have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
             if col.split()[0] not in have:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col}")

@@ -10,9 +10,9 @@ the pagination ones every list takes. For each parameter the sandbox either
   (a client learns at once, instead of getting a 200 with rows it asked to leave out), or
 - reads it: its name appears in the source of the module that serves the route, and a
   request with a sample value is answered without a server error.
-POST/PUT on /projects and /groups are not walked: their many settings attributes
-(merge methods, CI, features...) are accepted and ignored, as the sandbox does not
-model them.
+POST/PUT on /projects and /groups are not walked: of their many settings attributes,
+those GitLab echoes (render.PROJECT_SETTINGS, GROUP_SETTINGS) are stored and echoed;
+the others (imports, templates, mirrors, avatars...) are accepted and ignored.
 """
 
 from __future__ import annotations

@@ -179,3 +179,19 @@ def test_block_ban_star_subscribe(gl: gitlab.Gitlab, sandbox: Sandbox, project: 
     label = project.labels.create({"name": "l", "color": "#aabbcc"})
     label.subscribe()
     assert project.labels.get("l").subscribed is True
+
+
+def test_project_settings_are_echoed_and_topics_filter(gl: gitlab.Gitlab, group: Any) -> None:
+    p = gl.projects.create(
+        {"name": "t", "namespace_id": group.id, "remove_source_branch_after_merge": False,
+         "topics": ["escalations", "acme"]}
+    )  # fmt: skip
+    assert p.remove_source_branch_after_merge is False and p.topics == ["escalations", "acme"]
+    p.merge_method = "ff"
+    p.save()
+    assert gl.projects.get(p.id).merge_method == "ff"
+    assert [x.id for x in gl.projects.list(topic="acme,escalations")] == [p.id]
+    assert gl.projects.list(topic="other") == []
+    group.project_creation_level = "maintainer"
+    group.save()
+    assert gl.groups.get(group.id).project_creation_level == "maintainer"
