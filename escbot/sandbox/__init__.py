@@ -85,7 +85,7 @@ class Sandbox:
         self._server = server
         self._thread = thread
         self.token = token
-        host, port = server.server_address[:2]
+        host, port = server.socket.getsockname()[:2]
         self.url = f"http://{host}:{port}"
 
     # ------------------------------------------------------------ HTTP helper

@@ -155,6 +155,9 @@ def _list(ctx: Ctx, owner: Owner) -> Any:
                 f"WHERE namespace_id IN ({marks}))",
                 [owner.row["id"], *ids],
             ).fetchall()
+    archived = ctx.bool_("archived")
+    if archived is not None:
+        rows = [r for r in rows if bool(r["archived"]) == archived]
     search = ctx.str_("search")
     if search:
         s = search.lower()
@@ -278,6 +281,44 @@ def delete_project_label(ctx: Ctx) -> Any:
 @route("DELETE", "/projects/:id/labels")
 def delete_project_label_legacy(ctx: Ctx) -> Any:
     return _delete(ctx, _project_owner(ctx, DEVELOPER), None)
+
+
+def _subscription(ctx: Ctx, owner: Owner, subscribe: bool) -> Any:
+    """POST .../subscribe and .../unsubscribe: 304 when nothing changes."""
+    label = owner.find(ctx.path_params["label_id"], own_only=False)
+    args = (label["id"], ctx.user["id"])
+    if subscribe:
+        changed = ctx.conn.execute(
+            "INSERT OR IGNORE INTO label_subscriptions VALUES (?, ?)", args
+        ).rowcount
+    else:
+        changed = ctx.conn.execute(
+            "DELETE FROM label_subscriptions WHERE label_id = ? AND user_id = ?", args
+        ).rowcount
+    if not changed:
+        raise ApiError(304, None)
+    ctx.status = 201
+    return render.label_json(ctx, label)
+
+
+@route("POST", "/projects/:id/labels/:label_id/subscribe")
+def subscribe_project_label(ctx: Ctx) -> Any:
+    return _subscription(ctx, _project_owner(ctx), True)
+
+
+@route("POST", "/projects/:id/labels/:label_id/unsubscribe")
+def unsubscribe_project_label(ctx: Ctx) -> Any:
+    return _subscription(ctx, _project_owner(ctx), False)
+
+
+@route("POST", "/groups/:id/labels/:label_id/subscribe")
+def subscribe_group_label(ctx: Ctx) -> Any:
+    return _subscription(ctx, _group_owner(ctx), True)
+
+
+@route("POST", "/groups/:id/labels/:label_id/unsubscribe")
+def unsubscribe_group_label(ctx: Ctx) -> Any:
+    return _subscription(ctx, _group_owner(ctx), False)
 
 
 # Group routes.

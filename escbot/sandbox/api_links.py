@@ -6,14 +6,24 @@ import sqlite3
 from typing import Any
 
 from escbot.sandbox import render
-from escbot.sandbox.access import REPORTER, find_project, project_level
-from escbot.sandbox.api_issues import can_read_issue, find_issue
+from escbot.sandbox.access import (
+    GUEST,
+    REPORTER,
+    ancestors,
+    can_read_issue,
+    descendant_ids,
+    find_group,
+    find_project,
+    project_level,
+)
+from escbot.sandbox.api_issues import find_issue
 from escbot.sandbox.core import (
     ApiError,
     Ctx,
     bad_value,
     missing,
     not_found,
+    paginate_list,
     paginate_sql,
     route,
     to_int,
@@ -69,7 +79,7 @@ def list_links(ctx: Ctx) -> Any:
     for lk, oid in zip(links, other_ids, strict=True):
         other = rows[oid]
         oproj = render.project_paths(ctx, other["project_id"])[0]
-        if project_level(ctx, oproj) < 10 or not can_read_issue(ctx, oproj, other):
+        if project_level(ctx, oproj) < GUEST or not can_read_issue(ctx, oproj, other):
             continue
         item = render.issues_json(ctx, [other], context_project=project["id"])[0]
         item.update(
@@ -151,6 +161,12 @@ def _find_link(ctx: Ctx) -> tuple[Any, Any, sqlite3.Row]:
 @route("GET", "/projects/:id/issues/:issue_iid/links/:issue_link_id")
 def get_link(ctx: Ctx) -> Any:
     _, issue, link = _find_link(ctx)
+    # read_issue_link needs both ends readable.
+    other_id = link["target_id"] if link["source_id"] == issue["id"] else link["source_id"]
+    other = ctx.conn.execute("SELECT * FROM issues WHERE id = ?", (other_id,)).fetchone()
+    oproj = render.project_paths(ctx, other["project_id"])[0]
+    if project_level(ctx, oproj) < GUEST or not can_read_issue(ctx, oproj, other):
+        raise not_found()
     return _link_json(ctx, link, issue["id"])
 
 
@@ -171,10 +187,45 @@ def delete_link(ctx: Ctx) -> Any:
 
 
 # ---------------------------------------------------------------- milestones
-@route("GET", "/projects/:id/milestones")
+# Project and group milestones share one table (project_id or group_id set) and one
+# set of handlers; `_owner` says which, from the route.
+
+
+def _owner(ctx: Ctx, level: int = GUEST) -> tuple[str, sqlite3.Row]:
+    if ctx.path.split("/api/v4/", 1)[-1].startswith("groups/"):
+        return "group_id", find_group(ctx, ctx.path_params["id"], level=level)
+    return "project_id", find_project(ctx, ctx.path_params["id"], level=level)
+
+
+def _find_milestone(ctx: Ctx, col: str, owner: sqlite3.Row) -> sqlite3.Row:
+    m = ctx.conn.execute(
+        f"SELECT * FROM milestones WHERE {col} = ? AND id = ?",
+        (owner["id"], to_int(ctx.path_params["milestone_id"], "milestone_id")),
+    ).fetchone()
+    if m is None:
+        raise not_found("Milestone")
+    return m
+
+
+def _ancestor_group_ids(ctx: Ctx, col: str, owner: sqlite3.Row) -> list[int]:
+    ns = owner["namespace_id"] if col == "project_id" else owner["parent_id"]
+    return [n["id"] for n in ancestors(ctx.conn, ns) if n["kind"] == "group"]
+
+
 def list_milestones(ctx: Ctx) -> Any:
-    project = find_project(ctx, ctx.path_params["id"])
-    where, args = ["project_id = ?"], [project["id"]]
+    col, owner = _owner(ctx)
+    where, args = [f"{col} = ?"], [owner["id"]]
+    if ctx.bool_("include_ancestors") or ctx.bool_("include_parent_milestones"):
+        groups = _ancestor_group_ids(ctx, col, owner)
+        if groups:
+            where = [f"({where[0]} OR group_id IN ({','.join('?' * len(groups))}))"]
+            args += groups
+    if col == "group_id" and ctx.bool_("include_descendants"):
+        below = [g for g in descendant_ids(ctx.conn, owner["id"]) if g != owner["id"]]
+        marks = ",".join("?" * len(below)) or "NULL"
+        where = [f"({where[0]} OR group_id IN ({marks}) OR project_id IN (SELECT id FROM "
+                 f"projects WHERE namespace_id IN ({marks}, ?)))"]  # fmt: skip
+        args += [*below, *below, owner["id"]]
     state = ctx.enum("state", ("active", "closed"))
     if state:
         where.append("state = ?")
@@ -187,10 +238,31 @@ def list_milestones(ctx: Ctx) -> Any:
     if search:
         where.append("(title LIKE ? OR description LIKE ?)")
         args += [f"%{search}%"] * 2
+    search_title = ctx.str_("search_title")
+    if search_title:
+        where.append("title LIKE ?")
+        args.append(f"%{search_title}%")
     iids = ctx.list_("iids")
     if iids:
         where.append(f"iid IN ({','.join('?' * len(iids))})")
         args += [to_int(i, "iids") for i in iids]
+    for name, op in (("updated_after", ">="), ("updated_before", "<=")):
+        bound = ctx.datetime_(name)
+        if bound is not None:
+            where.append(f"updated_at {op} ?")
+            args.append(bound)
+    day = ctx.date_("containing_date")
+    if day:
+        where.append(
+            "(start_date IS NULL OR start_date <= ?) AND (due_date IS NULL OR due_date >= ?)"
+        )
+        args += [day, day]
+    start, end = ctx.date_("start_date"), ctx.date_("end_date")
+    if start and end:  # milestones overlapping [start, end] (MilestonesFinder)
+        where.append(
+            "(due_date IS NULL OR due_date >= ?) AND (start_date IS NULL OR start_date <= ?)"
+        )
+        args += [start, end]
     rows = paginate_sql(
         ctx, f"SELECT * FROM milestones WHERE {' AND '.join(where)}", args,
         "due_date IS NULL, due_date ASC, title ASC", {"id": ctx.path_params["id"]},
@@ -198,56 +270,42 @@ def list_milestones(ctx: Ctx) -> Any:
     return [render.milestone_json(ctx, m) for m in rows]
 
 
-@route("GET", "/projects/:id/milestones/:milestone_id")
 def get_milestone(ctx: Ctx) -> Any:
-    project = find_project(ctx, ctx.path_params["id"])
-    m = ctx.conn.execute(
-        "SELECT * FROM milestones WHERE project_id = ? AND id = ?",
-        (project["id"], to_int(ctx.path_params["milestone_id"], "milestone_id")),
-    ).fetchone()
-    if m is None:
-        raise not_found("Milestone")
-    return render.milestone_json(ctx, m)
+    col, owner = _owner(ctx)
+    return render.milestone_json(ctx, _find_milestone(ctx, col, owner))
 
 
-@route("POST", "/projects/:id/milestones")
 def create_milestone(ctx: Ctx) -> Any:
-    project = find_project(ctx, ctx.path_params["id"], level=REPORTER)
+    col, owner = _owner(ctx, REPORTER)
     if ctx.raw("title") is None:
         raise missing("title")
     title = ctx.str_("title") or ""
     if not title.strip():
         raise validation("title", "can't be blank")
     if ctx.conn.execute(
-        "SELECT 1 FROM milestones WHERE project_id = ? AND title = ?", (project["id"], title)
+        f"SELECT 1 FROM milestones WHERE {col} = ? AND title = ?", (owner["id"], title)
     ).fetchone():
         raise ApiError(400, {"message": "Milestone already exists"})
     due, start = ctx.date_("due_date"), ctx.date_("start_date")
     if due and start and start > due:
         raise bad_value("start_date")
     iid = ctx.conn.execute(
-        "SELECT COALESCE(MAX(iid), 0) + 1 FROM milestones WHERE project_id = ?", (project["id"],)
+        f"SELECT COALESCE(MAX(iid), 0) + 1 FROM milestones WHERE {col} = ?", (owner["id"],)
     ).fetchone()[0]
     now = ctx.now()
     mid = ctx.conn.execute(
-        "INSERT INTO milestones (project_id, iid, title, description, due_date, start_date, "
-        "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-        (project["id"], iid, title, ctx.str_("description"), due, start, now, now),
+        f"INSERT INTO milestones ({col}, iid, title, description, due_date, start_date, "
+        f"created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        (owner["id"], iid, title, ctx.str_("description"), due, start, now, now),
     ).lastrowid
     ctx.status = 201
     m = ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (mid,)).fetchone()
     return render.milestone_json(ctx, m)
 
 
-@route("PUT", "/projects/:id/milestones/:milestone_id")
 def update_milestone(ctx: Ctx) -> Any:
-    project = find_project(ctx, ctx.path_params["id"], level=REPORTER)
-    mid = to_int(ctx.path_params["milestone_id"], "milestone_id")
-    m = ctx.conn.execute(
-        "SELECT * FROM milestones WHERE project_id = ? AND id = ?", (project["id"], mid)
-    ).fetchone()
-    if m is None:
-        raise not_found("Milestone")
+    col, owner = _owner(ctx, REPORTER)
+    m = _find_milestone(ctx, col, owner)
     keys = ["title", "description", "due_date", "start_date", "state_event"]
     if not any(k in ctx.params for k in keys):
         raise ApiError(
@@ -270,21 +328,50 @@ def update_milestone(ctx: Ctx) -> Any:
         updates["state"] = "closed" if event == "close" else "active"
     updates["updated_at"] = ctx.now()
     sets = ", ".join(f"{k} = ?" for k in updates)
-    ctx.conn.execute(f"UPDATE milestones SET {sets} WHERE id = ?", [*updates.values(), mid])
+    ctx.conn.execute(f"UPDATE milestones SET {sets} WHERE id = ?", [*updates.values(), m["id"]])
     return render.milestone_json(
-        ctx, ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (mid,)).fetchone()
+        ctx, ctx.conn.execute("SELECT * FROM milestones WHERE id = ?", (m["id"],)).fetchone()
     )
 
 
-@route("DELETE", "/projects/:id/milestones/:milestone_id")
 def delete_milestone(ctx: Ctx) -> Any:
-    project = find_project(ctx, ctx.path_params["id"], level=REPORTER)
-    mid = to_int(ctx.path_params["milestone_id"], "milestone_id")
-    if not ctx.conn.execute(
-        "SELECT 1 FROM milestones WHERE project_id = ? AND id = ?", (project["id"], mid)
-    ).fetchone():
-        raise not_found("Milestone")
-    ctx.conn.execute("UPDATE issues SET milestone_id = NULL WHERE milestone_id = ?", (mid,))
-    ctx.conn.execute("DELETE FROM milestones WHERE id = ?", (mid,))
+    col, owner = _owner(ctx, REPORTER)
+    m = _find_milestone(ctx, col, owner)
+    ctx.conn.execute("UPDATE issues SET milestone_id = NULL WHERE milestone_id = ?", (m["id"],))
+    ctx.conn.execute("DELETE FROM milestones WHERE id = ?", (m["id"],))
     ctx.status = 204
     return None
+
+
+def list_milestone_issues(ctx: Ctx) -> Any:
+    """The milestone's issues that the caller can read, oldest first by id."""
+    col, owner = _owner(ctx)
+    m = _find_milestone(ctx, col, owner)
+    rows = ctx.conn.execute(
+        "SELECT * FROM issues WHERE milestone_id = ? ORDER BY id", (m["id"],)
+    ).fetchall()
+    visible = []
+    for r in rows:
+        proj = render.project_paths(ctx, r["project_id"])[0]
+        if project_level(ctx, proj) >= GUEST and can_read_issue(ctx, proj, r):
+            visible.append(r)
+    page = paginate_list(
+        ctx, visible, {"id": ctx.path_params["id"], "milestone_id": ctx.path_params["milestone_id"]}
+    )
+    return render.issues_json(ctx, page)
+
+
+def list_milestone_merge_requests(ctx: Ctx) -> Any:
+    col, owner = _owner(ctx)
+    _find_milestone(ctx, col, owner)
+    return paginate_list(ctx, [], {"id": ctx.path_params["id"]})  # the sandbox has no MRs
+
+
+for _base in ("/projects/:id/milestones", "/groups/:id/milestones"):
+    route("GET", _base)(list_milestones)
+    route("POST", _base)(create_milestone)
+    route("GET", f"{_base}/:milestone_id")(get_milestone)
+    route("PUT", f"{_base}/:milestone_id")(update_milestone)
+    route("DELETE", f"{_base}/:milestone_id")(delete_milestone)
+    route("GET", f"{_base}/:milestone_id/issues")(list_milestone_issues)
+    route("GET", f"{_base}/:milestone_id/merge_requests")(list_milestone_merge_requests)

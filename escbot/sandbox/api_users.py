@@ -6,8 +6,17 @@ from typing import Any
 
 from escbot.sandbox import render
 from escbot.sandbox.access import find_user
-from escbot.sandbox.core import ApiError, Ctx, forbidden, missing, not_found, paginate_sql, route
-from escbot.sandbox.domain import insert_token, insert_user, json_scopes
+from escbot.sandbox.core import (
+    ApiError,
+    Ctx,
+    forbidden,
+    missing,
+    not_found,
+    paginate_list,
+    paginate_sql,
+    route,
+)
+from escbot.sandbox.domain import delete_project_rows, insert_token, insert_user, json_scopes
 
 VERSION = {"version": "18.10.0-ee", "revision": "5a1c0d2e9f3", "kas": {"enabled": False}}
 VALID_SCOPES = (
@@ -35,7 +44,14 @@ def get_current_user(ctx: Ctx) -> Any:
     return out
 
 
-@route("GET", "/users")
+# Documented for GET /users (users.md) but not implemented here.
+USER_LIST_UNSUPPORTED = ("extern_uid", "provider", "saml_provider_id", "skip_ldap", "auditors",
+                         "with_custom_attributes", "custom_attributes")  # fmt: skip
+# Flags that hold for no sandbox user (no external users, 2FA, public e-mails or LDAP).
+NEVER_TRUE = ("external", "two_factor", "public_email")
+
+
+@route("GET", "/users", unsupported=USER_LIST_UNSUPPORTED)
 def list_users(ctx: Ctx) -> Any:
     where, args = ["1=1"], []
     username = ctx.str_("username")
@@ -46,13 +62,34 @@ def list_users(ctx: Ctx) -> Any:
     if search:
         where.append("(username LIKE ? OR name LIKE ? OR email = ?)")
         args += [f"%{search}%", f"%{search}%", search]
-    if ctx.bool_("active"):
-        where.append("state = 'active'")
+    for flag, state in (("active", "active"), ("blocked", "blocked"), ("banned", "banned")):
+        wanted = ctx.bool_(flag)
+        if wanted is not None:
+            where.append("state = ?" if wanted else "state != ?")
+            args.append(state)
     if ctx.bool_("exclude_bots") or ctx.bool_("humans"):
         where.append("bot = 0")
+    if ctx.bool_("without_project_bots"):
+        where.append("username NOT LIKE 'project\\_%\\_bot\\_%' ESCAPE '\\'")
+    if ctx.bool_("admins"):
+        where.append("is_admin = 1")
+    if ctx.bool_("without_projects"):
+        where.append("NOT EXISTS (SELECT 1 FROM members m WHERE m.user_id = users.id "
+                     "AND m.source_type = 'project')")  # fmt: skip
+    if any(ctx.bool_(flag) or (flag == "public_email" and ctx.str_(flag))
+           for flag in NEVER_TRUE):  # fmt: skip
+        where.append("0")
+    for name, op in (("created_after", ">="), ("created_before", "<=")):
+        bound = ctx.datetime_(name)
+        if bound is not None:
+            where.append(f"created_at {op} ?")
+            args.append(bound)
+    order = ctx.enum("order_by", ("id", "name", "username", "created_at", "updated_at"), "id")
+    sort = ctx.enum("sort", ("asc", "desc"), "desc") or "desc"
+    column = "created_at" if order == "updated_at" else order
     rows = paginate_sql(
-        ctx, f"SELECT * FROM users WHERE {' AND '.join(where)}", args, "id DESC",
-        {"order_by": "id", "sort": "desc"},
+        ctx, f"SELECT * FROM users WHERE {' AND '.join(where)}", args,
+        f"{column} {sort.upper()}, id {sort.upper()}", {"order_by": order, "sort": sort},
     )  # fmt: skip
     if ctx.is_admin:
         return [render.user_detail(ctx, u, full=True) for u in rows]
@@ -248,3 +285,185 @@ def revoke_project_token(ctx: Ctx) -> Any:
     ctx.conn.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (t["id"],))
     ctx.status = 204
     return None
+
+
+# ---------------------------------------------------------------- lifecycle writes
+@route("PUT", "/users/:user_id")
+def update_user(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    updates: dict[str, Any] = {}
+    for key in ("name", "email", "username"):
+        if ctx.has(key):
+            value = ctx.str_(key) or ""
+            if not value.strip():
+                raise ApiError(400, {"message": {key: ["can't be blank"]}})
+            updates[key] = value
+    if "username" in updates:
+        other = find_user(ctx.conn, updates["username"])
+        if other is not None and other["id"] != u["id"]:
+            raise ApiError(409, {"message": "Username has already been taken"})
+    for flag, col in (("admin", "is_admin"), ("bot", "bot")):
+        if ctx.has(flag):
+            updates[col] = int(bool(ctx.bool_(flag)))
+    if updates:
+        sets = ", ".join(f"{k} = ?" for k in updates)
+        ctx.conn.execute(f"UPDATE users SET {sets} WHERE id = ?", [*updates.values(), u["id"]])
+    row = ctx.conn.execute("SELECT * FROM users WHERE id = ?", (u["id"],)).fetchone()
+    return render.user_detail(ctx, row, full=True)
+
+
+@route("DELETE", "/users/:user_id")
+def delete_user(ctx: Ctx) -> Any:
+    """What the user wrote moves to the Ghost User (as GitLab does without hard_delete;
+    with it GitLab deletes contributions too, which no client's cleanup relies on)."""
+    if not ctx.is_admin:
+        raise forbidden()
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    if u["id"] == ctx.user["id"]:
+        raise forbidden()
+    ghost = find_user(ctx.conn, "ghost") or insert_user(
+        ctx.conn, ctx.now(), "ghost", "Ghost User", "ghost@example.com"
+    )
+    for table, col in (("issues", "author_id"), ("notes", "author_id"), ("events", "author_id"),
+                       ("label_events", "user_id"), ("state_events", "user_id"),
+                       ("milestone_events", "user_id"), ("issues", "closed_by_id")):  # fmt: skip
+        ctx.conn.execute(f"UPDATE {table} SET {col} = ? WHERE {col} = ?", (ghost["id"], u["id"]))
+    for table, col in (("tokens", "user_id"), ("members", "user_id"),
+                       ("issue_assignees", "user_id"), ("users", "id")):  # fmt: skip
+        ctx.conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (u["id"],))
+    for (pid,) in ctx.conn.execute(
+        "SELECT id FROM projects WHERE namespace_id = ?", (u["namespace_id"],)
+    ).fetchall():
+        delete_project_rows(ctx.conn, pid)
+    ctx.conn.execute("DELETE FROM namespaces WHERE id = ?", (u["namespace_id"],))
+    ctx.status = 204
+    return None
+
+
+# ---------------------------------------------------------------- block, ban
+def _admin_target(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    u = find_user(ctx.conn, ctx.path_params["user_id"])
+    if u is None or not ctx.path_params["user_id"].isdigit():
+        raise not_found("User")
+    if u["id"] == ctx.user["id"]:
+        raise forbidden("The API cannot be used to change your own state")
+    return u
+
+
+def _set_state(ctx: Ctx, u: Any, state: str) -> None:
+    ctx.conn.execute("UPDATE users SET state = ? WHERE id = ?", (state, u["id"]))
+    ctx.status = 201
+
+
+@route("POST", "/users/:user_id/block")
+def block_user(ctx: Ctx) -> Any:
+    u = _admin_target(ctx)
+    if u["state"] == "blocked":
+        ctx.status = 201
+        return None  # GitLab answers null for an already blocked user
+    _set_state(ctx, u, "blocked")
+    return True
+
+
+@route("POST", "/users/:user_id/unblock")
+def unblock_user(ctx: Ctx) -> Any:
+    u = _admin_target(ctx)
+    if u["state"] == "banned":
+        raise forbidden("You cannot unblock a banned user")
+    if u["state"] != "blocked":
+        ctx.status = 201
+        return False  # User#activate on an active user
+    _set_state(ctx, u, "active")
+    return True
+
+
+@route("POST", "/users/:user_id/ban")
+def ban_user(ctx: Ctx) -> Any:
+    u = _admin_target(ctx)
+    if u["state"] != "active":
+        raise ApiError(403, {"message": "You cannot ban blocked, deactivated, or banned users."})
+    _set_state(ctx, u, "banned")
+    return True
+
+
+@route("POST", "/users/:user_id/unban")
+def unban_user(ctx: Ctx) -> Any:
+    u = _admin_target(ctx)
+    if u["state"] != "banned":
+        raise ApiError(403, {"message": "You cannot unban active users."})
+    _set_state(ctx, u, "active")
+    return True
+
+
+@route("GET", "/user/activities")
+def list_user_activities(ctx: Ctx) -> Any:
+    """Admin only: users and the day they were last active (here: their last event)."""
+    if not ctx.is_admin:
+        raise forbidden()
+    since = ctx.date_("from") or "0000-01-01"
+    rows = ctx.conn.execute(
+        "SELECT u.username, MAX(e.created_at) AS last FROM users u JOIN events e "
+        "ON e.author_id = u.id GROUP BY u.id HAVING substr(last, 1, 10) >= ? ORDER BY u.id",
+        (since,),
+    ).fetchall()
+    items = [{"username": r["username"], "last_activity_on": r["last"][:10],
+              "last_activity_at": r["last"][:10]} for r in rows]  # fmt: skip
+    return paginate_list(ctx, items, {"from": since})
+
+
+# ---------------------------------------------------------------- application settings
+# The throttle settings drive the sandbox's own rate limiter (what test suites toggle).
+SETTINGS_DEFAULTS: dict[str, Any] = {
+    "throttle_authenticated_api_enabled": False,
+    "throttle_authenticated_api_requests_per_period": 7200,
+    "throttle_authenticated_api_period_in_seconds": 3600,
+    "deletion_adjourned_period": 7,
+    "default_projects_limit": 100000,
+    "default_project_visibility": "private",
+    "default_group_visibility": "private",
+    "signup_enabled": False,
+}
+
+
+def _settings(ctx: Ctx) -> dict[str, Any]:
+    stored = ctx.app.settings.setdefault("application", dict(SETTINGS_DEFAULTS))
+    return {"id": 1, **stored}
+
+
+@route("GET", "/application/settings")
+def get_settings(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    return _settings(ctx)
+
+
+@route("PUT", "/application/settings")
+def update_settings(ctx: Ctx) -> Any:
+    if not ctx.is_admin:
+        raise forbidden()
+    stored = ctx.app.settings.setdefault("application", dict(SETTINGS_DEFAULTS))
+    for key, default in SETTINGS_DEFAULTS.items():
+        if key not in ctx.params:
+            continue
+        if isinstance(default, bool):
+            stored[key] = bool(ctx.bool_(key))
+        elif isinstance(default, int):
+            stored[key] = ctx.int_(key)
+        else:
+            stored[key] = ctx.str_(key)
+    if stored["throttle_authenticated_api_enabled"]:
+        ctx.app.settings["rate_limit"] = stored["throttle_authenticated_api_requests_per_period"]
+        ctx.app.rate.WINDOW = float(stored["throttle_authenticated_api_period_in_seconds"])
+    else:
+        ctx.app.settings["rate_limit"] = None
+        ctx.app.rate.WINDOW = type(ctx.app.rate).WINDOW
+    ctx.app.rate.reset()
+    return _settings(ctx)

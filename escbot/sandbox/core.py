@@ -1,19 +1,24 @@
 """Request plumbing shared by the route modules: errors, params, routing, pagination.
 
 Params follow Grape/Rack conventions: query and body are merged (the body wins),
-`a[]=1&a[]=2` becomes a list and `not[labels]=x` a nested dict, and both JSON
-and form-encoded bodies are accepted.
+`a[]=1&a[]=2` becomes a list and `not[labels]=x` a nested dict, and JSON,
+form-encoded and multipart bodies are accepted. A route names the parameters GitLab
+documents for it that the sandbox does not implement; using one is a 400, never a
+silently ignored filter.
 """
 
 from __future__ import annotations
 
+import email.policy
+import functools
 import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote_plus, unquote
+from urllib.parse import parse_qsl, quote_plus, unquote, urlencode
 
 from escbot.sandbox.clock import fmt, parse_datetime
 
@@ -92,6 +97,29 @@ def parse_params(qs: str) -> dict[str, Any]:
     return out
 
 
+def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """multipart/form-data fields as Rack nests them; a file part gives its filename
+    (python-gitlab switches to multipart when an attribute is a file, e.g. an avatar)."""
+    msg = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not msg.is_multipart():
+        raise ApiError(400, {"error": "message body does not match declared format"})
+    pairs: list[tuple[str, str]] = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            pairs.append((name, filename))
+        else:
+            payload = part.get_payload(decode=True)
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            pairs.append((name, text))
+    return parse_params(urlencode(pairs))
+
+
 def _scalar(v: Any) -> str:
     if v is True:
         return "true"
@@ -140,8 +168,8 @@ class Ctx:
     status: int = 200
     token_kind: str = "pat"
     token_scopes: tuple[str, ...] = ()
-    # Per-request caches for rendering.
-    cache: dict[str, Any] = field(default_factory=dict)
+    # Per-request caches for rendering, keyed by strings or tuples.
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
@@ -211,12 +239,18 @@ class Ctx:
             raise invalid(name) from None
 
     def date_(self, name: str) -> str | None:
+        """Grape's Date coercion: a date, or an ISO datetime reduced to its date."""
         v = self.params.get(name)
         if v is None or v == "":
             return None
+        text = str(v)
         try:
-            return date.fromisoformat(str(v)).isoformat()
+            return date.fromisoformat(text).isoformat()
         except ValueError:
+            pass
+        try:
+            return parse_datetime(text.replace(" ", "+")).date().isoformat()
+        except (ValueError, TypeError):
             raise invalid(name) from None
 
     def enum(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
@@ -273,17 +307,35 @@ class Route:
     regex: re.Pattern[str]
     handler: Handler
     job_token: bool = False  # JOB-TOKEN authenticates on this route
+    # Parameters GitLab documents for the route that the sandbox does not implement:
+    # answered with a 400 rather than silently ignored (a 200 with wrong data).
+    unsupported: tuple[str, ...] = ()
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, template: str, *, job_token: bool = False) -> Callable[[Handler], Handler]:
+def unsupported_param(name: str) -> ApiError:
+    return ApiError(400, {"error": f"{name} is not supported by the escbot sandbox"})
+
+
+def route(
+    method: str, template: str, *, job_token: bool = False, unsupported: tuple[str, ...] = ()
+) -> Callable[[Handler], Handler]:
     pattern = re.sub(r":(\w+)", r"(?P<\1>[^/]+)", template)
     regex = re.compile("^" + pattern + "$")
 
     def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(method, template, regex, fn, job_token))
+        @functools.wraps(fn)
+        def checked(ctx: Ctx) -> Any:
+            for name in unsupported:
+                value = ctx.params.get(name)
+                if value not in (None, "", [], {}) and str(value).lower() != "false":
+                    raise unsupported_param(name)
+            return fn(ctx)
+
+        ROUTES.append(Route(method, template, regex, checked if unsupported else fn, job_token,
+                            unsupported))  # fmt: skip
         return fn
 
     return deco

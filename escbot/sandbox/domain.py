@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from escbot.sandbox.access import ancestors
-from escbot.sandbox.core import Ctx
+from escbot.sandbox.core import Ctx, comma_list, to_bool, to_int
 
 AUTO_LABEL_COLOR = "#6699cc"
 
@@ -219,6 +219,7 @@ def add_note(
     internal: bool = False,
     created_at: str | None = None,
     touch: bool = True,
+    discussion_id: str | None = None,
 ) -> sqlite3.Row:
     """A note on an issue: touches the issue; user notes also count and make an event.
 
@@ -227,9 +228,9 @@ def add_note(
     when = created_at or ctx.now()
     nid = conn.execute(
         "INSERT INTO notes (issue_id, project_id, author_id, body, system, internal, created_at, "
-        "updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        "updated_at, discussion_id) VALUES (?,?,?,?,?,?,?,?,?)",
         (issue["id"], issue["project_id"], ctx.user["id"], body, int(system), int(internal), when,
-         when),
+         when, discussion_id),
     ).lastrowid  # fmt: skip
     now = ctx.now()
     if system:
@@ -265,3 +266,63 @@ def json_scopes(token: sqlite3.Row) -> list[str]:
 
 def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
+
+
+# ---------------------------------------------------------------- deletion
+def delete_issue_rows(conn: sqlite3.Connection, issue_ids: list[int]) -> None:
+    """An issue and everything hanging off it."""
+    if not issue_ids:
+        return
+    marks = ",".join("?" * len(issue_ids))
+    conn.execute(
+        f"DELETE FROM award_emoji WHERE (awardable_type = 'Issue' AND awardable_id IN ({marks})) "
+        f"OR (awardable_type = 'Note' AND awardable_id IN "
+        f"(SELECT id FROM notes WHERE issue_id IN ({marks})))",
+        [*issue_ids, *issue_ids],
+    )
+    for table, col in (
+        ("issue_labels", "issue_id"), ("issue_assignees", "issue_id"), ("notes", "issue_id"),
+        ("label_events", "issue_id"), ("state_events", "issue_id"),
+        ("milestone_events", "issue_id"), ("weight_events", "issue_id"),
+        ("issue_links", "source_id"), ("issue_links", "target_id"), ("issues", "id"),
+    ):  # fmt: skip
+        conn.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", issue_ids)
+
+
+def delete_project_rows(conn: sqlite3.Connection, project_id: int) -> None:
+    """A project with its issues, labels, milestones, events, members and bot users."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM issues WHERE project_id = ?", (project_id,))]
+    delete_issue_rows(conn, ids)
+    for table, col in (("labels", "project_id"), ("milestones", "project_id"),
+                       ("events", "project_id")):  # fmt: skip
+        conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (project_id,))
+    conn.execute(
+        "DELETE FROM members WHERE source_type = 'project' AND source_id = ?", (project_id,)
+    )
+    conn.execute("DELETE FROM project_stars WHERE project_id = ?", (project_id,))
+    conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+
+# ---------------------------------------------------------------- echoed settings
+def store_settings(ctx: Ctx, table: str, row: sqlite3.Row, defaults: dict[str, Any]) -> None:
+    """Keep the echoed settings (see render.PROJECT_SETTINGS) named in the request,
+    coerced like GitLab's declared types; `tag_list` is the deprecated name of `topics`."""
+    stored = json.loads(row["settings"] or "{}")
+    params = dict(ctx.params)
+    if "tag_list" in params and "topics" in defaults:
+        params.setdefault("topics", params["tag_list"])
+    for key, default in defaults.items():
+        if key not in params:
+            continue
+        value = params[key]
+        if isinstance(default, bool):
+            stored[key] = to_bool(value, key)
+        elif isinstance(default, int):
+            stored[key] = to_int(value, key)
+        elif isinstance(default, list):
+            stored[key] = comma_list(value, key)
+        else:
+            stored[key] = None if value in (None, "") else str(value)
+    ctx.conn.execute(
+        f"UPDATE {table} SET settings = ? WHERE id = ?", (json.dumps(stored), row["id"])
+    )

@@ -6,10 +6,13 @@ query per row, so a page of 100 issues costs a handful of queries.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from typing import Any
+from urllib.parse import urlsplit
 
+from escbot.sandbox.access import reads_internal
 from escbot.sandbox.core import Ctx
 
 _TASK = re.compile(r"^(?:>\s{0,4})*(?:\s*(?:[-+*]|\d+[.)]))+\s+(\[[ xX~]\])(\s.+)$")
@@ -162,6 +165,39 @@ def namespace_json(ctx: Ctx, ns: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+# Settings GitLab stores and returns that change nothing in the sandbox (it has no
+# repository, merge requests, CI or e-mail): POST/PUT store any of them and the JSON
+# echoes it. Defaults are GitLab's.
+PROJECT_SETTINGS: dict[str, Any] = {
+    "topics": [], "resolve_outdated_diff_discussions": False,
+    "container_registry_enabled": False, "merge_requests_enabled": True, "wiki_enabled": True,
+    "jobs_enabled": True, "snippets_enabled": True, "service_desk_enabled": True,
+    "repository_access_level": "enabled", "merge_requests_access_level": "enabled",
+    "builds_access_level": "enabled", "wiki_access_level": "enabled",
+    "snippets_access_level": "enabled", "pages_access_level": "enabled",
+    "forking_access_level": "enabled", "analytics_access_level": "enabled",
+    "only_allow_merge_if_pipeline_succeeds": False,
+    "only_allow_merge_if_all_discussions_are_resolved": False,
+    "remove_source_branch_after_merge": True, "merge_method": "merge",
+    "squash_option": "default_off", "lfs_enabled": True, "shared_runners_enabled": True,
+    "printing_merge_request_link_enabled": True, "autoclose_referenced_issues": True,
+    "ci_config_path": None, "emails_enabled": True, "public_jobs": True,
+    "request_access_enabled": True, "issues_template": None,
+}  # fmt: skip
+GROUP_SETTINGS: dict[str, Any] = {
+    "share_with_group_lock": False, "require_two_factor_authentication": False,
+    "two_factor_grace_period": 48, "project_creation_level": "developer",
+    "auto_devops_enabled": None, "subgroup_creation_level": "maintainer",
+    "emails_enabled": True, "mentions_disabled": None, "lfs_enabled": True,
+    "request_access_enabled": True, "wiki_access_level": "enabled",
+}  # fmt: skip
+
+
+def settings(row: sqlite3.Row, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A project's or group's settings: GitLab's defaults overlaid with what was stored."""
+    return {**defaults, **json.loads(row["settings"] or "{}")}
+
+
 def group_json(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": g["id"],
@@ -170,20 +206,11 @@ def group_json(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
         "path": g["path"],
         "description": g["description"],
         "visibility": g["visibility"],
-        "share_with_group_lock": False,
-        "require_two_factor_authentication": False,
-        "two_factor_grace_period": 48,
-        "project_creation_level": "developer",
-        "auto_devops_enabled": None,
-        "subgroup_creation_level": "maintainer",
-        "emails_disabled": False,
-        "emails_enabled": True,
-        "mentions_disabled": None,
-        "lfs_enabled": True,
+        **settings(g, GROUP_SETTINGS),
+        "emails_disabled": not settings(g, GROUP_SETTINGS)["emails_enabled"],
         "default_branch": None,
         "default_branch_protection": 2,
         "avatar_url": None,
-        "request_access_enabled": True,
         "full_name": full_name(ctx, g),
         "full_path": g["full_path"],
         "created_at": g["created_at"],
@@ -193,13 +220,13 @@ def group_json(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
         "ldap_cn": None,
         "ldap_access": None,
         "marked_for_deletion_on": None,
-        "wiki_access_level": "enabled",
         "archived": False,
     }
 
 
 def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str, Any]:
     ns = namespace_info(ctx, p["namespace_id"])
+    own = settings(p, PROJECT_SETTINGS)
     path_with_ns = f"{ns['full_path']}/{p['path']}"
     web = f"{ctx.base}/{path_with_ns}"
     out: dict[str, Any] = {
@@ -211,24 +238,27 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
         "path_with_namespace": path_with_ns,
         "created_at": p["created_at"],
         "default_branch": p["default_branch"],
-        "tag_list": [],
-        "topics": [],
-        "ssh_url_to_repo": f"git@{ctx.base.split('://', 1)[-1]}:{path_with_ns}.git",
+        "tag_list": own["topics"],
+        "topics": own["topics"],
+        # SSH listens on its own port: GitLab's ssh URL never carries the HTTP one.
+        "ssh_url_to_repo": f"git@{urlsplit(ctx.base).hostname}:{path_with_ns}.git",
         "http_url_to_repo": f"{web}.git",
         "web_url": web,
         "readme_url": None,
         "forks_count": 0,
         "avatar_url": None,
-        "star_count": 0,
+        "star_count": ctx.conn.execute(
+            "SELECT COUNT(*) FROM project_stars WHERE project_id = ?", (p["id"],)
+        ).fetchone()[0],
         "last_activity_at": p["last_activity_at"],
-        "visibility": p["visibility"],
         "namespace": namespace_json(ctx, ns),
     }
-    if simple:
+    if simple:  # Entities::BasicProjectDetails
         return out
     api = f"{ctx.api}/projects/{p['id']}"
     out.update(
         {
+            "visibility": p["visibility"],
             "_links": {
                 "self": api,
                 "issues": f"{api}/issues",
@@ -241,28 +271,17 @@ def project_json(ctx: Ctx, p: sqlite3.Row, *, simple: bool = False) -> dict[str,
             },
             "empty_repo": True,
             "archived": False,
-            "resolve_outdated_diff_discussions": False,
-            "container_registry_enabled": False,
+            **{k: v for k, v in own.items() if k != "topics"},
             "issues_enabled": True,
-            "merge_requests_enabled": True,
-            "wiki_enabled": True,
-            "jobs_enabled": True,
-            "snippets_enabled": True,
-            "service_desk_enabled": True,
             "service_desk_address": f"contact-project+{path_with_ns.replace('/', '-')}"
             f"-{p['id']}-issue-@incoming.example.com",
             "issues_access_level": "enabled",
-            "repository_access_level": "enabled",
-            "merge_requests_access_level": "enabled",
             "creator_id": p["creator_id"],
             "open_issues_count": ctx.conn.execute(
                 "SELECT COUNT(*) FROM issues WHERE project_id = ? AND state = 'opened'",
                 (p["id"],),
             ).fetchone()[0],
             "shared_with_groups": [],
-            "only_allow_merge_if_pipeline_succeeds": False,
-            "request_access_enabled": True,
-            "issues_template": None,
             "marked_for_deletion_on": None,
         }
     )
@@ -286,7 +305,11 @@ def label_json(ctx: Ctx, lb: sqlite3.Row, *, counts: bool = False) -> dict[str, 
         "description_html": lb["description"] or "",
         "text_color": text_color(lb["color"]),
         "color": lb["color"],
-        "subscribed": False,
+        "subscribed": ctx.conn.execute(
+            "SELECT 1 FROM label_subscriptions WHERE label_id = ? AND user_id = ?",
+            (lb["id"], ctx.user["id"]),
+        ).fetchone()
+        is not None,
         "archived": bool(lb["archived"]),
     }
     if lb["project_id"] is not None:
@@ -403,6 +426,7 @@ def issues_json(
             m["id"]: milestone_json(ctx, m)
             for m in conn.execute(f"SELECT * FROM milestones WHERE id IN ({mm})", list(ms_ids))
         }
+    hidden_notes = _internal_note_counts(ctx, rows)
     subscribed: set[int] = set()
     if single:
         uid = ctx.user["id"]
@@ -443,7 +467,7 @@ def issues_json(
             "author": user_basic(ctx, users.get(r["author_id"])),
             "type": "ISSUE",
             "assignee": ass[0] if ass else None,
-            "user_notes_count": r["user_notes_count"],
+            "user_notes_count": r["user_notes_count"] - hidden_notes.get(r["id"], 0),
             "merge_requests_count": 0,
             "upvotes": r["upvotes"],
             "downvotes": r["downvotes"],
@@ -461,7 +485,7 @@ def issues_json(
                 "human_total_time_spent": None,
             },
             "task_completion_status": {"count": count, "completed_count": done},
-            "weight": None,
+            "weight": r["weight"],
             "blocking_issues_count": 0,
             "has_tasks": count > 0,
         }
@@ -501,6 +525,21 @@ def issues_json(
     return out
 
 
+def _internal_note_counts(ctx: Ctx, rows: list[sqlite3.Row]) -> dict[int, int]:
+    """Internal comments per issue that the caller may not read (they leave the count)."""
+    ids = [r["id"] for r in rows if not reads_internal(ctx, project_paths(ctx, r["project_id"])[0])]
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return dict(
+        ctx.conn.execute(
+            f"SELECT issue_id, COUNT(*) FROM notes WHERE issue_id IN ({marks}) AND internal = 1 "
+            f"AND system = 0 GROUP BY issue_id",
+            ids,
+        ).fetchall()
+    )
+
+
 def issue_json(ctx: Ctx, row: sqlite3.Row, **kw: Any) -> dict[str, Any]:
     return issues_json(ctx, [row], single=True, **kw)[0]
 
@@ -520,7 +559,7 @@ def notes_json(ctx: Ctx, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
     return [
         {
             "id": r["id"],
-            "type": None,
+            "type": "DiscussionNote" if r["discussion_id"] else None,
             "body": r["body"],
             "author": user_basic(ctx, users.get(r["author_id"])),
             "created_at": r["created_at"],

@@ -27,11 +27,12 @@ from escbot.sandbox import (  # noqa: F401
     api_labels,
     api_links,
     api_notes,
+    api_search,
     api_users,
 )
 from escbot.sandbox.access import find_user
 from escbot.sandbox.clock import Clock
-from escbot.sandbox.core import ApiError, Ctx, match, parse_params
+from escbot.sandbox.core import ApiError, Ctx, match, parse_multipart, parse_params
 from escbot.sandbox.domain import json_scopes
 from escbot.sandbox.store import Store
 
@@ -52,8 +53,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> tuple[bytes, str]:
-        if self.body is None:
-            return b"", "application/json"
+        if self.body is None:  # Grape renders a nil result as JSON null (e.g. block twice)
+            return (b"" if self.status in (204, 304) else b"null"), "application/json"
         if isinstance(self.body, str):
             return self.body.encode(), "text/plain"
         return json.dumps(self.body, separators=(",", ":")).encode(), "application/json"
@@ -266,8 +267,8 @@ class App:
             return data
         if ctype in ("application/x-www-form-urlencoded", ""):
             return parse_params(text)
-        if ctype.startswith("multipart/"):
-            raise ApiError(415, {"error": "The provided content-type is not supported"})
+        if ctype == "multipart/form-data":
+            return parse_multipart(headers.get("Content-Type"), body)
         return {}
 
     def _rate_limit(self, key: str, *, authenticated: bool = True) -> dict[str, str]:
@@ -422,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
             result: Response | object = Response(400, {"error": "400 Bad Request"})
         else:
             body = self.rfile.read(length) if length > 0 else b""
-            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            host = self.headers.get("Host") or "{}:{}".format(*self.connection.getsockname()[:2])
             result = self.app.handle(
                 self.command, self.path, self.headers, body, f"http://{host}",
                 self.client_address[0],

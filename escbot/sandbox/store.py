@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS namespaces (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
     full_path TEXT NOT NULL UNIQUE COLLATE NOCASE, parent_id INTEGER,
     description TEXT NOT NULL DEFAULT '',
-    visibility TEXT NOT NULL DEFAULT 'private', created_at TEXT NOT NULL, owner_id INTEGER
+    visibility TEXT NOT NULL DEFAULT 'private', created_at TEXT NOT NULL, owner_id INTEGER,
+    settings TEXT  -- JSON, as for projects
 );
 CREATE TABLE IF NOT EXISTS members (
     source_type TEXT NOT NULL, source_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS projects (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, namespace_id INTEGER NOT NULL,
     description TEXT, visibility TEXT NOT NULL DEFAULT 'private', creator_id INTEGER NOT NULL,
     created_at TEXT NOT NULL, last_activity_at TEXT NOT NULL, default_branch TEXT,
+    settings TEXT,  -- JSON: settings the API echoes but the sandbox has no behaviour for
     UNIQUE (namespace_id, path)
 );
 CREATE TABLE IF NOT EXISTS labels (
@@ -67,7 +69,7 @@ CREATE TABLE IF NOT EXISTS issues (
     task_count INTEGER NOT NULL DEFAULT 0, task_completed INTEGER NOT NULL DEFAULT 0,
     user_notes_count INTEGER NOT NULL DEFAULT 0, upvotes INTEGER NOT NULL DEFAULT 0,
     downvotes INTEGER NOT NULL DEFAULT 0, service_desk_reply_to TEXT,
-    issue_type TEXT NOT NULL DEFAULT 'issue',
+    issue_type TEXT NOT NULL DEFAULT 'issue', weight INTEGER,
     UNIQUE (project_id, iid)
 );
 CREATE INDEX IF NOT EXISTS issues_state_updated ON issues(project_id, state, updated_at);
@@ -93,7 +95,8 @@ CREATE INDEX IF NOT EXISTS issue_assignees_user ON issue_assignees(user_id, issu
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, project_id INTEGER NOT NULL,
     author_id INTEGER NOT NULL, body TEXT NOT NULL, system INTEGER NOT NULL DEFAULT 0,
-    internal INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    internal INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    discussion_id TEXT  -- set for threads; NULL is a note's own "individual note" discussion
 );
 CREATE INDEX IF NOT EXISTS notes_issue ON notes(issue_id, created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -123,6 +126,28 @@ CREATE TABLE IF NOT EXISTS issue_links (
 );
 CREATE INDEX IF NOT EXISTS issue_links_source ON issue_links(source_id);
 CREATE INDEX IF NOT EXISTS issue_links_target ON issue_links(target_id);
+CREATE TABLE IF NOT EXISTS weight_events (
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+    weight INTEGER, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS weight_events_issue ON weight_events(issue_id);
+-- awardable_type is 'Issue' or 'Note'.
+CREATE TABLE IF NOT EXISTS award_emoji (
+    id INTEGER PRIMARY KEY, awardable_type TEXT NOT NULL, awardable_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL,
+    UNIQUE (awardable_type, awardable_id, user_id, name)
+);
+CREATE TABLE IF NOT EXISTS label_subscriptions (
+    label_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (label_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS project_stars (
+    project_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (project_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS group_shares (
+    group_id INTEGER NOT NULL, shared_with_group_id INTEGER NOT NULL,
+    access_level INTEGER NOT NULL, expires_at TEXT,
+    PRIMARY KEY (group_id, shared_with_group_id)
+);
 """
 
 # Created after the migration below, as they use issue_labels' newer columns.
@@ -143,7 +168,8 @@ END;
 DATA_TABLES = (
     "namespaces", "members", "projects", "labels", "milestones", "issues", "issue_labels",
     "issue_assignees", "notes", "events", "label_events", "state_events", "issue_links",
-    "milestone_events",
+    "milestone_events", "weight_events", "award_emoji", "label_subscriptions", "group_shares",
+    "project_stars",
 )  # fmt: skip
 
 
@@ -175,6 +201,15 @@ class Store:
                 "(SELECT project_id, state, created_at, updated_at FROM issues "
                 "WHERE issues.id = issue_labels.issue_id)"
             )
+        for table, col in (
+            ("notes", "discussion_id TEXT"),
+            ("issues", "weight INTEGER"),
+            ("projects", "settings TEXT"),
+            ("namespaces", "settings TEXT"),
+        ):
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if col.split()[0] not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
