@@ -34,7 +34,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
-from functools import lru_cache
+from functools import lru_cache, partial
 from html.parser import HTMLParser
 
 import snowballstemmer
@@ -129,7 +129,7 @@ class _HtmlText(HTMLParser):
         self.quote = 0
         self.skip = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIP:
             self.skip += 1
         elif tag == "blockquote":
@@ -345,7 +345,8 @@ def normalise(text: str) -> str:
 
 @lru_cache(maxsize=50_000)
 def stem(word: str) -> str:
-    return _STEMMER.stemWord(word)
+    stemmed: str = _STEMMER.stemWord(word)
+    return stemmed
 
 
 def words(text: str) -> list[str]:
@@ -466,7 +467,9 @@ def _score(
     """A category's score over the zones: each phrase once per zone, longest first; a word that
     is part of a longer matched phrase (or of a `skip` match) is not counted again. Also the
     positions it used, per zone."""
-    total, evidence, used = 0.0, [], {}
+    total = 0.0
+    evidence: list[Evidence] = []
+    used: dict[str, set[int]] = {}
     label = owner.lstrip("-")
     for zone in zones:
         if zone.weight <= 0 or not zone.words:
@@ -556,7 +559,8 @@ def classify(email: Email, policy: Policy) -> Decision:
         )
     ranked = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
     account_type, account_source, customer = account_of(email, parts, address, role_name, intake)
-    base = dict(
+    decide = partial(
+        Decision,
         sender_role=role_name,
         account_type=account_type,
         account_source=account_source,
@@ -570,10 +574,10 @@ def classify(email: Email, policy: Policy) -> Decision:
         complaint = max(new_scores.values(), default=0.0) >= intake.min_score
         kind, why = not_escalation(email, parts, address, complaint, intake)
         if kind:
-            return Decision(kind, False, why, **base)
+            return decide(kind, False, why)
     problem = _triage_reason(email, text, ranked, intake)
     if problem or not ranked:
-        return Decision(ESCALATION, True, problem or "", **base)
+        return decide(ESCALATION, True, problem or "")
     (best, best_score), runner = ranked[0], ranked[1:2]
     category = intake.categories[best]
     level, severity = category.level, category.severity
@@ -583,10 +587,9 @@ def classify(email: Email, policy: Policy) -> Decision:
     if sev1_score >= intake.sev1.min_score:
         level, severity = intake.sev1.level, intake.sev1.severity
         reason += f"; a Sev1 trigger ({sev1_score:.1f}) raised it to {level}/{severity}"
-    return Decision(
-        ESCALATION, False, reason, **base,
-        type=category.type, category=best, level=level, severity=severity,
-    )  # fmt: skip
+    return decide(
+        ESCALATION, False, reason, type=category.type, category=best, level=level, severity=severity
+    )
 
 
 def _triage_reason(

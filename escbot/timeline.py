@@ -135,10 +135,10 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
         rows.append((esc.closed_at, "Escalation closed"))
     end = resolved_at or esc.closed_at or ctx.now
     rows.sort(key=lambda r: r[0])
-    told = bot_activity(esc, ctx.bot)
+    activity = bot_activity(esc, ctx.bot)
     missed = [
         titles.get(rule, rule) + (f" ({n} times)" if n > 1 else "")
-        for rule, n in told.missed_by_rule.items()  # in the order they were told
+        for rule, n in activity.missed_by_rule.items()  # in the order they were told
     ]
     return {
         "rows": [{"when": cal.describe(w), "what": what} for w, what in rows],
@@ -148,8 +148,8 @@ def timeline(esc: Escalation, cls: Classification, ctx: Context) -> dict[str, An
         "time_to_acknowledge": business_span(policy, esc.created_at, human[0].created_at)
         if human
         else "no acknowledgement recorded",
-        "reminders": told.reminders,
-        "ladder_mentions": told.ladder_mentions,
-        "requirements_missed": len(told.lapses),
+        "reminders": activity.reminders,
+        "ladder_mentions": activity.ladder_mentions,
+        "requirements_missed": len(activity.lapses),
         "missed_rules": missed,
     }

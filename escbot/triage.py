@@ -327,7 +327,7 @@ def intake_problems(esc: Escalation, ev: Evaluation, ctx: Context) -> IssueRepor
                 f"e-mailed escalation not classified yet (from {esc.service_desk_reply_to or '?'})",
             )
         )
-        pm = intake.routed(policy, result.account_type)["pm"]
+        pm = intake.routed(policy, result.account_type or policy.routing.default_account_type)["pm"]
         report.fixes.append(
             Fix(
                 "classify",
