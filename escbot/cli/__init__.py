@@ -6,14 +6,18 @@ quick, and so a command module's import cost is paid only when it runs.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 from typing import Any
 
 import click
 
 from escbot import __version__
-from escbot.errors import EscbotError
+from escbot.errors import EscbotError, redacted_output
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in escbot, never bad input
 
 # name -> module; each module exposes `command` (a click.Command or Group).
 COMMANDS: dict[str, str] = {
@@ -53,11 +57,35 @@ class EscbotGroup(click.Group):
         return module.command
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except EscbotError as exc:
-            click.echo(f"escbot: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+        with redacted_output():
+            try:
+                return super().invoke(ctx)
+            except EscbotError as exc:
+                click.echo(f"escbot: error: {exc}", err=True)
+                ctx.exit(exc.exit_code)
+            except (click.exceptions.Exit, click.ClickException, click.Abort):
+                raise
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # the reader went away (`| head`): stop quietly
+                    raise
+                click.echo(f"escbot: error: {_os_error(exc)}", err=True)
+                ctx.exit(2)
+            except Exception as exc:
+                if os.environ.get("ESCBOT_DEBUG"):
+                    raise
+                # A bug, not bad input; still one line, and never a token.
+                text = " ".join(str(exc).split())[:300]
+                click.echo(
+                    f"escbot: internal error: {type(exc).__name__}: {text} (please report it; "
+                    "ESCBOT_DEBUG=1 shows the traceback)",
+                    err=True,
+                )
+                ctx.exit(INTERNAL_ERROR)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or type(exc).__name__}"
 
 
 @click.group("escbot", cls=EscbotGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,6 +18,7 @@ from escbot.cli.common import (
     print_stats,
     resolve_now,
     scope_options,
+    timeout_option,
 )
 from escbot.gitlab_io import resolve_scope
 from escbot.policies import Policy
@@ -28,6 +29,7 @@ from escbot.policies import Policy
 @click.option("--apply", is_flag=True, help="Post comments and change labels (default: dry run).")
 @now_option
 @policies_option
+@timeout_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--junit", metavar="FILE", help="Write a JUnit report: one test per requirement.")
 @click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")

@@ -8,7 +8,14 @@ import click
 
 from escbot.check import run_one
 from escbot.cli.check import to_text
-from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.cli.common import (
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    resolve_now,
+    timeout_option,
+)
 from escbot.closeout import closeout_rule, warranty_rule
 
 
@@ -18,6 +25,7 @@ from escbot.closeout import closeout_rule, warranty_rule
 @click.option("--apply", is_flag=True, help="Post, create and close (default: dry run).")
 @now_option
 @policies_option
+@timeout_option
 @click.pass_context
 def command(
     ctx: click.Context,

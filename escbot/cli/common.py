@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ import click
 
 from escbot.businesstime import parse_instant
 from escbot.errors import EscbotError
-from escbot.gitlab_io import GitLab, connect
+from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, connect
 from escbot.policies import Policy, load_policy
 
 F = Callable[..., Any]
@@ -59,10 +60,45 @@ def resolve_now(now_text: str | None, policy: Policy) -> datetime:
     return parsed
 
 
+def timeout_option(f: F) -> F:
+    """--timeout, kept in the click context so open_gitlab finds it without more plumbing."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: float) -> float:
+        ctx.meta["escbot.timeout"] = value
+        return value
+
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=1, max=24 * 3600),
+        default=DEFAULT_BUDGET,
+        envvar="ESCBOT_TIMEOUT",
+        show_default=True,
+        metavar="SECONDS",
+        expose_value=False,
+        callback=remember,
+        help="How long to keep retrying a failing GitLab (5xx, 429, timeouts) in this run, "
+        "in all. Refused connections fail at once. Env: ESCBOT_TIMEOUT.",
+    )(f)
+
+
 def open_gitlab() -> GitLab:
-    api = GitLab(connect())
+    ctx = click.get_current_context(silent=True)
+    budget = ctx.meta.get("escbot.timeout", DEFAULT_BUDGET) if ctx else DEFAULT_BUDGET
+    api = GitLab(connect(budget=budget, on_retry=_retry_notice if stderr_is_terminal() else None))
     api.require_notes_access()
     return api
+
+
+def stderr_is_terminal() -> bool:
+    """Progress and retry notices only for a person watching; never in CI logs or pipes."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _retry_notice(text: str) -> None:
+    click.echo(f"escbot: {text}", err=True)
 
 
 def print_stats(api: GitLab) -> None:

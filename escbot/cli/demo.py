@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from escbot.cli.common import load, policies_option
+from escbot.errors import echo_unredacted
 
 
 @click.command("demo")
@@ -33,7 +34,7 @@ def command(out: Path, keep: bool, policies_path: str | None) -> None:
     with start_sandbox() as sb:
         run_demo(sb, policy, out, click.echo)
         if keep:
-            click.echo(f"\nsandbox: {sb.url} token={sb.token} (Ctrl-C stops it)")
+            echo_unredacted(f"\nsandbox: {sb.url} token={sb.token} (Ctrl-C stops it)")
             try:
                 import threading
 

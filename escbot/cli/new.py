@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.cli.common import (
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    resolve_now,
+    timeout_option,
+)
 from escbot.create import (
     TRIGGER_DETAIL_LEVELS,
     WARRANTY_TYPE,
@@ -133,6 +140,7 @@ class NewCommand(click.Command):
 @now_option
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
 @policies_option
+@timeout_option
 def command(
     dry_run: bool,
     policies_path: str | None,

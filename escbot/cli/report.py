@@ -15,6 +15,7 @@ from escbot.cli.common import (
     policies_option,
     resolve_now,
     scope_options,
+    timeout_option,
 )
 from escbot.errors import EscbotError
 from escbot.gitlab_io import resolve_scope
@@ -59,6 +60,7 @@ def resolve_since(text: str | None, policy: Policy) -> datetime | None:
     help="Create or update this ISO week's briefing issue in PROJECT (markdown).",
 )
 @policies_option
+@timeout_option
 def command(
     project: str | None,
     group: str | None,

@@ -15,6 +15,7 @@ from escbot.cli.common import (
     policies_option,
     resolve_now,
     scope_options,
+    timeout_option,
 )
 from escbot.errors import EscbotError
 from escbot.gitlab_io import resolve_scope
@@ -29,6 +30,7 @@ from escbot.triage import TriageResult, apply_fixes, run_triage
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @now_option
 @policies_option
+@timeout_option
 @click.pass_context
 def command(
     ctx: click.Context,
