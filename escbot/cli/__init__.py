@@ -6,6 +6,7 @@ quick, and so a command module's import cost is paid only when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
@@ -18,6 +19,7 @@ from escbot import __version__
 from escbot.errors import EscbotError, redacted_output
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in escbot, never bad input
+BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE
 
 # name -> module; each module exposes `command` (a click.Command or Group).
 COMMANDS: dict[str, str] = {
@@ -59,7 +61,10 @@ class EscbotGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         with redacted_output():
             try:
-                return super().invoke(ctx)
+                try:
+                    return super().invoke(ctx)
+                finally:
+                    sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
             except EscbotError as exc:
                 click.echo(f"escbot: error: {exc}", err=True)
                 ctx.exit(exc.exit_code)
@@ -67,7 +72,8 @@ class EscbotGroup(click.Group):
                 raise
             except OSError as exc:
                 if exc.errno == errno.EPIPE:  # the reader went away (`| head`): stop quietly
-                    raise
+                    _discard_stdout()
+                    ctx.exit(BROKEN_PIPE)
                 click.echo(f"escbot: error: {_os_error(exc)}", err=True)
                 ctx.exit(2)
             except Exception as exc:
@@ -81,6 +87,12 @@ class EscbotGroup(click.Group):
                     err=True,
                 )
                 ctx.exit(INTERNAL_ERROR)
+
+
+def _discard_stdout() -> None:
+    """Send what is still buffered for the closed pipe nowhere, silently."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _os_error(exc: OSError) -> str:

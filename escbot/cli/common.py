@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from escbot.businesstime import parse_instant
-from escbot.errors import EscbotError
+from escbot.errors import EscbotError, redact
 from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, connect
 from escbot.policies import Policy, load_policy
 
@@ -40,6 +42,30 @@ def now_option(f: F) -> F:
 def scope_options(f: F) -> F:
     f = click.option("--group", "-g", metavar="GROUP", help="Group path or id (subgroups too).")(f)
     return click.option("--project", "-p", metavar="PROJECT", help="Project path or id.")(f)
+
+
+class OutputFile(click.ParamType):
+    """A file to write at the end of a run, checked at the start so a long run is not lost."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        path = Path(value)
+        if path.is_dir():
+            self.fail(f"{value} is a directory", param, ctx)
+        folder = path.parent
+        if not folder.is_dir():
+            self.fail(f"{value}: directory {folder} does not exist", param, ctx)
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            self.fail(f"{value}: not writable", param, ctx)
+        return path
+
+
+def write_output(path: Path, text: str) -> None:
+    try:
+        path.write_text(redact(text), encoding="utf-8")
+    except OSError as exc:
+        raise EscbotError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 def load(policies_path: str | None) -> Policy:

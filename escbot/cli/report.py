@@ -9,6 +9,7 @@ import click
 
 from escbot.businesstime import parse_instant
 from escbot.cli.common import (
+    OutputFile,
     load,
     now_option,
     open_gitlab,
@@ -16,6 +17,7 @@ from escbot.cli.common import (
     resolve_now,
     scope_options,
     timeout_option,
+    write_output,
 )
 from escbot.errors import EscbotError
 from escbot.gitlab_io import resolve_scope
@@ -53,7 +55,13 @@ def resolve_since(text: str | None, policy: Policy) -> datetime | None:
     show_default=True,
     help="markdown (with Mermaid charts), json, or one self-contained HTML page.",
 )
-@click.option("--output", "-o", metavar="FILE", help="Write the report here instead of stdout.")
+@click.option(
+    "--output",
+    "-o",
+    type=OutputFile(),
+    metavar="FILE",
+    help="Write the report here instead of stdout.",
+)
 @click.option(
     "--post",
     metavar="PROJECT",
@@ -67,7 +75,7 @@ def command(
     since_text: str | None,
     now_text: str | None,
     fmt: str,
-    output: str | None,
+    output: Path | None,
     post: str | None,
     policies_path: str | None,
 ) -> None:
@@ -89,7 +97,7 @@ def command(
     report = build_report(api, scope, policy, now, since)
     text = RENDERERS[fmt](report, policy)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output(output, text)
         click.echo(f"Wrote the {fmt} report to {output}", err=True)
     else:
         click.echo(text, nl=False)
