@@ -38,6 +38,7 @@ DEFAULT_BUDGET = 120.0  # seconds escbot may spend waiting on a failing GitLab i
 MAX_RETRIES = 5  # per request: one issue's persistent 500 must not use up the whole budget
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
+MAX_WAIT = 10.0  # between two attempts, unless GitLab asks for longer (Retry-After)
 # python-gitlab's list (RETRYABLE_TRANSIENT_ERROR_CODES), and 429.
 RETRY_STATUSES = frozenset([429, 500, 502, 503, 504, *range(520, 531)])
 
@@ -152,33 +153,39 @@ class Transport(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         verb = method.decode() if isinstance(method, bytes) else method
         target = f"{verb.upper()} {urlsplit(str(url)).path}"
+        failures = 0  # 5xx, timeouts, dropped connections: capped per request; 429s are not
         for attempt in itertools.count():
             left = self.budget - self.spent
             kwargs["timeout"] = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
             started = time.monotonic()
-            wait = 0.1 * 2**attempt
+            wait = min(0.1 * 2**attempt, MAX_WAIT)
             try:
                 response = super().request(method, url, *args, **kwargs)
             except requests.exceptions.ConnectionError as exc:
                 if isinstance(exc, requests.exceptions.ConnectTimeout) or _unreachable(exc):
                     raise EscbotError(
-                        f"cannot reach GitLab at {self.base} ({_unreachable(exc) or 'no answer'})",
+                        f"cannot reach GitLab at {self.base}: {_unreachable(exc) or 'no answer'}",
                         hint="check GITLAB_URL",
                     ) from None
-                if attempt >= MAX_RETRIES:
+                if failures >= MAX_RETRIES:
                     raise
-                failure: Any = "the connection dropped"
+                failures += 1
+                failure: str = "the connection dropped"
             except requests.exceptions.Timeout:
-                if attempt >= MAX_RETRIES:
+                if failures >= MAX_RETRIES:
                     raise
+                failures += 1
                 failure = f"no answer within {kwargs['timeout'][1]:.0f}s"
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return self._gitlab_answer(response, target)
                 failure = f"{response.status_code} {response.reason or ''}".strip()
-                if response.status_code != 429 and attempt >= MAX_RETRIES:
+                if response.status_code == 429:
+                    wait = max(wait, _retry_after(response))
+                elif failures >= MAX_RETRIES:
                     return response
-                wait = max(wait, _retry_after(response))
+                else:
+                    failures += 1
             self.spent += time.monotonic() - started
             left = self.budget - self.spent
             if wait > left:
