@@ -46,7 +46,12 @@ class _Redacting(io.TextIOBase):
         self.inner = inner
 
     def write(self, text: str) -> int:
-        self.inner.write(redact(text))
+        shown = redact(text)
+        try:
+            shown.encode(self.encoding)
+        except UnicodeEncodeError:  # a lone surrogate from a file name, say: shown escaped
+            shown = shown.encode(self.encoding, "backslashreplace").decode(self.encoding)
+        self.inner.write(shown)
         return len(text)
 
     def writable(self) -> bool:
@@ -99,7 +104,9 @@ class EscbotError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return redact(f"{self.message} ({self.hint})" if self.hint else self.message)
+        text = f"{self.message} ({self.hint})" if self.hint else self.message
+        # One line whatever a quoted value holds, and never a token.
+        return redact(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 class GitLabError(EscbotError):

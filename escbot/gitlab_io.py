@@ -78,6 +78,8 @@ def connect(
             hint="a personal, project or group access token with api scope",
         )
     base = check_url(base)
+    for key in TOKEN_KEYS:
+        options[key] = check_token(options.get(key))
     return gitlab.Gitlab(
         base, per_page=PER_PAGE, session=Transport(base, budget, on_retry), **options
     )
@@ -85,13 +87,34 @@ def connect(
 
 def check_url(base: str) -> str:
     """The GitLab base URL, or one line saying why it is not one."""
-    parts = urlsplit(base.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(base.strip())
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        usable = usable and parts.port != 0  # .port raises on a bad port
+    except ValueError:
+        usable = False
+    if not usable:
         raise EscbotError(
             f"{base} is not a GitLab API (expected a URL such as https://gitlab.example.com)"
         )
     # python-gitlab appends /api/v4 itself.
     return re.sub(r"/api/v4/?$", "", base.strip().rstrip("/"))
+
+
+TOKEN_KEYS = ("private_token", "oauth_token", "job_token")
+
+
+def check_token(token: str | None) -> str | None:
+    """The token without surrounding white space (a CI variable's newline), if it can be one."""
+    if token is None:
+        return None
+    token = token.strip()
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise EscbotError(
+            "the GitLab token is empty or has spaces, control or non-ASCII characters",
+            hint="check GITLAB_TOKEN / ESCBOT_TOKEN",
+        )
+    return token
 
 
 def _from_config_file(section: str | None) -> tuple[str, dict[str, Any]]:
@@ -117,11 +140,7 @@ def _from_config_file(section: str | None) -> tuple[str, dict[str, Any]]:
             f"python-gitlab config file, {where}: cannot be read ({type(exc).__name__})",
             hint="fix the file, or set GITLAB_URL and GITLAB_TOKEN instead",
         ) from None
-    tokens = {
-        "private_token": config.private_token,
-        "oauth_token": config.oauth_token,
-        "job_token": config.job_token,
-    }
+    tokens = {key: getattr(config, key) for key in TOKEN_KEYS}
     for secret in tokens.values():
         remember_secret(secret)
     if not config.url:

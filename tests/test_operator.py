@@ -155,7 +155,7 @@ def test_a_hanging_gitlab_is_an_error_within_the_budget(sandbox: Any, project: d
 
 
 def test_transient_5xx_and_429_are_retried_quietly(sandbox: Any, project: dict) -> None:
-    sandbox.set_faults(rate_5xx=0.2, rate_429=0.2, retry_after=0, seed=7)
+    sandbox.set_faults(rate_5xx=0.1, rate_429=0.1, retry_after=0, seed=7)
     result = run("labels", "sync", "-p", "root/collab", "--apply", "--timeout", "30", **project)
     assert result.exit_code == 0, result.output
     assert "43 labels changed" in result.output
@@ -191,7 +191,7 @@ def html_server(request: pytest.FixtureRequest) -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -58,6 +58,12 @@ class EscbotGroup(click.Group):
             raise
         return module.command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for arg in args:
+            if not _is_text(arg):  # undecodable bytes in argv arrive as lone surrogates
+                raise click.UsageError(f"{arg!a} is not valid UTF-8 text", ctx)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         with redacted_output():
             try:
@@ -87,6 +93,14 @@ class EscbotGroup(click.Group):
                     err=True,
                 )
                 ctx.exit(INTERNAL_ERROR)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _discard_stdout() -> None:

@@ -75,15 +75,27 @@ def load(policies_path: str | None) -> Policy:
     return policy
 
 
+# --now and --since far outside this range would overflow date arithmetic downstream.
+EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def parse_when(option: str, text: str, policy: Policy, example: str) -> datetime:
+    """An ISO 8601 time option (naive = the policy's timezone), or one line saying why not."""
+    parsed = parse_instant(text, policy.tz)
+    if parsed is None:
+        raise EscbotError(f'{option}: expected an ISO 8601 time such as "{example}", got "{text}"')
+    if not EARLIEST <= parsed < LATEST:
+        raise EscbotError(
+            f"{option}: {text} is out of range (years {EARLIEST.year} to {LATEST.year - 1})"
+        )
+    return parsed
+
+
 def resolve_now(now_text: str | None, policy: Policy) -> datetime:
     if not now_text:
         return datetime.now(UTC)
-    parsed = parse_instant(now_text, policy.tz)
-    if parsed is None:
-        raise EscbotError(
-            f'--now: expected an ISO 8601 time such as "2026-11-24T09:00", got "{now_text}"'
-        )
-    return parsed
+    return parse_when("--now", now_text, policy, "2026-11-24T09:00")
 
 
 def timeout_option(f: F) -> F:

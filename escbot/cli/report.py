@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from escbot.businesstime import parse_instant
 from escbot.cli.common import (
     OutputFile,
     load,
     now_option,
     open_gitlab,
+    parse_when,
     policies_option,
     resolve_now,
     scope_options,
@@ -28,14 +28,7 @@ RENDERERS = {"markdown": render_markdown, "json": render_json, "html": render_ht
 
 
 def resolve_since(text: str | None, policy: Policy) -> datetime | None:
-    if not text:
-        return None
-    parsed = parse_instant(text, policy.tz)
-    if parsed is None:
-        raise EscbotError(
-            f'--since: expected an ISO 8601 date or time such as "2026-11-16", got "{text}"'
-        )
-    return parsed
+    return parse_when("--since", text, policy, "2026-11-16") if text else None
 
 
 @click.command("report")
