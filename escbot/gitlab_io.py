@@ -281,8 +281,8 @@ def describe_error(exc: Exception, what: str) -> EscbotError:
     """One line for a failed request. A rejected token is the run's error (exit 2, since
     it is configuration); anything else is that request's (GitLabError, exit 3)."""
     if isinstance(exc, gle.GitlabAuthenticationError):
-        message = _clean(exc.error_message)
-        why = "expired" if "expired" in message else "revoked" if "revoked" in message else ""
+        body = _clean(exc.response_body).lower()  # {"error_description": "Token has expired."}
+        why = "expired" if "expired" in body else "revoked" if "revoked" in body else ""
         return EscbotError(
             f"{what}: GitLab rejected the token (401 Unauthorized{', ' + why if why else ''})",
             hint="check GITLAB_TOKEN / ESCBOT_TOKEN",
@@ -380,6 +380,21 @@ class GitLab:
             self._me = self.call("GET /user", lambda: self.gl.http_get("/user"))
         return self._me
 
+    def version(self) -> dict[str, Any]:
+        return self.call("GET /version", lambda: self.gl.http_get("/version"))
+
+    def token_info(self) -> dict[str, Any] | None:
+        """The token's own record (scopes, expiry); None for tokens that have none (OAuth,
+        older GitLab)."""
+        try:
+            return self.gl.http_get("/personal_access_tokens/self")
+        except gle.GitlabHttpError as exc:
+            if exc.response_code in (401, 403, 404):
+                return None
+            raise describe_error(exc, "GET /personal_access_tokens/self") from None
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            raise describe_error(exc, "GET /personal_access_tokens/self") from None
+
     def user(self, username: str) -> dict[str, Any] | None:
         name = username.lstrip("@")
         if name not in self._users:
@@ -406,6 +421,15 @@ class GitLab:
             project = self._projects[ref]
             self._projects[project.id] = project
         return self._projects[ref]
+
+    def project_members(self, project_id: int) -> list[dict[str, Any]]:
+        """Everyone with access to the project, direct or inherited, with their access level."""
+        return self.call(
+            f"members of project {project_id}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/members/all", get_all=True, per_page=PER_PAGE
+            ),
+        )
 
     def project_member(self, project_id: int, username: str) -> dict[str, Any] | None:
         """The user's membership of the project (direct or inherited), or None."""

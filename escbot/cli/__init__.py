@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "templates": "escbot.cli.templates",
     "sandbox": "escbot.cli.sandbox",
     "demo": "escbot.cli.demo",
+    "doctor": "escbot.cli.doctor",
+    "init": "escbot.cli.init",
 }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -80,9 +81,9 @@ EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def parse_when(option: str, text: str, policy: Policy, example: str) -> datetime:
+def parse_when(option: str, text: str, tz: ZoneInfo, example: str) -> datetime:
     """An ISO 8601 time option (naive = the policy's timezone), or one line saying why not."""
-    parsed = parse_instant(text, policy.tz)
+    parsed = parse_instant(text, tz)
     if parsed is None:
         raise EscbotError(f'{option}: expected an ISO 8601 time such as "{example}", got "{text}"')
     if not EARLIEST <= parsed < LATEST:
@@ -95,7 +96,7 @@ def parse_when(option: str, text: str, policy: Policy, example: str) -> datetime
 def resolve_now(now_text: str | None, policy: Policy) -> datetime:
     if not now_text:
         return datetime.now(UTC)
-    return parse_when("--now", now_text, policy, "2026-11-24T09:00")
+    return parse_when("--now", now_text, policy.tz, "2026-11-24T09:00")
 
 
 def timeout_option(f: F) -> F:

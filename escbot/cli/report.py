@@ -28,7 +28,7 @@ RENDERERS = {"markdown": render_markdown, "json": render_json, "html": render_ht
 
 
 def resolve_since(text: str | None, policy: Policy) -> datetime | None:
-    return parse_when("--since", text, policy, "2026-11-16") if text else None
+    return parse_when("--since", text, policy.tz, "2026-11-16") if text else None
 
 
 @click.command("report")
