@@ -24,6 +24,7 @@ from escbot.create import (
     validate,
 )
 from escbot.errors import EscbotError
+from escbot.gitlab_io import GitLab
 from escbot.policies import Policy, load_policy
 
 # (parameter, option) in prompt order; all required, plus the conditional ones below.
@@ -76,19 +77,92 @@ def _missing(values: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _prompt(policy: Policy, param: str, option: str, values: dict[str, Any]) -> Any:
-    name = option.lstrip("-").replace("-", " ")
+PROMPTS = {
+    "project": "Customer project (path)",
+    "level": "Escalation level",
+    "type_": "Escalation type",
+    "category": "Category",
+    "severity": "Severity",
+    "title": "Issue title",
+    "customer": "Customer name",
+    "account_type": "Account type",
+    "dri": "DRI (GitLab username)",
+    "trigger_detail": 'Trigger detail (e.g. "17 days behind")',
+    "completed": "Project completed (YYYY-MM-DD)",
+}
+
+
+def _next_question(values: dict[str, Any]) -> str | None:
+    """The next thing to ask, in prompt order; the account type just before the DRI."""
+    missing = [param for param, _option in _missing(values)]
+    for param in missing:
+        if param == "dri" or param not in dict(REQUIRED):
+            break
+        return param
+    if values.get("account_type") is None:
+        return "account_type"
+    return missing[0] if missing else None
+
+
+def ask(policy: Policy, api: GitLab, values: dict[str, Any], now: datetime) -> None:
+    """Ask for everything missing, checking each answer as it is given (a wrong DRI is
+    asked again at once, not found after every other answer)."""
+    while (param := _next_question(values)) is not None:
+        values[param] = _prompt(policy, api, param, values, now)
+
+
+def _prompt(policy: Policy, api: GitLab, param: str, values: dict[str, Any], now: datetime) -> Any:
+    text = PROMPTS[param]
     valid = _choices(policy, param, values)
+    if param == "account_type":
+        return click.prompt(
+            text, type=click.Choice(valid or []), default=policy.routing.default_account_type,
+            err=True,
+        )  # fmt: skip
     if valid:
-        return click.prompt(name.capitalize(), type=click.Choice(valid), err=True)
-    if param == "completed":
-        answer = click.prompt(
-            "Project completed (YYYY-MM-DD)", type=click.DateTime(["%Y-%m-%d"]), err=True
-        )
-        return answer.date()
-    if param == "trigger_detail":
-        return click.prompt('Trigger detail (e.g. "17 days behind")', err=True)
-    return click.prompt(name.capitalize(), err=True)
+        return click.prompt(text, type=click.Choice(valid), err=True)
+
+    def check(answer: str) -> Any:
+        answer = answer.strip()
+        try:
+            return _checked(api, param, answer, values, policy, now)
+        except EscbotError as exc:
+            raise click.UsageError(str(exc)) from None
+
+    routed = policy.routing.account_types.get(values.get("account_type") or "", {}).get("pm")
+    default = routed if param == "dri" else None
+    return click.prompt(text, default=default, value_proc=check, err=True)
+
+
+def _checked(
+    api: GitLab, param: str, answer: str, values: dict[str, Any], policy: Policy, now: datetime
+) -> Any:
+    """One answer, converted, or EscbotError saying what is wrong with it."""
+    if not answer:
+        raise EscbotError("an answer is needed")
+    if param == "project":
+        api.project(answer)
+    elif param == "dri":
+        project = api.project(values["project"])
+        name = answer.lstrip("@")
+        user = api.user(name)
+        if user is None:
+            raise EscbotError(f'no GitLab user "{name}"')
+        if (
+            getattr(project, "visibility", "private") != "public"
+            and not user.get("is_admin")
+            and api.project_member(project.id, name) is None
+        ):
+            raise EscbotError(f"{name} is not a member of {project.path_with_namespace}")
+    elif param == "completed":
+        try:
+            day = date.fromisoformat(answer)
+        except ValueError:
+            raise EscbotError(f'"{answer}" is not a date such as 2026-11-10') from None
+        if day > now.astimezone(policy.tz).date():
+            raise EscbotError(f"{day} is in the future")
+        return day
+    return answer
 
 
 class NewCommand(click.Command):
@@ -159,11 +233,10 @@ def command(
     values: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in given.items()}
     values["completed"] = completed.date() if completed else None
     missing = _missing(values)
+    api = None
     if missing and interactive():
-        while missing:
-            param, option = missing[0]
-            values[param] = _prompt(policy, param, option, values)
-            missing = _missing(values)
+        api = open_gitlab()
+        ask(policy, api, values, now)
     elif missing:
         raise EscbotError(
             "missing options: " + ", ".join(option for _p, option in missing),
@@ -185,7 +258,7 @@ def command(
         now=now,
     )
     validate(request, policy)
-    api = open_gitlab()
+    api = api or open_gitlab()
     if dry_run:
         result = open_escalation(api, policy, request, dry_run=True)
         click.echo(f"--- escalation issue: {result.plan.title}")
