@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -39,13 +39,21 @@ def redact(text: str) -> str:
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
-class _Redacting(io.TextIOBase):
-    """A text stream that redacts secrets from everything written through it."""
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts secrets from everything written through it.
+
+    `before_write`, if set, is called once before the first write (a progress bar ends
+    there, so output never lands on top of it).
+    """
 
     def __init__(self, inner: TextIO) -> None:
         self.inner = inner
+        self.before_write: Callable[[], None] | None = None
 
     def write(self, text: str) -> int:
+        hook, self.before_write = self.before_write, None
+        if hook is not None:
+            hook()
         shown = redact(text)
         try:
             shown.encode(self.encoding)
@@ -79,7 +87,7 @@ class _Redacting(io.TextIOBase):
 def redacted_output() -> Iterator[None]:
     """Every line printed inside goes through `redact`, whatever printed it."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Redacting(sys.stdout), _Redacting(sys.stderr)
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
     try:
         yield
     finally:
@@ -89,7 +97,7 @@ def redacted_output() -> Iterator[None]:
 def echo_unredacted(line: str) -> None:
     """Print a line that is meant to show a secret (the sandbox's own root token)."""
     out = sys.stdout
-    out = out.inner if isinstance(out, _Redacting) else out
+    out = out.inner if isinstance(out, RedactingStream) else out
     out.write(line + "\n")
     out.flush()
 

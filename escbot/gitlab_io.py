@@ -326,6 +326,10 @@ class RequestStats:
     def total(self) -> int:
         return sum(self.by_kind.values())
 
+    @property
+    def writes(self) -> int:
+        return sum(n for kind, n in self.by_kind.items() if not kind.startswith(("GET", "HEAD")))
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 

@@ -300,3 +300,18 @@ def test_a_token_in_an_error_never_reaches_the_terminal(project: dict) -> None:
     assert "project [REDACTED] not found" in result.output
     result = run("policies", "check", "/nonexistent/glpat-abcdefghijklmnopqrstuv.yml")
     assert "glpat-" not in result.output and "[REDACTED]" in result.output
+
+
+# ---- progress on a terminal (defect 8) ------------------------------------------------------
+
+
+def test_progress_bar_on_a_terminal_only(sandbox: Any, project: dict, monkeypatch: Any) -> None:
+    for title in ("One", "Two"):
+        sandbox.gitlab().projects.get("root/collab").issues.create({"title": title})
+    piped = CliRunner().invoke(cli, ["report", "-p", "root/collab"], env=project)
+    assert piped.exit_code == 0 and "request(s)" not in piped.stderr
+    monkeypatch.setattr("escbot.cli.common.stderr_is_terminal", lambda: True)
+    shown = CliRunner().invoke(cli, ["report", "-p", "root/collab"], env=project)
+    assert shown.exit_code == 0, shown.output
+    assert "escbot report" in shown.stderr and "request(s)" in shown.stderr
+    assert shown.stdout == piped.stdout  # the report itself is untouched

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from escbot.businesstime import parse_instant
-from escbot.errors import EscbotError, redact
+from escbot.errors import EscbotError, RedactingStream, redact
 from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, connect
 from escbot.policies import Policy, load_policy
 
@@ -120,12 +121,58 @@ def timeout_option(f: F) -> F:
     )(f)
 
 
-def open_gitlab() -> GitLab:
+def open_gitlab(*, progress: bool = True) -> GitLab:
+    """The GitLab client for a command. On a terminal, retries are shown and (unless the
+    command asks questions) a progress bar runs on stderr until the command ends."""
     ctx = click.get_current_context(silent=True)
     budget = ctx.meta.get("escbot.timeout", DEFAULT_BUDGET) if ctx else DEFAULT_BUDGET
-    api = GitLab(connect(budget=budget, on_retry=_retry_notice if stderr_is_terminal() else None))
+    terminal = stderr_is_terminal()
+    api = GitLab(connect(budget=budget, on_retry=_retry_notice if terminal else None))
     api.require_notes_access()
+    if progress and terminal and ctx is not None:
+        ctx.call_on_close(show_progress(api, ctx.command_path))
     return api
+
+
+_ISSUE_URL = re.compile(r"/projects/([^/]+)/issues/(\d+)")
+
+
+def show_progress(api: GitLab, what: str) -> Callable[[], None]:
+    """A progress bar on stderr, moved by the issues read; returns the function that ends it.
+
+    It ends at the command's first line of output, so nothing is printed over it. The number
+    of issues a run reads is not known in advance, so the bar pulses and counts.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    err = sys.stderr
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=Console(file=getattr(err, "inner", err), force_terminal=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    task = bar.add_task(what, total=None, counts="")
+    issues: set[tuple[str, ...]] = set()
+
+    def on_response(response: Any, *args: Any, **kwargs: Any) -> None:
+        found = _ISSUE_URL.search(response.url or "")
+        if found:
+            issues.add(found.groups())
+        bar.update(task, counts=f"{len(issues)} issue(s), {api.stats.total} request(s)")
+
+    api.gl.session.hooks["response"].append(on_response)
+    for stream in (sys.stdout, err):
+        if isinstance(stream, RedactingStream):
+            stream.before_write = bar.stop
+    bar.start()
+    return bar.stop
 
 
 def stderr_is_terminal() -> bool:

@@ -235,7 +235,7 @@ def command(
     missing = _missing(values)
     api = None
     if missing and interactive():
-        api = open_gitlab()
+        api = open_gitlab(progress=False)  # it asks questions
         ask(policy, api, values, now)
     elif missing:
         raise EscbotError(
@@ -258,7 +258,7 @@ def command(
         now=now,
     )
     validate(request, policy)
-    api = api or open_gitlab()
+    api = api or open_gitlab(progress=False)
     if dry_run:
         result = open_escalation(api, policy, request, dry_run=True)
         click.echo(f"--- escalation issue: {result.plan.title}")

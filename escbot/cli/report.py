@@ -87,14 +87,19 @@ def command(
         raise EscbotError("--since must be before --now")
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
+    target = api.project(post) if post else None  # before the long part, not after
     report = build_report(api, scope, policy, now, since)
-    text = RENDERERS[fmt](report, policy)
     if output:
-        write_output(output, text)
+        write_output(output, RENDERERS[fmt](report, policy))
         click.echo(f"Wrote the {fmt} report to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
-    if post:
-        url, created = post_briefing(api, post, report, policy)
-        verb = "Created" if created else "Updated"
-        click.echo(f"{verb} the briefing issue for {report.week}: {url}", err=True)
+    elif not post:
+        click.echo(RENDERERS[fmt](report, policy), nl=False)
+    if target is not None:
+        writes = api.stats.writes
+        url, created = post_briefing(api, target, report, policy)
+        if created:
+            click.echo(f"Created the briefing issue for {report.week}: {url}")
+        elif api.stats.writes > writes:
+            click.echo(f"Updated the briefing issue for {report.week}: {url}")
+        else:
+            click.echo(f"The briefing issue for {report.week} was up to date: {url}")

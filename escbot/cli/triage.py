@@ -57,7 +57,7 @@ def command(
         raise EscbotError("--fix without a terminal to confirm on: use --yes")
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
-    api = open_gitlab()
+    api = open_gitlab(progress=yes or not fix)  # no bar over the confirmation
     scope = resolve_scope(api, project, group)
     result = run_triage(api, scope, policy, now)
     if not fix:
