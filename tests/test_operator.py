@@ -315,3 +315,28 @@ def test_progress_bar_on_a_terminal_only(sandbox: Any, project: dict, monkeypatc
     assert shown.exit_code == 0, shown.output
     assert "escbot report" in shown.stderr and "request(s)" in shown.stderr
     assert shown.stdout == piped.stdout  # the report itself is untouched
+
+
+# ---- shell completion (deliver 4) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        ("escbot new --level ", ["sev1", "sev2"]),
+        ("escbot new --type warranty --category ", ["warranty-delay", "warranty-30-day", "monitoring-outage"]),
+        ("escbot new --severity c", ["critical"]),
+        ("escbot new --account-type ", ["fixed", "mobile"]),
+        ("escbot report --format ", ["markdown", "json", "html"]),
+        ("escbot do", ["doctor"]),
+    ],
+)  # fmt: skip
+def test_shell_completion_offers_policy_values(words: str, expected: list[str]) -> None:
+    env = {
+        "_ESCBOT_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+        "ESCBOT_POLICIES": str(ROOT / "policies.yml"),
+    }
+    result = CliRunner().invoke(cli, [], env=env, prog_name="escbot")
+    assert [line.split(",", 1)[1] for line in result.output.splitlines()] == expected

@@ -165,6 +165,16 @@ def _checked(
     return answer
 
 
+def complete_value(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion from policies.yml: levels, types, the type's categories, ..."""
+    try:
+        policy = load_policy(ctx.params.get("policies_path"))
+    except EscbotError:
+        return []
+    valid = _choices(policy, param.name or "", {"type_": ctx.params.get("type_")}) or []
+    return [value for value in valid if value.startswith(incomplete)]
+
+
 class NewCommand(click.Command):
     """Lists the valid values from policies.yml at the end of --help."""
 
@@ -192,14 +202,37 @@ class NewCommand(click.Command):
 
 @click.command("new", cls=NewCommand)
 @click.option("--project", "-p", metavar="PROJECT", help="Customer project path or id.")
-@click.option("--level", metavar="LEVEL", help="Escalation level (policies.yml).")
-@click.option("--type", "type_", metavar="TYPE", help="Escalation type (policies.yml).")
-@click.option("--category", metavar="CATEGORY", help="Category, one of the type's.")
-@click.option("--severity", metavar="SEVERITY", help="Severity (policies.yml).")
+@click.option(
+    "--level",
+    metavar="LEVEL",
+    help="Escalation level (policies.yml).",
+    shell_complete=complete_value,
+)
+@click.option(
+    "--type",
+    "type_",
+    metavar="TYPE",
+    help="Escalation type (policies.yml).",
+    shell_complete=complete_value,
+)
+@click.option(
+    "--category",
+    metavar="CATEGORY",
+    help="Category, one of the type's.",
+    shell_complete=complete_value,
+)
+@click.option(
+    "--severity", metavar="SEVERITY", help="Severity (policies.yml).", shell_complete=complete_value
+)
 @click.option("--title", metavar="TEXT", help="Issue title.")
 @click.option("--customer", metavar="NAME", help="Customer name.")
 @click.option("--dri", metavar="USERNAME", help="GitLab username of the DRI (assignee).")
-@click.option("--account-type", metavar="TYPE", help="fixed or mobile (default: policies routing).")
+@click.option(
+    "--account-type",
+    metavar="TYPE",
+    help="fixed or mobile (default: policies routing).",
+    shell_complete=complete_value,
+)
 @click.option(
     "--trigger-detail",
     metavar="TEXT",
