@@ -164,7 +164,7 @@ class Transport(requests.Session):
         self, base: str, budget: float, on_retry: Callable[[str], None] | None = None
     ) -> None:
         super().__init__()
-        self.base = base.split("/api/v4", 1)[0]
+        self.base = base
         self.budget = budget
         self.spent = 0.0
         self.on_retry = on_retry
@@ -393,7 +393,7 @@ class GitLab:
         try:
             return self.gl.http_get("/personal_access_tokens/self")
         except gle.GitlabHttpError as exc:
-            if exc.response_code in (401, 403, 404):
+            if exc.response_code in (403, 404):
                 return None
             raise describe_error(exc, "GET /personal_access_tokens/self") from None
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:

@@ -88,13 +88,17 @@ def test_a_read_only_token_is_an_error(world: World) -> None:
     ]
 
 
-def test_a_token_expiring_in_3_days_is_a_warning(world: World) -> None:
-    user_id = world.users["escbot"]["id"]
-    token = world.sb.request(
+def token_expiring(world: World, day: str) -> str:
+    """A new api-scope token of the bot that expires on `day`."""
+    return world.sb.request(
         "POST",
-        f"/api/v4/users/{user_id}/personal_access_tokens",
-        {"name": "soon", "scopes": ["api"], "expires_at": "2026-11-26"},
+        f"/api/v4/users/{world.users['escbot']['id']}/personal_access_tokens",
+        {"name": f"until {day}", "scopes": ["api"], "expires_at": day},
     )["token"]
+
+
+def test_a_token_expiring_in_3_days_is_a_warning(world: World) -> None:
+    token = token_expiring(world, "2026-11-26")
     result = doctor(world, "--group", "acme", token=token)
     assert result.exit_code == 1
     assert lines(result, "warn") == [
@@ -103,12 +107,7 @@ def test_a_token_expiring_in_3_days_is_a_warning(world: World) -> None:
 
 
 def test_an_expired_token_is_an_error(world: World) -> None:
-    user_id = world.users["escbot"]["id"]
-    token = world.sb.request(
-        "POST",
-        f"/api/v4/users/{user_id}/personal_access_tokens",
-        {"name": "old", "scopes": ["api"], "expires_at": "2026-11-24"},
-    )["token"]
+    token = token_expiring(world, "2026-11-24")
     world.sb.set_now("2026-11-25T10:00:00Z")
     result = doctor(world, "--group", "acme", token=token)
     assert result.exit_code == 2
