@@ -340,3 +340,18 @@ def test_shell_completion_offers_policy_values(words: str, expected: list[str]) 
     }
     result = CliRunner().invoke(cli, [], env=env, prog_name="escbot")
     assert [line.split(",", 1)[1] for line in result.output.splitlines()] == expected
+
+
+def test_a_bug_is_one_line_with_exit_70_and_no_token(monkeypatch: Any) -> None:
+    def broken(*args: Any) -> str:
+        raise RuntimeError("boom with glpat-abcdefghijklmnopqrstu\nand a second line")
+
+    monkeypatch.setattr("escbot.cli.policies.summary", broken)
+    result = run("policies", "check", str(ROOT / "policies.yml"))
+    assert result.exit_code == 70
+    assert one_line(result) == (
+        "escbot: internal error: RuntimeError: boom with [REDACTED] and a second line "
+        "(please report it; ESCBOT_DEBUG=1 shows the traceback)"
+    )
+    debug = run("policies", "check", str(ROOT / "policies.yml"), ESCBOT_DEBUG="1")
+    assert isinstance(debug.exception, RuntimeError)

@@ -127,18 +127,22 @@ def open_gitlab(*, progress: bool = True) -> GitLab:
     ctx = click.get_current_context(silent=True)
     budget = ctx.meta.get("escbot.timeout", DEFAULT_BUDGET) if ctx else DEFAULT_BUDGET
     terminal = stderr_is_terminal()
-    api = GitLab(connect(budget=budget, on_retry=_retry_notice if terminal else None))
+    on_retry = (lambda text: click.echo(f"escbot: {text}", err=True)) if terminal else None
+    api = GitLab(connect(budget=budget, on_retry=on_retry))
     api.require_notes_access()
     if progress and terminal and ctx is not None:
-        ctx.call_on_close(show_progress(api, ctx.command_path))
+        # Retry notices then print above the bar instead of ending it.
+        stop, api.gl.session.on_retry = show_progress(api, ctx.command_path)
+        ctx.call_on_close(stop)
     return api
 
 
 _ISSUE_URL = re.compile(r"/projects/([^/]+)/issues/(\d+)")
 
 
-def show_progress(api: GitLab, what: str) -> Callable[[], None]:
-    """A progress bar on stderr, moved by the issues read; returns the function that ends it.
+def show_progress(api: GitLab, what: str) -> tuple[Callable[[], None], Callable[[str], None]]:
+    """A progress bar on stderr, moved by the issues read; returns the function that ends it,
+    and one that prints a line above it (retry notices).
 
     It ends at the command's first line of output, so nothing is printed over it. The number
     of issues a run reads is not known in advance, so the bar pulses and counts.
@@ -172,7 +176,11 @@ def show_progress(api: GitLab, what: str) -> Callable[[], None]:
         if isinstance(stream, RedactingStream):
             stream.before_write = bar.stop
     bar.start()
-    return bar.stop
+
+    def notice(text: str) -> None:
+        bar.console.print(redact(f"escbot: {text}"), markup=False, highlight=False, soft_wrap=True)
+
+    return bar.stop, notice
 
 
 def stderr_is_terminal() -> bool:
@@ -181,10 +189,6 @@ def stderr_is_terminal() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _retry_notice(text: str) -> None:
-    click.echo(f"escbot: {text}", err=True)
 
 
 def print_stats(api: GitLab) -> None:
