@@ -355,3 +355,9 @@ def test_a_bug_is_one_line_with_exit_70_and_no_token(monkeypatch: Any) -> None:
     )
     debug = run("policies", "check", str(ROOT / "policies.yml"), ESCBOT_DEBUG="1")
     assert isinstance(debug.exception, RuntimeError)
+
+
+def test_demo_refuses_an_unusable_out_dir_before_starting() -> None:
+    result = run("demo", "--out", "/dev/null/x")
+    assert result.exit_code == 2
+    assert one_line(result) == "escbot: error: --out /dev/null/x: Not a directory"
