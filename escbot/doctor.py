@@ -78,7 +78,7 @@ def check_templates(report: Report, policy: Policy) -> None:
 
 
 def check_gitlab(report: Report, api: GitLab, today: date) -> dict[str, Any]:
-    """Connection, API version, the token's owner, scopes and expiry; the bot user, or None."""
+    """Connection, API version, the token's owner, scopes and expiry; returns the bot user."""
     version = api.version()
     report.add(OK, "gitlab", f"GitLab {version.get('version', '?')} (API v4) at {api.url}")
     me = api.me()
@@ -99,7 +99,7 @@ def check_gitlab(report: Report, api: GitLab, today: date) -> dict[str, Any]:
         report.add(OK, "token", f"{who}, scopes {', '.join(sorted(scopes))}")
     expires = token.get("expires_at")
     if expires:
-        left = (date.fromisoformat(expires) - today).days
+        left = (date.fromisoformat(str(expires)[:10]) - today).days
         message = f"expires {expires}, in {left} day(s): rotate it and update ESCBOT_TOKEN"
         report.add(WARN if left <= EXPIRY_WARNING_DAYS else OK, "token", message)
     return me

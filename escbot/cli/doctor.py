@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,13 +54,13 @@ def command(
         tz = policy.tz
     except EscbotError as exc:
         policy, tz = exc, ZoneInfo("UTC")
-    today = parse_when("--now", now_text, tz, "2026-11-24").date() if now_text else date.today()
+    now = parse_when("--now", now_text, tz, "2026-11-24") if now_text else datetime.now(UTC)
 
     def scope(api: GitLab) -> tuple[str, Any] | None:
         return resolve_scope(api, project, group) if project or group else None
 
     report = run_doctor(
-        policy, open_gitlab, scope, today, os.environ, scope_given=bool(project or group)
+        policy, open_gitlab, scope, now.date(), os.environ, scope_given=bool(project or group)
     )
     if fmt == "json":
         click.echo(json.dumps(to_json(report), indent=2))
