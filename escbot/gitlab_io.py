@@ -503,13 +503,15 @@ class GitLab:
     def create_issue(self, project_id: int, **attrs: Any) -> dict[str, Any]:
         return self.call(
             f"create issue in project {project_id}",
-            lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=attrs),
+            lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=_redacted(attrs)),
         )
 
     def edit_issue(self, project_id: int, iid: int, **attrs: Any) -> dict[str, Any]:
         return self.call(
             f"edit issue {project_id}#{iid}",
-            lambda: self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=attrs),
+            lambda: self.gl.http_put(
+                f"/projects/{project_id}/issues/{iid}", post_data=_redacted(attrs)
+            ),
         )
 
     def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
@@ -551,7 +553,7 @@ class GitLab:
         return self.call(
             f"comment on {project_id}#{iid}",
             lambda: self.gl.http_post(
-                f"/projects/{project_id}/issues/{iid}/notes", post_data={"body": body}
+                f"/projects/{project_id}/issues/{iid}/notes", post_data=_redacted({"body": body})
             ),
         )
 
@@ -626,6 +628,15 @@ class GitLab:
         kind, obj = scope
         base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels/{label_id}"
         self.call(f"update label {label_id}", lambda: self.gl.http_put(base, post_data=attrs))
+
+
+def _redacted(attrs: dict[str, Any]) -> dict[str, Any]:
+    """What escbot writes never carries a token either, not even one a customer pasted into
+    an e-mail that escbot quotes back."""
+    text_fields = ("title", "description", "body")
+    return {
+        k: redact(v) if k in text_fields and isinstance(v, str) else v for k, v in attrs.items()
+    }
 
 
 def resolve_scope(api: GitLab, project: str | None, group: str | None) -> tuple[str, Any]:

@@ -361,3 +361,18 @@ def test_demo_refuses_an_unusable_out_dir_before_starting() -> None:
     result = run("demo", "--out", "/dev/null/x")
     assert result.exit_code == 2
     assert one_line(result) == "escbot: error: --out /dev/null/x: Not a directory"
+
+
+def test_what_escbot_writes_to_gitlab_carries_no_token(sandbox: Any) -> None:
+    from escbot.gitlab_io import GitLab
+
+    api = GitLab(sandbox.gitlab())
+    project = sandbox.gitlab().projects.create({"name": "collab"})
+    leaked = "glpat-customerPasted0123456789"
+    issue = api.create_issue(project.id, title=f"Token {leaked}", description=f"key: {leaked}")
+    api.add_note(project.id, issue["iid"], f"> quoted from the e-mail: {leaked}")
+    api.edit_issue(project.id, issue["iid"], description=f"still {leaked}", labels="a")
+    stored = sandbox.gitlab().projects.get(project.id).issues.get(issue["iid"])
+    texts = [stored.title, stored.description, *(n.body for n in stored.notes.list(get_all=True))]
+    assert not any(leaked in text for text in texts)
+    assert stored.description == "still [REDACTED]" and stored.labels == ["a"]
