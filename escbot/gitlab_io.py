@@ -223,9 +223,11 @@ class Transport(requests.Session):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _gitlab_answer(self, response: requests.Response, target: str) -> requests.Response:
-        """The response, unless it plainly did not come from GitLab's API."""
+        """The response, unless it plainly did not come from GitLab's API: a success or a 404
+        that is not JSON (other errors may be a proxy's page in front of a real GitLab)."""
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if response.content and kind != "application/json":
+        decisive = response.ok or response.status_code == 404
+        if decisive and response.content and kind != "application/json":
             shown = "an HTML page" if "html" in kind else (kind or "no content type")
             raise EscbotError(
                 f"{self.base} is not a GitLab API ({target} answered {response.status_code} "
