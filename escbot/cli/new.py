@@ -95,10 +95,8 @@ PROMPTS = {
 def _next_question(values: dict[str, Any]) -> str | None:
     """The next thing to ask, in prompt order; the account type just before the DRI."""
     missing = [param for param, _option in _missing(values)]
-    for param in missing:
-        if param == "dri" or param not in dict(REQUIRED):
-            break
-        return param
+    if missing and missing[0] != "dri" and missing[0] in dict(REQUIRED):
+        return missing[0]
     if values.get("account_type") is None:
         return "account_type"
     return missing[0] if missing else None
