@@ -147,7 +147,7 @@ DATES = [
     "", "now", "2026-02-30", "9999-12-31T23:59", "0001-01-01", "2026-11-24T09:00+25:00", "1e10",
     "2026-W48", "-1", "2026-11-24", "2026-11-24T09:00:00Z", "99999-01-01", "\udcff",
 ]  # fmt: skip
-PATHS = ["", "missing/dir/x", "/tmp", "/dev/null", "/dev/zero", "policies.yml", "\udcff.yml"]
+PATHS = ["", "missing/dir/x", ".", "/dev/null", "/dev/zero", "policies.yml", "\udcff.yml"]
 TIMEOUTS = ["0", "-1", "abc", "1e9", "nan", "inf", "2", "0.5"]
 TOKENS = ["", "x", "tok en", "tok\nen", "tøken", "名前", "glpat-" + "a" * 20]
 
@@ -188,6 +188,7 @@ def random_run(rng: random.Random, url: str, token: str, refused: str) -> tuple[
             new,
             ["policies", "check", rng.choice(PATHS)],
             ["templates", "export", rng.choice(PATHS)],
+            ["init", rng.choice(PATHS), *rng.choice([[], ["--force"]])],
             ["doctor", *scope],
         ]
     )
