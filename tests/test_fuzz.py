@@ -21,7 +21,7 @@ from escbot.cli import cli
 from escbot.policies import PolicyError, parse_policy
 from tests.helpers import ROOT
 
-CASES = int(os.environ.get("ESCBOT_FUZZ_CASES", "120"))
+CASES = int(os.environ.get("ESCBOT_FUZZ_CASES", "80"))
 WATCHDOG = 60  # seconds: far beyond any case's --timeout; only a hang gets near it
 
 
