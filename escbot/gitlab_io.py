@@ -6,9 +6,12 @@ never an HTML error page dumped on the terminal) and request counting live in on
 
 from __future__ import annotations
 
+import configparser
 import html
+import itertools
 import os
 import re
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,8 +23,9 @@ from urllib.parse import urlsplit
 import gitlab
 import gitlab.exceptions as gle
 import requests
+from urllib3.exceptions import NewConnectionError
 
-from escbot.errors import EscbotError, GitLabError
+from escbot.errors import EscbotError, GitLabError, GitLabUnavailable, redact, remember_secret
 from escbot.model import ProjectRef
 
 T = TypeVar("T")
@@ -31,39 +35,227 @@ PER_PAGE = 100
 # --------------------------------------------------------------------------------------------
 # Connecting.
 
+DEFAULT_BUDGET = 120.0  # seconds escbot may spend waiting on a failing GitLab in one run
+MAX_RETRIES = 5  # per request: one issue's persistent 500 must not use up the whole budget
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+MAX_WAIT = 10.0  # between two attempts, unless GitLab asks for longer (Retry-After)
+# python-gitlab's list (RETRYABLE_TRANSIENT_ERROR_CODES), and 429.
+RETRY_STATUSES = frozenset([429, 500, 502, 503, 504, *range(520, 531)])
 
-def connect(*, url: str | None = None, config_section: str | None = None) -> gitlab.Gitlab:
+
+def connect(
+    *,
+    url: str | None = None,
+    config_section: str | None = None,
+    budget: float = DEFAULT_BUDGET,
+    on_retry: Callable[[str], None] | None = None,
+) -> gitlab.Gitlab:
     """A client from the environment, or from a python-gitlab config file.
 
     GITLAB_URL (or CI_SERVER_URL in CI) and GITLAB_TOKEN (or ESCBOT_TOKEN); CI_JOB_TOKEN only
     as a last resort, since job tokens cannot write notes. ESCBOT_GITLAB names a section of a
-    python-gitlab config file instead.
+    python-gitlab config file instead (its default section when nothing else is set).
+    `budget` bounds the time spent on a failing GitLab (see Transport).
     """
     section = config_section or os.environ.get("ESCBOT_GITLAB")
     base = url or os.environ.get("GITLAB_URL") or os.environ.get("CI_SERVER_URL")
     token = os.environ.get("GITLAB_TOKEN") or os.environ.get("ESCBOT_TOKEN")
-    options: dict[str, Any] = {"per_page": PER_PAGE, "retry_transient_errors": True, "timeout": 30}
-    if section or (not base and not token):
-        try:
-            return gitlab.Gitlab.from_config(section, **options)
-        except gitlab.config.GitlabConfigMissingError:
-            raise EscbotError(
-                "no GitLab configured",
-                hint="set GITLAB_URL and GITLAB_TOKEN, or ESCBOT_GITLAB to a python-gitlab "
-                "config section",
-            ) from None
-        except gitlab.config.ConfigError as exc:
-            raise EscbotError(f"python-gitlab config: {exc}") from None
-    if not base:
-        raise EscbotError("GITLAB_URL is not set", hint="e.g. GITLAB_URL=https://gitlab.com")
-    if token:
-        return gitlab.Gitlab(base, private_token=token, **options)
     job_token = os.environ.get("CI_JOB_TOKEN")
-    if job_token:
-        return gitlab.Gitlab(base, job_token=job_token, **options)
-    raise EscbotError(
-        "GITLAB_TOKEN is not set", hint="a personal, project or group access token with api scope"
+    for secret in (token, job_token):
+        remember_secret(secret)
+    options: dict[str, Any]
+    if section or (not base and not token):
+        base, options = _from_config_file(section)
+    elif not base:
+        raise EscbotError("GITLAB_URL is not set", hint="e.g. GITLAB_URL=https://gitlab.com")
+    elif token:
+        options = {"private_token": token}
+    elif job_token:
+        options = {"job_token": job_token}
+    else:
+        raise EscbotError(
+            "GITLAB_TOKEN is not set",
+            hint="a personal, project or group access token with api scope",
+        )
+    base = check_url(base)
+    for key in TOKEN_KEYS:
+        options[key] = check_token(options.get(key))
+    return gitlab.Gitlab(
+        base, per_page=PER_PAGE, session=Transport(base, budget, on_retry), **options
     )
+
+
+def check_url(base: str) -> str:
+    """The GitLab base URL, or one line saying why it is not one."""
+    try:
+        parts = urlsplit(base.strip())
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        usable = usable and parts.port != 0  # .port raises on a bad port
+    except ValueError:
+        usable = False
+    if not usable:
+        raise EscbotError(
+            f"{base} is not a GitLab API (expected a URL such as https://gitlab.example.com)"
+        )
+    # python-gitlab appends /api/v4 itself.
+    return re.sub(r"/api/v4/?$", "", base.strip().rstrip("/"))
+
+
+TOKEN_KEYS = ("private_token", "oauth_token", "job_token")
+
+
+def check_token(token: str | None) -> str | None:
+    """The token without surrounding white space (a CI variable's newline), if it can be one."""
+    if token is None:
+        return None
+    token = token.strip()
+    if not re.fullmatch(r"[\x21-\x7e]+", token):
+        raise EscbotError(
+            "the GitLab token is empty or has spaces, control or non-ASCII characters",
+            hint="check GITLAB_TOKEN / ESCBOT_TOKEN",
+        )
+    return token
+
+
+def _from_config_file(section: str | None) -> tuple[str, dict[str, Any]]:
+    """The URL and connection options from python-gitlab's config file (PYTHON_GITLAB_CFG,
+    ~/.python-gitlab.cfg, ...), read with python-gitlab's own parser.
+
+    Not Gitlab.from_config: python-gitlab 8 passes per_page itself, so ours clashed. The
+    parser's errors may quote a line of the file, token and all: they are named by kind only.
+    """
+    where = f"section [{section}]" if section else "default section"
+    not_configured = EscbotError(
+        "no GitLab configured",
+        hint="set GITLAB_URL and GITLAB_TOKEN, or ESCBOT_GITLAB to a python-gitlab config section",
+    )
+    try:
+        config = gitlab.config.GitlabConfigParser(gitlab_id=section)
+    except gitlab.config.GitlabConfigMissingError:
+        raise not_configured from None
+    except gitlab.config.ConfigError as exc:
+        raise EscbotError(f"python-gitlab config file, {where}: {exc}") from None
+    except (configparser.Error, ValueError, OSError) as exc:
+        raise EscbotError(
+            f"python-gitlab config file, {where}: cannot be read ({type(exc).__name__})",
+            hint="fix the file, or set GITLAB_URL and GITLAB_TOKEN instead",
+        ) from None
+    tokens = {key: getattr(config, key) for key in TOKEN_KEYS}
+    for secret in tokens.values():
+        remember_secret(secret)
+    if not config.url:
+        raise not_configured
+    if not any(tokens.values()):
+        raise EscbotError(f"python-gitlab config file, section [{config.gitlab_id}]: no token")
+    return config.url, {**tokens, "ssl_verify": config.ssl_verify, "user_agent": config.user_agent}
+
+
+class Transport(requests.Session):
+    """python-gitlab's HTTP session, with escbot's failure policy in one place.
+
+    A refused connection, an unknown host or a TLS failure stops the run at once (a wrong URL
+    does not get better by waiting). 5xx, 429, timeouts and dropped connections are retried
+    with backoff: each request at most MAX_RETRIES times (then it is that request's error),
+    and all the waiting of the run together within `budget` seconds (then the run stops).
+    An answer that is not GitLab's JSON means the URL is not a GitLab API.
+    """
+
+    def __init__(
+        self, base: str, budget: float, on_retry: Callable[[str], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.base = base
+        self.budget = budget
+        self.spent = 0.0
+        self.on_retry = on_retry
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        verb = method.decode() if isinstance(method, bytes) else method
+        target = f"{verb.upper()} {urlsplit(str(url)).path}"
+        failures = 0  # 5xx, timeouts, dropped connections: capped per request; 429s are not
+        for attempt in itertools.count():
+            left = self.budget - self.spent
+            kwargs["timeout"] = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
+            started = time.monotonic()
+            wait = min(0.1 * 2**attempt, MAX_WAIT)
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                if isinstance(exc, requests.exceptions.ConnectTimeout) or _unreachable(exc):
+                    raise EscbotError(
+                        f"cannot reach GitLab at {self.base}: {_unreachable(exc) or 'no answer'}",
+                        hint="check GITLAB_URL",
+                    ) from None
+                if failures >= MAX_RETRIES:
+                    raise
+                failures += 1
+                failure: str = "the connection dropped"
+            except requests.exceptions.Timeout:
+                if failures >= MAX_RETRIES:
+                    raise
+                failures += 1
+                failure = f"no answer within {kwargs['timeout'][1]:.0f}s"
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return self._gitlab_answer(response, target)
+                failure = f"{response.status_code} {response.reason or ''}".strip()
+                if response.status_code == 429:
+                    wait = max(wait, _retry_after(response))
+                elif failures >= MAX_RETRIES:
+                    return response
+                else:
+                    failures += 1
+            self.spent += time.monotonic() - started
+            left = self.budget - self.spent
+            if wait > left:
+                raise GitLabUnavailable(
+                    f"GitLab at {self.base} kept failing ({failure} for {target}); gave up "
+                    f"after {self.spent:.0f}s of the {self.budget:g}s budget",
+                    hint="--timeout sets the budget",
+                )
+            if self.on_retry:
+                self.on_retry(
+                    f"GitLab answered {failure} for {target}; retry {attempt + 1} in {wait:.1f}s "
+                    f"({left:.0f}s of --timeout left)"
+                )
+            time.sleep(wait)
+            self.spent += wait
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _gitlab_answer(self, response: requests.Response, target: str) -> requests.Response:
+        """The response, unless it plainly did not come from GitLab's API: a success or a 404
+        that is not JSON (other errors may be a proxy's page in front of a real GitLab)."""
+        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        decisive = response.ok or response.status_code == 404
+        if decisive and response.content and kind != "application/json":
+            shown = "an HTML page" if "html" in kind else (kind or "no content type")
+            raise EscbotError(
+                f"{self.base} is not a GitLab API ({target} answered {response.status_code} "
+                f"with {shown})",
+                hint="GITLAB_URL is the address of the GitLab instance, e.g. https://gitlab.com",
+            )
+        return response
+
+
+def _unreachable(exc: requests.exceptions.ConnectionError) -> str | None:
+    """Why a connection could not be made at all, or None when an open one dropped."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    if not isinstance(reason, NewConnectionError):
+        return None
+    cause = reason.__cause__ or reason.__context__
+    if isinstance(cause, socket.gaierror):
+        return "unknown host"
+    return "connection refused" if isinstance(cause, ConnectionRefusedError) else "cannot connect"
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return float(response.headers.get("Retry-After", 0))
+    except ValueError:
+        return 0.0
 
 
 def uses_job_token(gl: gitlab.Gitlab) -> bool:
@@ -85,13 +277,17 @@ def _clean(text: Any) -> str:
             f" ({html.unescape(title.group(1).strip())})" if title else ""
         )
     text = " ".join(text.split())
-    return text[:300]
+    return redact(text[:300])
 
 
-def describe_error(exc: Exception, what: str) -> GitLabError:
+def describe_error(exc: Exception, what: str) -> EscbotError:
+    """One line for a failed request. A rejected token is the run's error (exit 2, since
+    it is configuration); anything else is that request's (GitLabError, exit 3)."""
     if isinstance(exc, gle.GitlabAuthenticationError):
-        return GitLabError(
-            f"{what}: GitLab rejected the token (401 Unauthorized)",
+        body = _clean(exc.response_body).lower()  # {"error_description": "Token has expired."}
+        why = "expired" if "expired" in body else "revoked" if "revoked" in body else ""
+        return EscbotError(
+            f"{what}: GitLab rejected the token (401 Unauthorized{', ' + why if why else ''})",
             hint="check GITLAB_TOKEN / ESCBOT_TOKEN",
         )
     if isinstance(exc, gle.GitlabError):
@@ -101,7 +297,7 @@ def describe_error(exc: Exception, what: str) -> GitLabError:
             return GitLabError(f"{what}: the token lacks the api scope (read-only token)")
         return GitLabError(f"{what}: GitLab answered {code or 'an error'}: {message}")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return GitLabError(f"{what}: cannot reach GitLab ({type(exc).__name__})")
+        return GitLabError(f"{what}: the connection to GitLab dropped")
     if isinstance(exc, requests.exceptions.Timeout):
         return GitLabError(f"{what}: GitLab did not answer in time")
     if isinstance(exc, requests.exceptions.RequestException):
@@ -125,6 +321,10 @@ class RequestStats:
     @property
     def total(self) -> int:
         return sum(self.by_kind.values())
+
+    @property
+    def writes(self) -> int:
+        return sum(n for kind, n in self.by_kind.items() if not kind.startswith(("GET", "HEAD")))
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -181,6 +381,21 @@ class GitLab:
             self._me = self.call("GET /user", lambda: self.gl.http_get("/user"))
         return self._me
 
+    def version(self) -> dict[str, Any]:
+        return self.call("GET /version", lambda: self.gl.http_get("/version"))
+
+    def token_info(self) -> dict[str, Any] | None:
+        """The token's own record (scopes, expiry); None for tokens that have none (OAuth,
+        older GitLab)."""
+        try:
+            return self.gl.http_get("/personal_access_tokens/self")
+        except gle.GitlabHttpError as exc:
+            if exc.response_code in (403, 404):
+                return None
+            raise describe_error(exc, "GET /personal_access_tokens/self") from None
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            raise describe_error(exc, "GET /personal_access_tokens/self") from None
+
     def user(self, username: str) -> dict[str, Any] | None:
         name = username.lstrip("@")
         if name not in self._users:
@@ -208,6 +423,15 @@ class GitLab:
             self._projects[project.id] = project
         return self._projects[ref]
 
+    def project_members(self, project_id: int) -> list[dict[str, Any]]:
+        """Everyone with access to the project, direct or inherited, with their access level."""
+        return self.call(
+            f"members of project {project_id}",
+            lambda: self.gl.http_list(
+                f"/projects/{project_id}/members/all", get_all=True, per_page=PER_PAGE
+            ),
+        )
+
     def project_member(self, project_id: int, username: str) -> dict[str, Any] | None:
         """The user's membership of the project (direct or inherited), or None."""
         name = username.lstrip("@")
@@ -219,19 +443,14 @@ class GitLab:
         )
         return next((m for m in found if m.get("username") == name), None)
 
-    def project_members(self, project_id: int) -> list[dict[str, Any]]:
-        """Every member of the project, direct or inherited from its groups."""
-        return self.call(
-            f"members of project {project_id}",
-            lambda: self.gl.http_list(f"/projects/{project_id}/members/all", get_all=True),
-        )
-
     def group_members(self, path: str) -> list[dict[str, Any]]:
         """Every member of the group, direct or inherited from its parents."""
         group = self.group(path)
         return self.call(
             f"members of group {path}",
-            lambda: self.gl.http_list(f"/groups/{group.id}/members/all", get_all=True),
+            lambda: self.gl.http_list(
+                f"/groups/{group.id}/members/all", get_all=True, per_page=PER_PAGE
+            ),
         )
 
     def project_ref(self, ref: str | int) -> ProjectRef:
@@ -298,13 +517,15 @@ class GitLab:
     def create_issue(self, project_id: int, **attrs: Any) -> dict[str, Any]:
         return self.call(
             f"create issue in project {project_id}",
-            lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=attrs),
+            lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=_redacted(attrs)),
         )
 
     def edit_issue(self, project_id: int, iid: int, **attrs: Any) -> dict[str, Any]:
         return self.call(
             f"edit issue {project_id}#{iid}",
-            lambda: self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=attrs),
+            lambda: self.gl.http_put(
+                f"/projects/{project_id}/issues/{iid}", post_data=_redacted(attrs)
+            ),
         )
 
     def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
@@ -351,7 +572,9 @@ class GitLab:
             data["internal"] = True
         return self.call(
             f"comment on {project_id}#{iid}",
-            lambda: self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=data),
+            lambda: self.gl.http_post(
+                f"/projects/{project_id}/issues/{iid}/notes", post_data=_redacted(data)
+            ),
         )
 
     def delete_note(self, project_id: int, iid: int, note_id: int) -> None:
@@ -425,6 +648,15 @@ class GitLab:
         kind, obj = scope
         base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels/{label_id}"
         self.call(f"update label {label_id}", lambda: self.gl.http_put(base, post_data=attrs))
+
+
+def _redacted(attrs: dict[str, Any]) -> dict[str, Any]:
+    """What escbot writes never carries a token either, not even one a customer pasted into
+    an e-mail that escbot quotes back."""
+    text_fields = ("title", "description", "body")
+    return {
+        k: redact(v) if k in text_fields and isinstance(v, str) else v for k, v in attrs.items()
+    }
 
 
 def resolve_scope(api: GitLab, project: str | None, group: str | None) -> tuple[str, Any]:

@@ -442,6 +442,11 @@ class Policy:
 # --------------------------------------------------------------------------------------------
 # YAML with line numbers.
 
+# Limits far above any real policies file (the shipped one: ~15 KB, ~700 values, 6 levels).
+MAX_POLICY_CHARS = 1_000_000
+MAX_NODES = 100_000
+MAX_DEPTH = 32
+
 
 class _Source:
     def __init__(self, name: str, lines: dict[Path_, int]) -> None:
@@ -457,6 +462,12 @@ class _Source:
 
 
 def _compose(text: str, name: str) -> tuple[Any, _Source]:
+    """The YAML as plain data, with the line of every key path; bounded, so a hostile file
+    (an alias bomb, a self-referring alias, deep nesting) is one clear error, not a hang."""
+    if len(text) > MAX_POLICY_CHARS:
+        raise PolicyError(
+            f"{name}: too large for a policies file (over {MAX_POLICY_CHARS} characters)"
+        )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -464,23 +475,47 @@ def _compose(text: str, name: str) -> tuple[Any, _Source]:
         where = f"{name}:{mark.line + 1}" if mark else name
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise PolicyError(f"{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise PolicyError(f"{name}: nested too deeply (at most {MAX_DEPTH} levels)") from None
     lines: dict[Path_, int] = {}
     loader = yaml.SafeLoader("")
+    count = 0
+
+    def fail(n: yaml.Node, problem: str) -> PolicyError:
+        return PolicyError(f"{name}:{n.start_mark.line + 1}: {problem}")
+
+    def scalar(n: yaml.Node) -> Any:
+        try:
+            value = loader.construct_object(n)
+            hash(value)
+        except yaml.YAMLError as exc:
+            raise fail(n, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        except (ValueError, OverflowError, TypeError):  # 2026-02-30, 5000-digit numbers
+            raise fail(n, f"not a valid value: {str(n.value)[:40]!r}") from None
+        return value
 
     def build(n: yaml.Node | None, path: Path_) -> Any:
+        nonlocal count
         if n is None:
             return None
+        count += 1
+        if count > MAX_NODES:
+            raise fail(n, f"more than {MAX_NODES} values (aliases expanding without end?)")
+        if len(path) > MAX_DEPTH:
+            raise fail(n, f"nested more than {MAX_DEPTH} levels (or an alias contains itself)")
         lines[path] = n.start_mark.line + 1
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in n.value:
-                key = loader.construct_object(key_node)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise fail(key_node, "a key must be a plain word, not a list or mapping")
+                key = scalar(key_node)
                 out[key] = build(value_node, (*path, str(key)))
                 lines[(*path, str(key))] = key_node.start_mark.line + 1
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(item, (*path, i)) for i, item in enumerate(n.value)]
-        return loader.construct_object(n)
+        return scalar(n)
 
     return build(node, ()), _Source(name, lines)
 
@@ -1055,11 +1090,22 @@ def find_policy_path(explicit: str | Path | None = None) -> Path:
 def load_policy(path: str | Path | None = None) -> Policy:
     target = find_policy_path(path)
     try:
-        text = target.read_text(encoding="utf-8")
+        with target.open("rb") as f:  # bounded: /dev/zero is a file name too
+            data = f.read(MAX_POLICY_CHARS + 1)
     except FileNotFoundError:
         raise PolicyError(f"{target}: no such policies file") from None
     except OSError as exc:
         raise PolicyError(f"{target}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_POLICY_CHARS:
+        raise PolicyError(
+            f"{target}: too large for a policies file (over {MAX_POLICY_CHARS} bytes)"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"{target}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
     return parse_policy(text, target.name if path is None else str(path), target.parent)
 
 

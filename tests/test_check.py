@@ -199,7 +199,7 @@ def test_unknown_project_and_bad_token_are_one_line(world: World) -> None:
 
     env = {"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": "glpat-wrong-secret"}
     result = CliRunner().invoke(cli, ["check", "--group", "acme"], env=env)
-    assert result.exit_code == 3
+    assert result.exit_code == 2  # a rejected token is configuration (issue 14)
     assert "401" in result.output and "glpat-wrong-secret" not in result.output
     assert len(result.output.strip().splitlines()) == 1
 

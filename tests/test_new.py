@@ -216,8 +216,8 @@ def test_missing_options_without_terminal(sandbox, env) -> None:  # type: ignore
 def test_prompts_on_a_terminal(sandbox, gl, env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr("escbot.cli.new.interactive", lambda: True)
     argv = without("--type", "--category", "--dri")
-    result = run(
-        env, argv, input="warranty\nshipping-delay\nmonitoring-outage\npm.one\n2026-11-10\n"
+    result = run(  # the empty answer takes the default account type
+        env, argv, input="warranty\nshipping-delay\nmonitoring-outage\n\npm.one\n2026-11-10\n"
     )
     assert result.exit_code == 0, result.output
     # The category prompt offered only the warranty categories, and re-asked on a wrong one.
@@ -225,6 +225,34 @@ def test_prompts_on_a_terminal(sandbox, gl, env, monkeypatch) -> None:  # type: 
     esc = next(i for i in issues(gl) if "escalation" in i.labels)
     assert "category::monitoring-outage" in esc.labels
     assert desc.date_field(esc.description, "Project completed").isoformat() == "2026-11-10"
+
+
+def test_each_answer_is_checked_as_it_is_given(sandbox, gl, env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("escbot.cli.new.interactive", lambda: True)
+    argv = without("--project", "--title", "--dri")
+    answers = [
+        "acme/nope", "acme/portal",  # a project that does not exist is asked again at once
+        " ", "Install stalled",  # so is an empty title
+        "mobile",  # the account type is asked, with the routing's default
+        "no.body", "outsider", "pm.one",  # and the DRI, before anything is created
+    ]  # fmt: skip
+    result = run(env, argv, input="\n".join(answers) + "\n")
+    assert result.exit_code == 0, result.output
+    asked = r"Customer project \(path\)|Issue title|Account type \([^)]*\)|DRI \(GitLab username\)|Error"
+    prompts = re.findall(rf"^({asked})(?: \[[^\]]*\])?: ", result.stderr, re.MULTILINE)
+    assert prompts == [
+        "Customer project (path)", "Error", "Customer project (path)",
+        "Issue title", "Error", "Issue title",
+        "Account type (fixed, mobile)",
+        "DRI (GitLab username)", "Error", "DRI (GitLab username)", "Error",
+        "DRI (GitLab username)",
+    ]  # fmt: skip
+    assert "Error: project acme/nope not found" in result.stderr
+    assert "DRI (GitLab username) [mobile.pm]: " in result.stderr  # the routed PM is offered
+    assert 'Error: no GitLab user "no.body"' in result.stderr
+    assert "Error: outsider is not a member of acme/portal" in result.stderr
+    esc = next(i for i in issues(gl) if "escalation" in i.labels)
+    assert "account::mobile" in esc.labels and esc.assignees[0]["username"] == "pm.one"
 
 
 def test_unknown_dri_or_project_writes_nothing(sandbox, gl, env) -> None:  # type: ignore[no-untyped-def]

@@ -547,11 +547,16 @@ def test_cli_report_and_posting_twice_updates_one_issue(month: Any, tmp_path: Pa
         "report", "--project", "cust/acme", "--post", "cust/pmo", when="2026-11-23 09:00"
     )
     assert first.exit_code == 0, first.output
-    assert "Created the briefing issue for 2026-W48" in first.output
-    assert "# PMO briefing 2026-W48: cust/acme" in first.output
+    # Only the outcome is printed (issue 14): the report is in the issue.
+    assert first.output.startswith("Created the briefing issue for 2026-W48: http")
+    assert len(first.output.splitlines()) == 1
     second = month.w.run("report", "--group", "cust", "--post", "cust/pmo", when="2026-11-24 10:00")
     assert second.exit_code == 0, second.output
     assert "Updated the briefing issue for 2026-W48" in second.output
+    third = month.w.run("report", "--group", "cust", "--post", "cust/pmo", when="2026-11-24 10:00")
+    assert "The briefing issue for 2026-W48 was up to date" in third.output
+    missing = month.w.run("report", "--group", "cust", "--post", "cust/nope")
+    assert missing.exit_code == 2 and "project cust/nope not found" in missing.output
     issues = month.w.gl.projects.get(month.pmo.id).issues.list(
         labels=["pmo-briefing"], get_all=True
     )

@@ -11,6 +11,7 @@ import click
 
 from escbot.check import CheckResult, run_check
 from escbot.cli.common import (
+    OutputFile,
     load,
     now_option,
     open_gitlab,
@@ -18,6 +19,8 @@ from escbot.cli.common import (
     print_stats,
     resolve_now,
     scope_options,
+    timeout_option,
+    write_output,
 )
 from escbot.gitlab_io import resolve_scope
 from escbot.model import Escalation
@@ -30,8 +33,14 @@ from escbot.timeline import bot_activity
 @click.option("--apply", is_flag=True, help="Post comments and change labels (default: dry run).")
 @now_option
 @policies_option
+@timeout_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("--junit", metavar="FILE", help="Write a JUnit report: one test per requirement.")
+@click.option(
+    "--junit",
+    type=OutputFile(),
+    metavar="FILE",
+    help="Write a JUnit report: one test per requirement.",
+)
 @click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")
 @click.pass_context
 def command(
@@ -42,7 +51,7 @@ def command(
     now_text: str | None,
     policies_path: str | None,
     fmt: str,
-    junit: str | None,
+    junit: Path | None,
     stats: bool,
 ) -> None:
     """Hold every open escalation against policies.yml and plan reminders.
@@ -62,7 +71,7 @@ def command(
     else:
         click.echo(to_text(result, policy), nl=False)
     if junit:
-        Path(junit).write_text(to_junit(result), encoding="utf-8")
+        write_output(junit, to_junit(result))
     if stats:
         print_stats(api)
     ctx.exit(result.exit_code)

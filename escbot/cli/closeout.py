@@ -6,7 +6,14 @@ import click
 
 from escbot.check import run_one
 from escbot.cli.check import to_text
-from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.cli.common import (
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    resolve_now,
+    timeout_option,
+)
 from escbot.rules import ON_DEMAND_CLOSEOUT
 
 
@@ -16,6 +23,7 @@ from escbot.rules import ON_DEMAND_CLOSEOUT
 @click.option("--apply", is_flag=True, help="Post, create and close (default: dry run).")
 @now_option
 @policies_option
+@timeout_option
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from escbot.cli.common import load, policies_option
+from escbot.errors import EscbotError, echo_unredacted
 
 
 @click.command("demo")
@@ -30,10 +31,14 @@ def command(out: Path, keep: bool, policies_path: str | None) -> None:
     from escbot.sandbox import start_sandbox
 
     policy = load(policies_path)
+    try:  # now, not after the demo's six steps
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EscbotError(f"--out {out}: {exc.strerror}") from None
     with start_sandbox() as sb:
         run_demo(sb, policy, out, click.echo)
         if keep:
-            click.echo(f"\nsandbox: {sb.url} token={sb.token} (Ctrl-C stops it)")
+            echo_unredacted(f"\nsandbox: {sb.url} token={sb.token} (Ctrl-C stops it)")
             try:
                 import threading
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from escbot.cli.common import load, open_gitlab, policies_option, scope_options
+from escbot.cli.common import load, open_gitlab, policies_option, scope_options, timeout_option
 from escbot.gitlab_io import resolve_scope
 from escbot.labels import UNCHANGED, sync_labels
 
@@ -18,6 +18,7 @@ def command() -> None:
 @scope_options
 @click.option("--apply", is_flag=True, help="Make the changes (default: only show them).")
 @policies_option
+@timeout_option
 def sync(project: str | None, group: str | None, apply: bool, policies_path: str | None) -> None:
     """Create or update the policy's labels in a project or group.
 

@@ -8,9 +8,17 @@ from typing import Any
 
 import click
 
-from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.cli.common import (
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    resolve_now,
+    timeout_option,
+)
 from escbot.create import open_escalation
 from escbot.errors import EscbotError
+from escbot.gitlab_io import GitLab
 from escbot.opening import EscalationRequest, is_warranty, needs_trigger_detail, validate
 from escbot.policies import Policy, load_policy
 
@@ -64,19 +72,100 @@ def _missing(policy: Policy, values: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _prompt(policy: Policy, param: str, option: str, values: dict[str, Any]) -> Any:
-    name = option.lstrip("-").replace("-", " ")
+PROMPTS = {
+    "project": "Customer project (path)",
+    "level": "Escalation level",
+    "type_": "Escalation type",
+    "category": "Category",
+    "severity": "Severity",
+    "title": "Issue title",
+    "customer": "Customer name",
+    "account_type": "Account type",
+    "dri": "DRI (GitLab username)",
+    "trigger_detail": 'Trigger detail (e.g. "17 days behind")',
+    "completed": "Project completed (YYYY-MM-DD)",
+}
+
+
+def _next_question(policy: Policy, values: dict[str, Any]) -> str | None:
+    """The next thing to ask, in prompt order; the account type just before the DRI."""
+    missing = [param for param, _option in _missing(policy, values)]
+    if missing and missing[0] != "dri" and missing[0] in dict(REQUIRED):
+        return missing[0]
+    if values.get("account_type") is None:
+        return "account_type"
+    return missing[0] if missing else None
+
+
+def ask(policy: Policy, api: GitLab, values: dict[str, Any], now: datetime) -> None:
+    """Ask for everything missing, checking each answer as it is given (a wrong DRI is
+    asked again at once, not found after every other answer)."""
+    while (param := _next_question(policy, values)) is not None:
+        values[param] = _prompt(policy, api, param, values, now)
+
+
+def _prompt(policy: Policy, api: GitLab, param: str, values: dict[str, Any], now: datetime) -> Any:
+    text = PROMPTS[param]
     valid = _choices(policy, param, values)
+    if param == "account_type":
+        return click.prompt(
+            text, type=click.Choice(valid or []), default=policy.routing.default_account_type,
+            err=True,
+        )  # fmt: skip
     if valid:
-        return click.prompt(name.capitalize(), type=click.Choice(valid), err=True)
-    if param == "completed":
-        answer = click.prompt(
-            "Project completed (YYYY-MM-DD)", type=click.DateTime(["%Y-%m-%d"]), err=True
-        )
-        return answer.date()
-    if param == "trigger_detail":
-        return click.prompt('Trigger detail (e.g. "17 days behind")', err=True)
-    return click.prompt(name.capitalize(), err=True)
+        return click.prompt(text, type=click.Choice(valid), err=True)
+
+    def check(answer: str) -> Any:
+        answer = answer.strip()
+        try:
+            return _checked(api, param, answer, values, policy, now)
+        except EscbotError as exc:
+            raise click.UsageError(str(exc)) from None
+
+    routed = policy.routing.account_types.get(values.get("account_type") or "", {}).get("pm")
+    default = routed if param == "dri" else None
+    return click.prompt(text, default=default, value_proc=check, err=True)
+
+
+def _checked(
+    api: GitLab, param: str, answer: str, values: dict[str, Any], policy: Policy, now: datetime
+) -> Any:
+    """One answer, converted, or EscbotError saying what is wrong with it."""
+    if not answer:
+        raise EscbotError("an answer is needed")
+    if param == "project":
+        api.project(answer)
+    elif param == "dri":
+        project = api.project(values["project"])
+        name = answer.lstrip("@")
+        user = api.user(name)
+        if user is None:
+            raise EscbotError(f'no GitLab user "{name}"')
+        if (
+            getattr(project, "visibility", "private") != "public"
+            and not user.get("is_admin")
+            and api.project_member(project.id, name) is None
+        ):
+            raise EscbotError(f"{name} is not a member of {project.path_with_namespace}")
+    elif param == "completed":
+        try:
+            day = date.fromisoformat(answer)
+        except ValueError:
+            raise EscbotError(f'"{answer}" is not a date such as 2026-11-10') from None
+        if day > now.astimezone(policy.tz).date():
+            raise EscbotError(f"{day} is in the future")
+        return day
+    return answer
+
+
+def complete_value(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion from policies.yml: levels, types, the type's categories, ..."""
+    try:
+        policy = load_policy(ctx.params.get("policies_path"))
+    except EscbotError:
+        return []
+    valid = _choices(policy, param.name or "", {"type_": ctx.params.get("type_")}) or []
+    return [value for value in valid if value.startswith(incomplete)]
 
 
 class NewCommand(click.Command):
@@ -106,14 +195,37 @@ class NewCommand(click.Command):
 
 @click.command("new", cls=NewCommand)
 @click.option("--project", "-p", metavar="PROJECT", help="Customer project path or id.")
-@click.option("--level", metavar="LEVEL", help="Escalation level (policies.yml).")
-@click.option("--type", "type_", metavar="TYPE", help="Escalation type (policies.yml).")
-@click.option("--category", metavar="CATEGORY", help="Category, one of the type's.")
-@click.option("--severity", metavar="SEVERITY", help="Severity (policies.yml).")
+@click.option(
+    "--level",
+    metavar="LEVEL",
+    help="Escalation level (policies.yml).",
+    shell_complete=complete_value,
+)
+@click.option(
+    "--type",
+    "type_",
+    metavar="TYPE",
+    help="Escalation type (policies.yml).",
+    shell_complete=complete_value,
+)
+@click.option(
+    "--category",
+    metavar="CATEGORY",
+    help="Category, one of the type's.",
+    shell_complete=complete_value,
+)
+@click.option(
+    "--severity", metavar="SEVERITY", help="Severity (policies.yml).", shell_complete=complete_value
+)
 @click.option("--title", metavar="TEXT", help="Issue title.")
 @click.option("--customer", metavar="NAME", help="Customer name.")
 @click.option("--dri", metavar="USERNAME", help="GitLab username of the DRI (assignee).")
-@click.option("--account-type", metavar="TYPE", help="fixed or mobile (default: policies routing).")
+@click.option(
+    "--account-type",
+    metavar="TYPE",
+    help="fixed or mobile (default: policies routing).",
+    shell_complete=complete_value,
+)
 @click.option(
     "--trigger-detail",
     metavar="TEXT",
@@ -128,6 +240,7 @@ class NewCommand(click.Command):
 @now_option
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
 @policies_option
+@timeout_option
 def command(
     dry_run: bool,
     policies_path: str | None,
@@ -146,11 +259,10 @@ def command(
     values: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in given.items()}
     values["completed"] = completed.date() if completed else None
     missing = _missing(policy, values)
+    api = None
     if missing and interactive():
-        while missing:
-            param, option = missing[0]
-            values[param] = _prompt(policy, param, option, values)
-            missing = _missing(policy, values)
+        api = open_gitlab(progress=False)  # it asks questions
+        ask(policy, api, values, now)
     elif missing:
         raise EscbotError(
             "missing options: " + ", ".join(option for _p, option in missing),
@@ -172,7 +284,7 @@ def command(
         now=now,
     )
     validate(request, policy)
-    api = open_gitlab()
+    api = api or open_gitlab(progress=False)
     if dry_run:
         result = open_escalation(api, policy, request, dry_run=True)
         click.echo(f"--- escalation issue: {result.plan.title}")

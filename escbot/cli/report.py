@@ -7,14 +7,17 @@ from pathlib import Path
 
 import click
 
-from escbot.businesstime import parse_instant
 from escbot.cli.common import (
+    OutputFile,
     load,
     now_option,
     open_gitlab,
+    parse_when,
     policies_option,
     resolve_now,
     scope_options,
+    timeout_option,
+    write_output,
 )
 from escbot.errors import EscbotError
 from escbot.gitlab_io import resolve_scope
@@ -25,14 +28,7 @@ RENDERERS = {"markdown": render_markdown, "json": render_json, "html": render_ht
 
 
 def resolve_since(text: str | None, policy: Policy) -> datetime | None:
-    if not text:
-        return None
-    parsed = parse_instant(text, policy.tz)
-    if parsed is None:
-        raise EscbotError(
-            f'--since: expected an ISO 8601 date or time such as "2026-11-16", got "{text}"'
-        )
-    return parsed
+    return parse_when("--since", text, policy.tz, "2026-11-16") if text else None
 
 
 @click.command("report")
@@ -52,20 +48,27 @@ def resolve_since(text: str | None, policy: Policy) -> datetime | None:
     show_default=True,
     help="markdown (with Mermaid charts), json, or one self-contained HTML page.",
 )
-@click.option("--output", "-o", metavar="FILE", help="Write the report here instead of stdout.")
+@click.option(
+    "--output",
+    "-o",
+    type=OutputFile(),
+    metavar="FILE",
+    help="Write the report here instead of stdout.",
+)
 @click.option(
     "--post",
     metavar="PROJECT",
     help="Create or update this ISO week's briefing issue in PROJECT (markdown).",
 )
 @policies_option
+@timeout_option
 def command(
     project: str | None,
     group: str | None,
     since_text: str | None,
     now_text: str | None,
     fmt: str,
-    output: str | None,
+    output: Path | None,
     post: str | None,
     policies_path: str | None,
 ) -> None:
@@ -84,14 +87,19 @@ def command(
         raise EscbotError("--since must be before --now")
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
+    target = api.project(post) if post else None  # before the long part, not after
     report = build_report(api, scope, policy, now, since)
-    text = RENDERERS[fmt](report, policy)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output(output, RENDERERS[fmt](report, policy))
         click.echo(f"Wrote the {fmt} report to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
-    if post:
-        url, created = post_briefing(api, post, report, policy)
-        verb = "Created" if created else "Updated"
-        click.echo(f"{verb} the briefing issue for {report.week}: {url}", err=True)
+    elif not post:
+        click.echo(RENDERERS[fmt](report, policy), nl=False)
+    if target is not None:
+        writes = api.stats.writes
+        url, created = post_briefing(api, target, report, policy)
+        if created:
+            click.echo(f"Created the briefing issue for {report.week}: {url}")
+        elif api.stats.writes > writes:
+            click.echo(f"Updated the briefing issue for {report.week}: {url}")
+        else:
+            click.echo(f"The briefing issue for {report.week} was up to date: {url}")

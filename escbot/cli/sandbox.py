@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import sys
 import threading
 from typing import Any
 
 import click
+
+from escbot.errors import echo_unredacted
 
 
 @click.group(name="sandbox")
@@ -80,8 +81,7 @@ def serve(
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"sandbox: {sb.url} token={sb.token}")
-    sys.stdout.flush()
+    echo_unredacted(f"sandbox: {sb.url} token={sb.token}")
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:

@@ -15,6 +15,7 @@ from escbot.cli.common import (
     policies_option,
     resolve_now,
     scope_options,
+    timeout_option,
 )
 from escbot.errors import EscbotError
 from escbot.executor import Outcome
@@ -30,6 +31,7 @@ from escbot.triage import TriageResult, apply_fixes, run_triage
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @now_option
 @policies_option
+@timeout_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -56,7 +58,7 @@ def command(
         raise EscbotError("--fix without a terminal to confirm on: use --yes")
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
-    api = open_gitlab()
+    api = open_gitlab(progress=yes or not fix)  # no bar over the confirmation
     scope = resolve_scope(api, project, group)
     result = run_triage(api, scope, policy, now)
     if not fix:
