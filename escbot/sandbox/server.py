@@ -35,6 +35,7 @@ from escbot.sandbox import (  # noqa: F401
     api_links,
     api_notes,
     api_users,
+    web,
 )
 from escbot.sandbox.access import find_user
 from escbot.sandbox.clock import Clock
@@ -72,14 +73,15 @@ class Limits:
 @dataclass
 class Response:
     status: int
-    body: Any = None  # dict/list -> JSON; str -> text/plain; None -> empty
+    body: Any = None  # dict/list -> JSON; str -> text/plain (or content_type); None -> empty
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "text/plain"  # of a str body
 
     def encode(self) -> tuple[bytes, str]:
         if self.body is None:
             return b"", "application/json"
         if isinstance(self.body, str):
-            return self.body.encode(), "text/plain"
+            return self.body.encode(), self.content_type
         return json.dumps(self.body, separators=(",", ":")).encode(), "application/json"
 
 
@@ -342,6 +344,9 @@ class App:
                 return self._levers(method, path, qs, headers, body, base)
             if path == "/api/v4" or path.startswith("/api/v4/"):
                 return self._api(method, path, qs, headers, body, base, client)
+            if method in ("GET", "HEAD"):  # the read-only web view
+                page = web.page(self, target, headers, base, client)
+                return Response(page.status, page.html, page.headers, "text/html; charset=utf-8")
             return Response(404, {"error": "404 Not Found"})
         except ApiError as exc:
             return Response(exc.status, exc.body, dict(exc.headers))
