@@ -363,18 +363,20 @@ class View:
 
     def _timeline(self, base: str) -> Iterator[dict[str, Any]]:
         """Notes and the label, state and milestone events, oldest first, as GitLab's
-        activity shows them (a person's label changes at one instant read as one line)."""
+        activity shows them (a person's label changes at one instant read as one line).
+        At one instant (a frozen clock), label and milestone changes come first, then
+        notes, then state changes: the order in which one GitLab update writes them."""
         items: list[dict[str, Any]] = []
         for note in self.api.all(f"{base}/notes", sort="asc", order_by="created_at"):
             items.append({"kind": "system" if note["system"] else "note", "at": note["created_at"],
-                          "rank": 0, "id": note["id"], "note": note})  # fmt: skip
+                          "rank": 1, "id": note["id"], "note": note})  # fmt: skip
         group: dict[str, Any] | None = None
         for ev in self.api.all(f"{base}/resource_label_events"):
             user = ev["user"] or {}
             if group and group["at"] == ev["created_at"] and group["user"] == user:
                 group["added" if ev["action"] == "add" else "removed"].append(label_of(ev["label"]))
                 continue
-            group = {"kind": "labels", "at": ev["created_at"], "rank": 1, "id": ev["id"],
+            group = {"kind": "labels", "at": ev["created_at"], "rank": 0, "id": ev["id"],
                      "user": user, "added": [], "removed": []}  # fmt: skip
             group["added" if ev["action"] == "add" else "removed"].append(label_of(ev["label"]))
             items.append(group)
@@ -382,7 +384,7 @@ class View:
             items.append({"kind": "state", "at": ev["created_at"], "rank": 2, "id": ev["id"],
                           "user": ev["user"] or {}, "state": ev["state"]})  # fmt: skip
         for ev in self.api.all(f"{base}/resource_milestone_events"):
-            items.append({"kind": "milestone", "at": ev["created_at"], "rank": 1, "id": ev["id"],
+            items.append({"kind": "milestone", "at": ev["created_at"], "rank": 0, "id": ev["id"],
                           "user": ev["user"] or {}, "action": ev["action"],
                           "milestone": ev["milestone"]})  # fmt: skip
         yield from sorted(items, key=lambda i: (i["at"], i["rank"], i["id"]))
