@@ -28,6 +28,10 @@ def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @command.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option(
@@ -58,7 +62,8 @@ def serve(
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM.
 
-    The first line of output is `sandbox: <base URL> token=<root token>`.
+    The first line of output is `sandbox: <base URL> token=<root token>`; the second,
+    `web: <URL>`, is where a person starts reading (the read-only web view).
     """
     from escbot.sandbox import start_sandbox
 
@@ -81,6 +86,8 @@ def serve(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"sandbox: {sb.url} token={sb.token}")
+    who = "from this machine, no token needed" if _loopback(host) else "root's token needed"
+    click.echo(f"web: {sb.url}/ (start reading here: read-only, what root sees; {who})")
     sys.stdout.flush()
     stop = threading.Event()
 
