@@ -345,7 +345,9 @@ class App:
             if path == "/api/v4" or path.startswith("/api/v4/"):
                 return self._api(method, path, qs, headers, body, base, client)
             if method in ("GET", "HEAD"):  # the read-only web view
-                page = web.page(self, target, headers, base, client)
+                _check_path(path)
+                query, _ = request_params(qs, headers, b"")
+                page = web.page(self, path, query, headers, base, client)
                 return Response(page.status, page.html, page.headers, "text/html; charset=utf-8")
             return Response(404, {"error": "404 Not Found"})
         except ApiError as exc:

@@ -12,6 +12,7 @@ any other client must send root's token in a PRIVATE-TOKEN header.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from markupsafe import Markup
 from escbot.sandbox import gfm
 from escbot.sandbox.access import find_user
 from escbot.sandbox.clock import parse_datetime
-from escbot.sandbox.core import ApiError, Ctx, match, parse_params
+from escbot.sandbox.core import ApiError, Ctx, match
 from escbot.sandbox.render import text_color
 
 if TYPE_CHECKING:
@@ -89,39 +90,33 @@ class Api:
 
 
 # ---------------------------------------------------------------- entry
-def page(app: App, target: str, headers: Any, base: str, client: str) -> Page:
-    """The page at `target` (a GET); errors are pages too."""
-    parts = urlsplit(target)
+def page(app: App, path: str, query: dict[str, Any], headers: Any, base: str, client: str) -> Page:
+    """The page at `path` (a GET, with its checked query params); errors are pages too."""
     if not _trusted(app, client, headers):
         return _error(403, "The web view answers loopback clients, or root's token "
                            "(PRIVATE-TOKEN header).")  # fmt: skip
     try:
-        path = unquote(parts.path, errors="strict")
-    except UnicodeDecodeError:
-        return _error(400, "Bad Request")
-    query = parse_params(parts.query)
-    try:
         with app.store.tx() as conn:
             root = find_user(conn, "root")
-            view = View(Api(app, conn, root, base), query, app.clock.now())
-            status, html = 200, view.dispatch(path)
+            html = View(Api(app, conn, root, base), query, app.clock.now()).dispatch(unquote(path))
     except Redirect as r:
         return Page(302, "", {"Location": r.location})
     except NotFound:
         return _error(404, "There is no page at this address.")
     except ApiError as exc:
-        message = exc.body.get("message") or exc.body.get("error") if isinstance(
-            exc.body, dict) else str(exc.body)  # fmt: skip
-        return _error(exc.status, str(message))
-    return Page(status, html, {"Content-Security-Policy": CSP})
+        body = exc.body if isinstance(exc.body, dict) else {"message": str(exc.body)}
+        return _error(exc.status, str(body.get("message") or body.get("error")))
+    return Page(200, html, {"Content-Security-Policy": CSP})
 
 
 def _trusted(app: App, client: str, headers: Any) -> bool:
-    if (
-        client.startswith("127.")
-        or client in ("::1", "localhost")
-        or client.startswith("::ffff:127.")
-    ):
+    try:
+        addr = ipaddress.ip_address(client)
+    except ValueError:
+        addr = None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    if addr is not None and addr.is_loopback:
         return True
     token = headers.get("PRIVATE-TOKEN")
     if not token:

@@ -258,6 +258,9 @@ def test_errors_and_read_only(sandbox: Sandbox, story: dict[str, Any]) -> None:
         r = requests.get(sandbox.url + path)
         assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html"), path
         parse(r.text)
+    for query, status in (("?page=99999999999999999999999", 200), ("?state=x", 200),
+                          ("?label_name[]=%ED%A0%80", 400), ("?not" + "[a]" * 101, 400)):  # fmt: skip
+        assert requests.get(sandbox.url + story["path"] + query).status_code == status, query
     r = requests.post(sandbox.url + f"{story['path']}/1", data={"title": "x"})
     assert r.status_code == 404 and r.json() == {"error": "404 Not Found"}
     # Pages are not API requests: never counted, faulted or rate limited.
@@ -268,12 +271,15 @@ def test_errors_and_read_only(sandbox: Sandbox, story: dict[str, Any]) -> None:
 
 def test_only_loopback_or_root_token(sandbox: Sandbox) -> None:
     app = sandbox.app
-    far = web.page(app, "/", {}, sandbox.url, "192.0.2.7")
-    assert far.status == 403
     _, token = sandbox.create_user("mallory")
-    assert web.page(app, "/", {"PRIVATE-TOKEN": token}, sandbox.url, "192.0.2.7").status == 403
-    root = web.page(app, "/", {"PRIVATE-TOKEN": sandbox.token}, sandbox.url, "192.0.2.7")
-    assert root.status == 200
+
+    def status(client: str, headers: dict[str, str]) -> int:
+        return web.page(app, "/", {}, headers, sandbox.url, client).status
+
+    assert status("192.0.2.7", {}) == 403
+    assert status("2001:db8::1", {"PRIVATE-TOKEN": token}) == 403
+    assert status("192.0.2.7", {"PRIVATE-TOKEN": sandbox.token}) == 200
+    assert status("::ffff:127.0.0.1", {}) == status("::1", {}) == 200
 
 
 def test_markdown_is_sanitized() -> None:
