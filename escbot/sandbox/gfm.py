@@ -1,7 +1,8 @@
 """GitLab Flavored Markdown for the web view, as GitLab renders descriptions and notes.
 
 markdown-it-py parses CommonMark; mdit-py-plugins adds GitLab's extensions (task lists,
-footnotes, heading anchors; tables and strikethrough are built in). Raw HTML is allowed
+footnotes, heading anchors; tables and strikethrough are built in; GitLab's inapplicable
+task `[~]` is a small rule here). Raw HTML is allowed
 and then sanitized with nh3 to an allowlist like GitLab's, which also drops HTML comments
 (escbot's hidden markers). Mermaid blocks stay source code: nothing is fetched.
 References (`#12`, `@user`, `~label`) become links when they name something that exists.
@@ -85,6 +86,29 @@ def _link_references(state: StateCore) -> None:
         block.children = out
 
 
+def _inapplicable_tasks(state: StateCore) -> None:
+    """GitLab's third task state, `- [~] item`: a disabled box and the item struck out."""
+    tokens = state.tokens
+    for n, tok in enumerate(tokens):
+        first = tok.children[0] if tok.type == "inline" and tok.children else None
+        if (
+            first is None or first.type != "text" or not first.content.startswith("[~] ")
+            or n < 2 or tokens[n - 2].type != "list_item_open"
+        ):  # fmt: skip
+            continue
+        tokens[n - 2].attrSet("class", "task-list-item inapplicable")
+        first.content = first.content[4:]
+        box = '<input class="task-list-item-checkbox" type="checkbox" disabled="disabled"> <s>'
+        tok.children = [Token("html_inline", "", 0, content=box), *tok.children,
+                        Token("html_inline", "", 0, content="</s>")]  # fmt: skip
+        for parent in reversed(tokens[: n - 2]):
+            if parent.type in ("bullet_list_open", "ordered_list_open") and parent.level == (
+                tokens[n - 2].level - 1
+            ):
+                parent.attrSet("class", "contains-task-list")
+                break
+
+
 def _split(text: str, refs: References) -> list[Token]:
     tokens: list[Token] = []
     pos = 0
@@ -128,6 +152,7 @@ def _parser() -> MarkdownIt:
         .use(anchors_plugin, min_level=1, max_level=6)
     )
     md.add_render_rule("fence", _fence)
+    md.core.ruler.push("gitlab_inapplicable_tasks", _inapplicable_tasks)
     md.core.ruler.push("gitlab_references", _link_references)
     return md
 

@@ -26,6 +26,7 @@ DESCRIPTION = """<!-- escbot:escalation level=sev1 -->
 ## Phase 1 checklist
 - [x] Tracking issue created
 - [ ] DRI identified
+- [~] Outside PS scope
 
 <details>
 <summary>Background</summary>
@@ -165,7 +166,9 @@ def test_issue_page(sandbox: Sandbox, story: dict[str, Any]) -> None:
     assert [c.text for c in desc.one("table").all("td")] == ["Customer", "Acme"]
     boxes = desc.all("input")
     assert [("checked" in b.attrs, "disabled" in b.attrs) for b in boxes] == [
-        (True, True), (False, True)]  # fmt: skip
+        (True, True), (False, True), (False, True)]  # fmt: skip
+    # GitLab's inapplicable item: struck out, and not counted as a task.
+    assert desc.one("li", "inapplicable").one("s").text == "Outside PS scope"
     assert desc.one("details").one("summary").text == "Background"
     assert desc.one("details").one("em").text == "escalated"
     mermaid = desc.one("figure", "mermaid")
@@ -301,7 +304,7 @@ def test_in_headless_chromium(sandbox: Sandbox, story: dict[str, Any], tmp_path:
                          text=True, timeout=60, check=True).stdout  # fmt: skip
     doc, _ = parse(dom)
     desc = doc.by_id("description")
-    assert [("checked" in b.attrs) for b in desc.all("input")] == [True, False]
+    assert [("checked" in b.attrs) for b in desc.all("input")] == [True, False, False]
     assert desc.one("details").one("summary").text == "Background"
     assert doc.by_id("labels").all("a", "gl-label")[1].text == "rag red"
     subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True,
