@@ -211,7 +211,7 @@ def label_of(data: dict[str, Any]) -> Label:
 PROJECT_ISSUE = re.compile(r"^/(?P<project>.+?)/-/issues/(?P<iid>\d+)/?$")
 PROJECT_ISSUES = re.compile(r"^/(?P<project>.+?)/-/issues/?$")
 GROUP_ISSUES = re.compile(r"^/groups/(?P<group>.+?)/-/issues/?$")
-GROUP = re.compile(r"^/groups/(?P<group>[^-].*?)/?$")
+GROUP = re.compile(r"^/groups/(?P<group>(?:(?!/-/).)+?)/?$")
 
 
 class View:
