@@ -55,6 +55,7 @@ DEFAULT_LIMIT = 2000  # GitLab.com's authenticated API limit, advertised when no
 MALFORMED = ApiError(400, "Bad Request")
 BAD_FORMAT = ApiError(400, {"error": "message body does not match declared format"})
 PARAM_DEPTH = 100  # Rack's param_depth_limit: a[b][c]... deeper is a 400
+JSON_DEPTH = 100  # Ruby's JSON max_nesting: a body nested deeper is a 400
 BIGINT = 2**63  # PostgreSQL bigint; Rails matches no row for an id beyond it
 NO_ROW = 2**53  # stands in for such an id: no row has it, and offsets from it stay in range
 
@@ -260,7 +261,7 @@ def _body_params(headers: Any, body: bytes) -> dict[str, Any]:
             raise BAD_FORMAT from None
         if data is None:
             return {}
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or _too_deep(data):
             raise BAD_FORMAT
         try:  # a lone surrogate ("\ud800") decodes to a string no database can store
             json.dumps(data, ensure_ascii=False).encode()
@@ -272,6 +273,20 @@ def _body_params(headers: Any, body: bytes) -> dict[str, Any]:
     if ctype.startswith("multipart/"):
         raise ApiError(415, {"error": "The provided content-type is not supported"})
     return {}
+
+
+def _too_deep(data: Any) -> bool:
+    """Nested deeper than Ruby's JSON max_nesting (100), which GitLab's parser keeps."""
+    level = [data]
+    for _ in range(JSON_DEPTH):
+        level = [
+            child
+            for item in level if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]  # fmt: skip
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) for item in level)
 
 
 def _check_path(path: str) -> None:
@@ -286,9 +301,12 @@ def _check_path(path: str) -> None:
 def _id_in_range(value: Any) -> Any:
     """An integer beyond bigint (as int or digits) becomes one that matches no row."""
     if isinstance(value, str):
-        digits = value.strip().lstrip("+-")
+        text = value.strip()
+        digits = text.lstrip("+-")
         if digits.isascii() and digits.isdigit() and len(digits) > 18:
-            return str(_id_in_range(int(value)))
+            # Past 19 digits it is out of range whatever it is (and int() refuses 4,300+).
+            huge = -BIGINT - 1 if text.startswith("-") else BIGINT
+            return str(_id_in_range(int(text) if len(digits) <= 19 else huge))
     elif isinstance(value, int) and not isinstance(value, bool) and not -BIGINT <= value < BIGINT:
         return NO_ROW if value > 0 else -NO_ROW
     return value

@@ -37,7 +37,11 @@ def closed_by_server(sock: socket.socket) -> bool:
         return False
 
 
-@pytest.mark.parametrize("big", [HUGE, 10**30, -HUGE - 1])
+@pytest.mark.parametrize(
+    "big",
+    [HUGE, 10**30, -HUGE - 1, int("9" * 4000)],
+    ids=["2^63", "10^30", "-2^63-1", "4000 digits"],
+)
 def test_ids_beyond_bigint_match_nothing(sandbox: Sandbox, project: Any, big: int) -> None:
     issue = project.issues.create({"title": "t"})
     for path in (
@@ -82,10 +86,16 @@ def test_malformed_strings_are_a_400(sandbox: Sandbox, project: Any) -> None:
 def test_deep_nesting_is_a_400(sandbox: Sandbox, project: Any) -> None:
     url = f"{sandbox.url}/api/v4/projects/{project.id}/issues"
     headers = {"PRIVATE-TOKEN": sandbox.token, "Content-Type": "application/json"}
+    # Ruby's JSON max_nesting is 100: deeper is a 400, however deep (and never a 500).
+    for depth in (101, 900, 100_000):
+        deep = b'{"title": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+        r = requests.post(url, headers=headers, data=deep)
+        assert r.status_code == 400, depth
+        assert r.json() == {"error": "message body does not match declared format"}
     deep = b'{"title": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    r = requests.post(url, headers=headers, data=deep)
-    assert r.status_code == 400
-    assert r.json() == {"error": "message body does not match declared format"}
+    assert requests.post(url, headers=headers, data=deep).status_code == 400
+    shallow = b'{"title": "t", "x": ' + b"[" * 98 + b"]" * 98 + b"}"
+    assert requests.post(url, headers=headers, data=shallow).status_code == 201
     # Rack's limit is 100 levels; past 64 KiB the request line itself is refused (414).
     for depth, status in ((101, 400), (100_000, 414)):
         key = "labels" + "[a]" * depth
