@@ -63,6 +63,8 @@ class Api:
         if found is None:
             raise NotFound
         route, path_params = found
+        if any(v.isdigit() and len(v) > 18 for v in path_params.values()):
+            raise NotFound  # an id beyond bigint: no such row, as the API answers
         query = {k: v for k, v in params.items() if v not in (None, "", [])}
         ctx = Ctx(
             app=self.app, conn=self.conn, method="GET", path="/api/v4" + path,
@@ -208,7 +210,8 @@ def label_of(data: dict[str, Any]) -> Label:
 
 
 # ---------------------------------------------------------------- pages
-PROJECT_ISSUE = re.compile(r"^/(?P<project>.+?)/-/issues/(?P<iid>\d+)/?$")
+# 18 digits: every iid within bigint that a sandbox will ever hand out.
+PROJECT_ISSUE = re.compile(r"^/(?P<project>.+?)/-/issues/(?P<iid>\d{1,18})/?$")
 PROJECT_ISSUES = re.compile(r"^/(?P<project>.+?)/-/issues/?$")
 GROUP_ISSUES = re.compile(r"^/groups/(?P<group>.+?)/-/issues/?$")
 GROUP = re.compile(r"^/groups/(?P<group>(?:(?!/-/).)+?)/?$")

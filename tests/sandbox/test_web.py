@@ -3,6 +3,7 @@ parser (and, where Debian's chromium is installed, in a real headless browser)."
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -258,7 +259,8 @@ def test_top_page_user_page_and_redirects(sandbox: Sandbox, story: dict[str, Any
 def test_errors_and_read_only(sandbox: Sandbox, story: dict[str, Any]) -> None:
     sandbox.reset_stats()
     for path in ("/nobody/none/-/issues/1", f"{story['path']}/99", "/no-such-user", "/a/-/b",
-                 "/groups/support/-/milestones", "/support/esc/-/milestones/1"):  # fmt: skip
+                 "/groups/support/-/milestones", "/support/esc/-/milestones/1",
+                 f"{story['path']}/{2**64}", f"/groups/{2**64}/-/issues", f"/{2**64}"):  # fmt: skip
         r = requests.get(sandbox.url + path, allow_redirects=False)
         assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html"), path
         parse(r.text)
@@ -311,3 +313,25 @@ def test_in_headless_chromium(sandbox: Sandbox, story: dict[str, Any], tmp_path:
     subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True,
                    timeout=60, check=True)  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_odd_addresses_never_fail(sandbox: Sandbox, story: dict[str, Any]) -> None:
+    """400 seeded random addresses and queries: a page, a redirect or a clear error."""
+    rng = random.Random(18)
+    parts = ["groups", "support", "esc", "-", "issues", "1", "2", "99", str(2**64), "%ED%A0",
+             "%00", "a" * 300, "..", "~", "@pat", "pat", "root", "%2F", "-1", ""]  # fmt: skip
+    keys = ["state", "label_name[]", "not[label_name][]", "page", "assignee_username", "search",
+            "label_name", "not", "not[label_name]"]  # fmt: skip
+    values = ["", "x", "-1", "0", str(2**70), "%ff", "rag::red", "a,b", "%00", "closed"]
+    session = requests.Session()
+    seen: dict[int, int] = {}
+    for _ in range(400):
+        path = "/" + "/".join(rng.choice(parts) for _ in range(rng.randint(0, 6)))
+        query = "&".join(f"{rng.choice(keys)}={rng.choice(values)}"
+                         for _ in range(rng.randint(0, 3)))  # fmt: skip
+        r = session.get(f"{sandbox.url}{path}?{query}", allow_redirects=False)
+        assert r.status_code in (200, 302, 400, 404), (path, query, r.status_code)
+        seen[r.status_code] = seen.get(r.status_code, 0) + 1
+        if r.status_code != 302 and r.headers["Content-Type"].startswith("text/html"):
+            parse(r.text)
+    assert set(seen) == {200, 302, 400, 404}  # every kind of answer was exercised
