@@ -3,6 +3,8 @@ requests are dropped; a burst of clients is never refused."""
 
 from __future__ import annotations
 
+import random
+import re
 import socket
 import threading
 import time
@@ -228,3 +230,35 @@ def test_python_gitlab_unaffected(gl: gitlab.Gitlab, project: Any) -> None:
     again = project.issues.get(issue.iid)
     assert (again.title, again.description) == ("9" * 30, str(2**70))
     assert gl.projects.get(project.path_with_namespace).id == project.id
+
+
+def test_seeded_hostile_requests_never_fail(sandbox: Sandbox, project: Any) -> None:
+    """800 seeded requests to every route with odd ids, params and bodies: never a 500."""
+    from escbot.sandbox.core import ROUTES
+
+    issue = project.issues.create({"title": "t", "labels": "a"})
+    issue.notes.create({"body": "n"})
+    rng = random.Random(7)
+    values = ["1", "0", "-1", str(HUGE), "9" * 30, "support", "support%2Fesc", "%00",
+              "%ED%A0%80", "a" * 500, "true", "", "1.5", "1e400", "null", "%FF"]  # fmt: skip
+    keys = ["page", "per_page", "labels", "not[labels]", "iids[]", "state", "order_by", "sort",
+            "search", "created_after", "due_date", "milestone", "assignee_id", "author_id",
+            "scope", "confidential", "milestone_id", "id_after", "pagination", "cursor",
+            "skip_groups[]", "user_ids[]", "min_access_level"]  # fmt: skip
+    bodies: list[Any] = [*values, HUGE, -HUGE * 2, None, [1], {"a": 1}, 1.5, True]
+    session = requests.Session()
+    session.headers["PRIVATE-TOKEN"] = sandbox.token
+    seen: set[int] = set()
+    for _ in range(800):
+        route = rng.choice(ROUTES)
+        path = re.sub(r":\w+", lambda _: rng.choice(values), route.template)
+        query = "&".join(
+            f"{rng.choice(keys)}={rng.choice(values)}" for _ in range(rng.randint(0, 4))
+        )
+        body = {rng.choice([*keys, "title", "name", "body", "color"]): rng.choice(bodies)
+                for _ in range(rng.randint(0, 4))}  # fmt: skip
+        r = session.request(route.method, f"{sandbox.url}/api/v4{path}?{query}",
+                            json=body if route.method != "GET" else None)  # fmt: skip
+        assert r.status_code < 500, (route.method, path, query, body, r.text[:200])
+        seen.add(r.status_code)
+    assert {200, 400, 404} <= seen
