@@ -3,7 +3,8 @@
 
 Pages are built from the API's own route handlers, called in-process as `root`, so they
 show exactly what the API answers, to someone who may see everything (confidential issues
-and internal notes are marked as such). They never write: the API stays the only way to.
+and internal notes are marked as such); `?as=USERNAME` shows what that user would see.
+They never write: the API stays the only way to.
 They are outside /api/v4, so never counted in stats, faulted or rate limited.
 
 No token is asked of a loopback client (the sandbox listens on 127.0.0.1 by default);
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from escbot.sandbox.server import App
 
 PER_PAGE = 50
+AS_COOKIE = "escbot_sandbox_as"  # whose eyes the pages are shown through (default root)
 LINK_TYPES = {"blocks": "Blocks", "is_blocked_by": "Is blocked by", "relates_to": "Relates to"}
 # No scripts, no fonts, no images from anywhere: the pages need no network.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"
@@ -93,22 +96,43 @@ class Api:
 
 # ---------------------------------------------------------------- entry
 def page(app: App, path: str, query: dict[str, Any], headers: Any, base: str, client: str) -> Page:
-    """The page at `path` (a GET, with its checked query params); errors are pages too."""
+    """The page at `path` (a GET, with its checked query params); errors are pages too.
+
+    `?as=USERNAME` shows the pages as that user sees them from then on (a cookie);
+    `?as=root` goes back to seeing everything.
+    """
     if not _trusted(app, client, headers):
         return _error(403, "The web view answers loopback clients, or root's token "
                            "(PRIVATE-TOKEN header).")  # fmt: skip
+    chosen = query.get("as")
+    name = chosen if isinstance(chosen, str) else _cookie(headers)
+    extra: dict[str, str] = {}
     try:
         with app.store.tx() as conn:
-            root = find_user(conn, "root")
-            html = View(Api(app, conn, root, base), query, app.clock.now()).dispatch(unquote(path))
+            viewer = (find_user(conn, name) if name else None) or find_user(conn, "root")
+            if isinstance(chosen, str):
+                value = "" if viewer["username"] == "root" else viewer["username"]
+                extra["Set-Cookie"] = f"{AS_COOKIE}={value}; Path=/; SameSite=Strict; HttpOnly"
+            view = View(Api(app, conn, viewer, base), query, app.clock.now())
+            html = view.dispatch(unquote(path))
     except Redirect as r:
-        return Page(302, "", {"Location": r.location})
+        return Page(302, "", {"Location": r.location, **extra})
     except NotFound:
-        return _error(404, "There is no page at this address.")
+        return _error(404, "There is no page at this address.", extra)
     except ApiError as exc:
         body = exc.body if isinstance(exc.body, dict) else {"message": str(exc.body)}
-        return _error(exc.status, str(body.get("message") or body.get("error")))
-    return Page(200, html, {"Content-Security-Policy": CSP})
+        return _error(exc.status, str(body.get("message") or body.get("error")), extra)
+    return Page(200, html, {"Content-Security-Policy": CSP, **extra})
+
+
+def _cookie(headers: Any) -> str | None:
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("Cookie") or "")
+    except CookieError:
+        return None
+    morsel = jar.get(AS_COOKIE)
+    return morsel.value if morsel and morsel.value else None
 
 
 def _trusted(app: App, client: str, headers: Any) -> bool:
@@ -132,9 +156,13 @@ def _trusted(app: App, client: str, headers: Any) -> bool:
     return bool(row and row["is_admin"])
 
 
-def _error(status: int, message: str) -> Page:
-    html = env().get_template("error.html").render(status=status, message=message, crumbs=[])
-    return Page(status, html, {"Content-Security-Policy": CSP})
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Page:
+    html = (
+        env()
+        .get_template("error.html")
+        .render(status=status, message=message, crumbs=[], viewer=None)
+    )
+    return Page(status, html, {"Content-Security-Policy": CSP, **(headers or {})})
 
 
 class Redirect(Exception):
@@ -224,7 +252,14 @@ class View:
         self.now = now
 
     def render(self, template: str, **context: Any) -> str:
-        return env().get_template(template).render(now=self.now, **context)
+        viewer = self.api.user
+        return (
+            env()
+            .get_template(template)
+            .render(
+                now=self.now, viewer=None if viewer["username"] == "root" else viewer, **context
+            )
+        )
 
     def dispatch(self, path: str) -> str:
         if path in ("/", ""):

@@ -315,8 +315,12 @@ def test_in_headless_chromium(sandbox: Sandbox, story: dict[str, Any], tmp_path:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_odd_addresses_never_fail(sandbox: Sandbox, story: dict[str, Any]) -> None:
-    """400 seeded random addresses and queries: a page, a redirect or a clear error."""
+def test_odd_addresses_never_fail(sandbox: Sandbox, story: dict[str, Any], project: Any) -> None:
+    """400 seeded random addresses and queries, seen by four kinds of user: a page, a
+    redirect or a clear error."""
+    guest, _ = sandbox.create_user("customer")
+    project.members.create({"user_id": guest["id"], "access_level": 10})
+    sandbox.create_user("outsider")
     rng = random.Random(18)
     parts = ["groups", "support", "esc", "-", "issues", "1", "2", "99", str(2**64), "%ED%A0",
              "%00", "a" * 300, "..", "~", "@pat", "pat", "root", "%2F", "-1", ""]  # fmt: skip
@@ -325,7 +329,10 @@ def test_odd_addresses_never_fail(sandbox: Sandbox, story: dict[str, Any]) -> No
     values = ["", "x", "-1", "0", str(2**70), "%ff", "rag::red", "a,b", "%00", "closed"]
     session = requests.Session()
     seen: dict[int, int] = {}
-    for _ in range(400):
+    for n in range(400):
+        if n % 100 == 0:  # as root, then as Pat (a Developer), a Guest, nobody's member
+            viewer = ("root", "pat", "customer", "outsider")[n // 100]
+            session.get(f"{sandbox.url}/?as={viewer}")
         path = "/" + "/".join(rng.choice(parts) for _ in range(rng.randint(0, 6)))
         query = "&".join(f"{rng.choice(keys)}={rng.choice(values)}"
                          for _ in range(rng.randint(0, 3)))  # fmt: skip
@@ -335,3 +342,40 @@ def test_odd_addresses_never_fail(sandbox: Sandbox, story: dict[str, Any]) -> No
         if r.status_code != 302 and r.headers["Content-Type"].startswith("text/html"):
             parse(r.text)
     assert set(seen) == {200, 302, 400, 404}  # every kind of answer was exercised
+
+
+def test_view_as_another_user(sandbox: Sandbox, story: dict[str, Any], project: Any) -> None:
+    """`?as=USERNAME` shows what that user sees (a cookie keeps it); `?as=root` everything."""
+    guest, _ = sandbox.create_user("customer", "Customer Contact")
+    project.members.create({"user_id": guest["id"], "access_level": 10})
+    browser = requests.Session()
+
+    def get(path: str) -> requests.Response:
+        r = browser.get(sandbox.url + path, allow_redirects=False)
+        if r.headers.get("Content-Type", "").startswith("text/html"):
+            parse(r.text)
+        return r
+
+    top = get("/?as=customer")
+    assert top.status_code == 200 and "SameSite=Strict" in top.headers["Set-Cookie"]
+    doc, _ = parse(top.text)
+    assert doc.by_id("viewer").text.startswith(
+        "read-only web view · showing what Customer Contact (@customer) sees"
+    )
+    listed = parse(get(story["path"]).text)[0]
+    assert [li.attrs["data-iid"] for li in listed.all("li", "issue")] == ["2"]
+    assert get(f"{story['path']}/1").status_code == 404  # confidential: not for a Guest
+    # Pat (Developer, assignee) sees the issue but a Guest's reference to it stays text.
+    get("/?as=pat")
+    page = parse(get(f"{story['path']}/1").text)[0]
+    assert [li.attrs["class"] for li in page.by_id("activity").all("li", "note")] == [
+        "note", "note internal"]  # fmt: skip
+    # Somebody who is no member sees no project at all.
+    get("/?as=mallory-nobody")  # unknown: root
+    assert "(everything)" in parse(get("/").text)[0].by_id("viewer").text
+    sandbox.create_user("outsider")
+    get("/?as=outsider")
+    assert get(story["path"]).status_code == 404
+    assert get("/").status_code == 200
+    get("/?as=root")
+    assert len(parse(get(story["path"]).text)[0].all("li", "issue")) == 2
