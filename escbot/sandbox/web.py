@@ -252,14 +252,9 @@ class View:
         self.now = now
 
     def render(self, template: str, **context: Any) -> str:
-        viewer = self.api.user
-        return (
-            env()
-            .get_template(template)
-            .render(
-                now=self.now, viewer=None if viewer["username"] == "root" else viewer, **context
-            )
-        )
+        user = self.api.user
+        viewer = None if user["username"] == "root" else user
+        return env().get_template(template).render(now=self.now, viewer=viewer, **context)
 
     def dispatch(self, path: str) -> str:
         if path in ("/", ""):
@@ -279,10 +274,10 @@ class View:
 
     # -------------------------------------------------------- top page
     def index(self) -> str:
-        groups = self.api.all("/groups", all_available="true", order_by="path", sort="asc")
-        projects = self.api.all("/projects", order_by="path", sort="asc")
-        projects.sort(key=lambda p: p["path_with_namespace"])
-        users = self.api.all("/users", order_by="username", sort="asc")
+        groups = sorted(self.api.all("/groups", all_available="true"),
+                        key=lambda g: g["full_path"])  # fmt: skip
+        projects = sorted(self.api.all("/projects"), key=lambda p: p["path_with_namespace"])
+        users = sorted(self.api.all("/users"), key=lambda u: u["username"])
         return self.render("index.html", groups=groups, projects=projects, users=users, crumbs=[])
 
     def namespace(self, name: str) -> str:
@@ -306,7 +301,7 @@ class View:
         authored = self.api.total("/issues", author_id=user["id"], scope="all")
         crumbs = [(user["name"], None)]
         return self.render("user.html", user=user, issues=assigned, authored=authored,
-                           crumbs=crumbs, list_url=None)  # fmt: skip
+                           crumbs=crumbs)  # fmt: skip
 
     # -------------------------------------------------------- issue lists
     def project(self, path: str) -> dict[str, Any]:
