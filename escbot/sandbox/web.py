@@ -326,19 +326,19 @@ class View:
                    group: bool = False) -> str:  # fmt: skip
         q = self.query
         labels = _strings(q.get("label_name"))
-        not_labels = _strings((q.get("not") or {}).get("label_name")) if isinstance(
-            q.get("not"), dict) else []  # fmt: skip
+        neg = q.get("not")
+        not_labels = _strings(neg.get("label_name")) if isinstance(neg, dict) else []
         state = q.get("state") if q.get("state") in ("opened", "closed", "all") else "opened"
         try:
             page_no = max(1, int(str(q.get("page") or 1)))
         except ValueError:
             page_no = 1
         filters = {
-            "labels": ",".join(labels), "not[labels]": ",".join(not_labels),
+            "labels": ",".join(labels),
+            "not": {"labels": ",".join(not_labels)} if not_labels else None,
             "assignee_username": _string(q.get("assignee_username")),
             "search": _string(q.get("search")), "scope": "all",
         }  # fmt: skip
-        filters = _nested(filters)
         counts = {s: self.api.total(api_path, **filters, state=s)
                   for s in ("opened", "closed", "all")}  # fmt: skip
         issues, headers = self.api.page(
@@ -453,12 +453,3 @@ def _string(value: Any) -> str | None:
 def _strings(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value] if value else []
     return [v for v in items if isinstance(v, str) and v]
-
-
-def _nested(filters: dict[str, Any]) -> dict[str, Any]:
-    """`not[labels]` as the nested param the API's handlers read."""
-    out = {k: v for k, v in filters.items() if not k.startswith("not[")}
-    neg = {k[4:-1]: v for k, v in filters.items() if k.startswith("not[") and v}
-    if neg:
-        out["not"] = neg
-    return out
