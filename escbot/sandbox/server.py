@@ -590,6 +590,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile.close()  # the plain socket file: reads go through the deadline below
         self.reader = _DeadlineReader(self.connection, self.app.limits)
         self.rfile = io.BufferedReader(self.reader)
 
