@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import sys
 import threading
 from typing import Any
 
@@ -27,6 +28,10 @@ def _check_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     except ValueError:
         raise click.BadParameter(f"not an ISO 8601 date/time: {value!r}") from None
     return value
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 @command.command("serve")
@@ -59,7 +64,8 @@ def serve(
 ) -> None:
     """Serve the sandbox until Ctrl-C or SIGTERM.
 
-    The first line of output is `sandbox: <base URL> token=<root token>`.
+    The first line of output is `sandbox: <base URL> token=<root token>`; the second,
+    `web: <URL>`, is where a person starts reading (the read-only web view).
     """
     from escbot.sandbox import start_sandbox
 
@@ -82,6 +88,9 @@ def serve(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     echo_unredacted(f"sandbox: {sb.url} token={sb.token}")
+    who = "from this machine, no token needed" if _loopback(host) else "root's token needed"
+    click.echo(f"web: {sb.url}/ (start reading here: read-only, what root sees; {who})")
+    sys.stdout.flush()
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:

@@ -148,9 +148,18 @@ def _label_filter(
         )
         args.extend(titles)
         return
+    titles = list(dict.fromkeys(titles))
     if conn is not None and len(titles) > 1:
         # Rarest label first: SQLite drives the count from the first IN list.
         titles = sorted(titles, key=lambda t: _label_cardinality(store, conn, t))
+    if len(titles) > MAX_EXISTS:
+        # SQLite caps expression depth at 1000: past the rarest few, one count stands in.
+        rest, titles = titles[MAX_EXISTS:], titles[:MAX_EXISTS]
+        where.append(
+            "(SELECT COUNT(DISTINCT il.label_title) FROM issue_labels il WHERE il.issue_id = i.id "
+            f"AND il.label_title IN ({','.join('?' * len(rest))})) = ?"
+        )
+        args.extend([*rest, len(rest)])
     for n, t in enumerate(titles):
         # EXISTS lets a page walk the ordering index and stop early; the count is driven
         # from the rarest label's rows in issue_labels (alias d) instead.
@@ -166,6 +175,9 @@ def _label_filter(
             "EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_title = ?)"
         )
         args.append(t)
+
+
+MAX_EXISTS = 20  # label filter terms written as EXISTS (see _label_filter)
 
 
 def _label_cardinality(store: Any, conn: sqlite3.Connection, title: str) -> int:

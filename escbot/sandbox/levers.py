@@ -44,6 +44,8 @@ def _clock_put(ctx: Ctx) -> Any:
             )  # fmt: skip
     except ValueError as exc:
         raise ApiError(400, {"error": str(exc)}) from None
+    except OverflowError:  # beyond what a datetime holds (years 1 to 9999)
+        raise ApiError(400, {"error": "date value out of range"}) from None
     return _clock_get(ctx)
 
 
@@ -57,7 +59,7 @@ def _stats_delete(ctx: Ctx) -> Any:
 
 
 def _faults_get(ctx: Ctx) -> Any:
-    return dict(ctx.app.faults.config)
+    return ctx.app.faults.snapshot()
 
 
 def _faults_put(ctx: Ctx) -> Any:
@@ -140,7 +142,9 @@ def _reset(ctx: Ctx) -> Any:
     conn.execute("DELETE FROM tokens WHERE user_id != ? OR kind != 'pat'", (root_id,))
     ctx.app.stats.reset()
     ctx.app.rate.reset()
-    ctx.app.faults.update({"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0})
+    ctx.app.faults.update(
+        {"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0, "drop_after_writes": []}
+    )
     return {"reset": True}
 
 
