@@ -11,6 +11,7 @@ import click
 
 from escbot.check import CheckResult, run_check
 from escbot.cli.common import (
+    lease,
     load,
     now_option,
     open_gitlab,
@@ -18,6 +19,7 @@ from escbot.cli.common import (
     print_stats,
     resolve_now,
     scope_options,
+    wait_option,
 )
 from escbot.gitlab_io import resolve_scope
 from escbot.policies import Policy
@@ -31,6 +33,7 @@ from escbot.policies import Policy
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--junit", metavar="FILE", help="Write a JUnit report: one test per requirement.")
 @click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")
+@wait_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -42,17 +45,20 @@ def command(
     fmt: str,
     junit: str | None,
     stats: bool,
+    wait: float,
 ) -> None:
     """Hold every open escalation against policies.yml and plan reminders.
 
     Exit codes: 0 nothing missed, 1 requirements missed, 2 usage or policy error,
-    3 GitLab errors on some issues (the others were still processed).
+    3 errors on some issues (the others were still processed), 4 another escbot run held the
+    lease for longer than --wait (nothing was done).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
-    result = run_check(api, scope, policy, now, apply=apply)
+    with lease(apply, api, scope, "check --apply", wait):
+        result = run_check(api, scope, policy, now, apply=apply)
     if fmt == "json":
         click.echo(json.dumps(to_json(result, policy), indent=2))
     else:

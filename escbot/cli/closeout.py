@@ -6,7 +6,15 @@ import click
 
 from escbot.check import run_one
 from escbot.cli.check import to_text
-from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.cli.common import (
+    lease,
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    resolve_now,
+    wait_option,
+)
 from escbot.rules import ON_DEMAND_CLOSEOUT
 
 
@@ -16,6 +24,7 @@ from escbot.rules import ON_DEMAND_CLOSEOUT
 @click.option("--apply", is_flag=True, help="Post, create and close (default: dry run).")
 @now_option
 @policies_option
+@wait_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -24,6 +33,7 @@ def command(
     apply: bool,
     now_text: str | None,
     policies_path: str | None,
+    wait: float,
 ) -> None:
     """Post the close-out checklist, open the retrospective, apply the sign-off gate.
 
@@ -34,6 +44,7 @@ def command(
     now = resolve_now(now_text, policy)
     api = open_gitlab()
     proj = api.project(project)
-    result = run_one(api, proj.id, iid, policy, now, apply=apply, rules=ON_DEMAND_CLOSEOUT)
+    with lease(apply, api, ("project", proj), "closeout --apply", wait):
+        result = run_one(api, proj.id, iid, policy, now, apply=apply, rules=ON_DEMAND_CLOSEOUT)
     click.echo(to_text(result, policy), nl=False)
     ctx.exit(3 if result.errors else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 from escbot.businesstime import parse_instant
 from escbot.errors import EscbotError
 from escbot.gitlab_io import GitLab, connect
+from escbot.lease import Lease
 from escbot.policies import Policy, load_policy
 
 F = Callable[..., Any]
@@ -39,6 +41,30 @@ def now_option(f: F) -> F:
 def scope_options(f: F) -> F:
     f = click.option("--group", "-g", metavar="GROUP", help="Group path or id (subgroups too).")(f)
     return click.option("--project", "-p", metavar="PROJECT", help="Project path or id.")(f)
+
+
+def wait_option(f: F) -> F:
+    return click.option(
+        "--wait",
+        type=click.FloatRange(min=0, max=86400),
+        default=120,
+        show_default=True,
+        metavar="SECONDS",
+        envvar="ESCBOT_LEASE_WAIT",
+        help="When writing and another escbot run holds the lease on the same top-level group: "
+        "wait this long for it, then exit 4 naming it. Env: ESCBOT_LEASE_WAIT.",
+    )(f)
+
+
+def lease(
+    writing: bool, api: GitLab, scope: tuple[str, Any], command: str, wait: float
+) -> AbstractContextManager[Any]:
+    """The lease a writing run holds while it writes (escbot.lease); nothing for a dry run."""
+    if not writing:
+        return nullcontext()
+    return Lease(
+        api, scope, command, wait=wait, say=lambda text: click.echo(f"escbot: {text}", err=True)
+    )
 
 
 def load(policies_path: str | None) -> Policy:

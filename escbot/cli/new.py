@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from escbot.cli.common import load, now_option, open_gitlab, policies_option, resolve_now
+from escbot.cli.common import (
+    lease,
+    load,
+    now_option,
+    open_gitlab,
+    policies_option,
+    resolve_now,
+    wait_option,
+)
 from escbot.create import open_escalation
 from escbot.errors import EscbotError
 from escbot.opening import EscalationRequest, is_warranty, needs_trigger_detail, validate
@@ -128,8 +136,10 @@ class NewCommand(click.Command):
 @now_option
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
 @policies_option
+@wait_option
 def command(
     dry_run: bool,
+    wait: float,
     policies_path: str | None,
     now_text: str | None,
     completed: datetime | None,
@@ -183,7 +193,16 @@ def command(
         for action in result.actions:
             click.echo(action)
         return
-    result = open_escalation(api, policy, request, progress=lambda text: click.echo(text, err=True))
+    # Checked first with reads only: a refused request or a finished escalation takes no lease.
+    result = open_escalation(api, policy, request, dry_run=True)
+    if any(action.startswith("Would ") for action in result.actions):
+        with lease(True, api, ("project", api.project(request.project)), "new", wait):
+            result = open_escalation(
+                api, policy, request, progress=lambda text: click.echo(text, err=True)
+            )
+    else:
+        for action in result.actions:
+            click.echo(action, err=True)
     if result.existed:
         click.echo("The escalation was already open; nothing duplicated.", err=True)
     click.echo(f"Escalation: {result.escalation_url}")

@@ -9,12 +9,14 @@ import click
 
 from escbot.businesstime import parse_instant
 from escbot.cli.common import (
+    lease,
     load,
     now_option,
     open_gitlab,
     policies_option,
     resolve_now,
     scope_options,
+    wait_option,
 )
 from escbot.errors import EscbotError
 from escbot.gitlab_io import resolve_scope
@@ -59,6 +61,7 @@ def resolve_since(text: str | None, policy: Policy) -> datetime | None:
     help="Create or update this ISO week's briefing issue in PROJECT (markdown).",
 )
 @policies_option
+@wait_option
 def command(
     project: str | None,
     group: str | None,
@@ -68,6 +71,7 @@ def command(
     output: str | None,
     post: str | None,
     policies_path: str | None,
+    wait: float,
 ) -> None:
     """Portfolio report of open escalations: RAG status, changes, cadence compliance.
 
@@ -92,6 +96,8 @@ def command(
     else:
         click.echo(text, nl=False)
     if post:
-        url, created = post_briefing(api, post, report, policy)
+        target = api.project(post)
+        with lease(True, api, ("project", target), "report --post", wait):
+            url, created = post_briefing(api, target, report, policy)
         verb = "Created" if created else "Updated"
         click.echo(f"{verb} the briefing issue for {report.week}: {url}", err=True)

@@ -140,7 +140,10 @@ def _reset(ctx: Ctx) -> Any:
     conn.execute("DELETE FROM tokens WHERE user_id != ? OR kind != 'pat'", (root_id,))
     ctx.app.stats.reset()
     ctx.app.rate.reset()
-    ctx.app.faults.update({"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0})
+    ctx.app.faults.update(
+        {"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0, "drop_after_writes": 0,
+         "rate_drop_after_write": 0}
+    )  # fmt: skip
     return {"reset": True}
 
 

@@ -62,14 +62,15 @@ class Response:
 class Faults:
     """Seeded, reproducible fault injection for /api/v4 requests."""
 
-    RATES = ("rate_5xx", "rate_429", "rate_drop")
+    RATES = ("rate_5xx", "rate_429", "rate_drop", "rate_drop_after_write")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.config: dict[str, Any] = {
             "latency_ms": 0, "rate_5xx": 0.0, "rate_429": 0.0, "rate_drop": 0.0, "seed": 0,
-            "retry_after": 1,
+            "retry_after": 1, "drop_after_writes": 0, "rate_drop_after_write": 0.0,
         }  # fmt: skip
+        self.writes = 0  # writes performed since drop_after_writes was set
         self.rng = random.Random(0)
 
     def update(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +92,26 @@ class Faults:
             self.config = new
             if "seed" in data:
                 self.rng = random.Random(new["seed"])
+            if "drop_after_writes" in data:
+                self.writes = 0
         return dict(new)
+
+    def lose_answer(self) -> bool:
+        """After a write was performed: whether its answer is lost (the connection closed).
+
+        drop_after_writes=N loses the Nth write's answer, once (a crash at that point);
+        rate_drop_after_write loses each write's answer with that probability (seeded).
+        """
+        with self.lock:
+            c = self.config
+            if c["drop_after_writes"]:
+                self.writes += 1
+                if self.writes == c["drop_after_writes"]:
+                    self.config = {**c, "drop_after_writes": 0}
+                    return True
+            return bool(c["rate_drop_after_write"]) and (
+                self.rng.random() < c["rate_drop_after_write"]
+            )
 
     def decide(self) -> tuple[float, str | None, int]:
         """(latency seconds, fault kind or None, 5xx code)."""
@@ -244,6 +264,8 @@ class App:
                 rl_headers = self._rate_limit(f"ip:{client}", authenticated=False)
             # Error instances may be shared constants: answer with a copy.
             raise ApiError(exc.status, exc.body, {**rl_headers, **exc.headers}) from None
+        if method not in ("GET", "HEAD") and self.faults.lose_answer():
+            return DROP  # the write is committed; its answer never arrives
         return Response(ctx.status, result, {**ctx.headers, **rl_headers})
 
     @staticmethod
