@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.errors import GitLabError
+from escbot.check import guarded
 from escbot.gitlab_io import GitLab
 from escbot.labels import ensure_labels
 from escbot.markers import find_markers, marker
@@ -583,9 +583,10 @@ def compute_report(
     """The report from snapshots (open escalations, and closed ones with their activity)."""
     ctx = Context(policy=policy, now=now, bot=bot)
     t = _Tally(weeks={iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)})
+    notes = list(notes or [])
     for esc in sorted(escalations, key=lambda e: (e.project_path, e.iid)):
         if esc.created_at <= now:
-            _tally(esc, ctx, since, t)
+            guarded(esc.ref, notes, _tally, esc, ctx, since, t)
     rag_order = tuple(policy.labels["rag"].values)
     rank = {v: i for i, v in enumerate(rag_order)}
     for rows in t.groups.values():
@@ -610,7 +611,7 @@ def compute_report(
         overdue_milestones=t.milestones,
         weeks=list(t.weeks.values()),
         tz=policy.calendar_spec.timezone,
-        notes=list(notes or []),
+        notes=notes,
         rag_order=rag_order,
     )
 
@@ -665,17 +666,18 @@ def fetch(
     ctx = Context(policy=policy, now=now, bot=bot)
     out = []
     for esc in portfolio.escalations:
-        try:
-            if esc.updated_at >= since:
-                esc = esc.with_activity(label_events=label_events(api, esc))
-            if esc.state == "opened":
-                needs = evaluate(esc, ctx, rules_named("tracking")).needs
-                if needs:
-                    esc = complete(api, esc, needs)
-        except GitLabError as exc:
-            errors.append(f"{esc.ref}: {exc}")
-        out.append(esc)
+        out.append(guarded(esc.ref, errors, _with_history, api, esc, ctx, since) or esc)
     return out, bot, errors
+
+
+def _with_history(api: GitLab, esc: Escalation, ctx: Context, since: datetime) -> Escalation:
+    if esc.updated_at >= since:
+        esc = esc.with_activity(label_events=label_events(api, esc))
+    if esc.state == "opened":
+        needs = evaluate(esc, ctx, rules_named("tracking")).needs
+        if needs:
+            esc = complete(api, esc, needs)
+    return esc
 
 
 def build_report(

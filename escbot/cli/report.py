@@ -62,7 +62,9 @@ def resolve_since(text: str | None, policy: Policy) -> datetime | None:
 )
 @policies_option
 @wait_option
+@click.pass_context
 def command(
+    ctx: click.Context,
     project: str | None,
     group: str | None,
     since_text: str | None,
@@ -80,6 +82,10 @@ def command(
     promoted, resolved, closed, went red or back to green; required updates made on time;
     time to acknowledge and resolve; overdue milestones. --post keeps one briefing issue per
     ISO week (labelled with report.label of policies.yml) up to date.
+
+    Exit codes: 0 done, 2 usage or policy error, 3 some escalations could not be read or
+    evaluated (listed in the report's notes; the others are in it), 4 another escbot run held
+    the lease for longer than --wait (nothing was posted).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
@@ -101,3 +107,4 @@ def command(
             url, created = post_briefing(api, target, report, policy)
         verb = "Created" if created else "Updated"
         click.echo(f"{verb} the briefing issue for {report.week}: {url}", err=True)
+    ctx.exit(3 if report.notes else 0)
