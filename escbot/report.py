@@ -827,4 +827,10 @@ def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> 
         return existing.get("web_url") or "", False
     ensure_labels(api, ("project", project), policy, [label])
     issue = api.create_issue(project.id, title=title, description=body, labels=label)
+    # Looked for again: a run not under the lease may have posted the week's briefing meanwhile.
+    first = find_briefing(api, project, report.week, label)
+    if first is not None and first["iid"] != issue["iid"]:
+        api.add_note(project.id, issue["iid"], f"Duplicate of #{first['iid']}.")
+        api.edit_issue(project.id, issue["iid"], state_event="close")
+        return first.get("web_url") or "", False
     return issue.get("web_url") or "", True
