@@ -42,15 +42,25 @@ def in_closeout(esc: Escalation, cls: Classification, policy: Policy) -> bool:
     return (
         esc.state == "closed"
         or cls["phase"] in policy.process.resolution_phases
-        or reopened_by_gate(esc)
+        or reopened_by_gate(esc, policy)
     )
 
 
-def reopened_by_gate(esc: Escalation) -> bool:
-    """The gate reopened it, and the run that did so stopped before the checklist (the two are
-    one step: the close-out goes on until the checklist is there)."""
+def reopened_by_gate(esc: Escalation, policy: Policy) -> bool:
+    """The gate reopened it and the run that did so stopped before the rest of what it planned
+    with the reopen (the checklist, the retrospective, linked): the close-out goes on until
+    they are there."""
     kinds = {m.kind for m in esc.posted_markers}
-    return esc.state == "opened" and "gate" in kinds and "closeout" not in kinds
+    if esc.state != "opened" or "gate" not in kinds:
+        return False
+    if "closeout" not in kinds:
+        return True
+    if not policy.close_out.retrospective:
+        return False
+    retro = esc.retro
+    if retro is None:
+        return True
+    return esc.links is None or (retro.project_id, retro.iid) not in esc.links
 
 
 def gate(esc: Escalation, items: list[Item], ctx: Context, ev: Evaluation) -> bool:
