@@ -188,9 +188,7 @@ def _name(api: GitLab, action: Action, companion: dict[str, Any]) -> bool:
 
 def close_companion(api: GitLab, action: Action, issue: _Issue) -> str:
     """A final note on a companion issue (once), then close it."""
-    if not issue.has(action):
-        api.add_note(action.project_id, action.iid, action.body)
-        issue.posted(action)
+    _post_once(api, action, issue, internal=False)
     if api.issue(action.project_id, action.iid)["state"] == "closed":
         return "already done"
     api.edit_issue(action.project_id, action.iid, state_event="close")

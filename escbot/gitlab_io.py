@@ -485,12 +485,12 @@ class GitLab:
         """The scope's own label of that name, or None."""
         path = f"{_labels_path(scope)}/{quote(name, safe='')}"
         try:
-            found: dict[str, Any] = self.gl.http_get(path)
+            found = self.gl.http_get(path)
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             if _not_found(exc):
                 return None
             raise describe_error(exc, f"label {name}") from None
-        return found
+        return found if isinstance(found, dict) else None
 
     def update_label(self, scope: tuple[str, Any], label_id: int, **attrs: Any) -> None:
         path = f"{_labels_path(scope)}/{label_id}"

@@ -105,7 +105,14 @@ def test_a_second_run_waits_then_says_who_holds_the_lease(world: World) -> None:
 
     api = GitLab(trials.client(world))
     scope = resolve_scope(api, None, "acme")
-    with Lease(api, scope, "check --apply"):
+    with Lease(api, scope, "check --apply") as held:
+        [label] = trials.lease_label(world)
+        held.renew()  # what its thread does every third of the time to live
+        [renewed] = trials.lease_label(world)
+        assert renewed.id == label.id and held.lost is None
+        assert (
+            "owner=escbot" in renewed.description and "command=check_--apply" in label.description
+        )
         result = world.run(
             "check", "--group", "acme", "--apply", "--wait", "0.5", when=trials.START
         )
