@@ -23,5 +23,6 @@ class EscbotError(Exception):
 class GitLabError(EscbotError):
     """GitLab answered with an error we could not work around."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
         super().__init__(message, exit_code=3, hint=hint)
+        self.status = status  # GitLab's HTTP status, when it answered

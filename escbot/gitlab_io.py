@@ -98,8 +98,10 @@ def describe_error(exc: Exception, what: str) -> GitLabError:
         code = exc.response_code
         message = _clean(exc.error_message)
         if code == 403 and "insufficient_scope" in message:
-            return GitLabError(f"{what}: the token lacks the api scope (read-only token)")
-        return GitLabError(f"{what}: GitLab answered {code or 'an error'}: {message}")
+            return GitLabError(
+                f"{what}: the token lacks the api scope (read-only token)", status=code
+            )
+        return GitLabError(f"{what}: GitLab answered {code or 'an error'}: {message}", status=code)
     if isinstance(exc, requests.exceptions.ConnectionError):
         return GitLabError(f"{what}: cannot reach GitLab ({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.Timeout):

@@ -151,7 +151,7 @@ class Lease:
         except LeaseHeld:
             raise
         except GitLabError as exc:
-            if " 403" in exc.message or "api scope" in exc.message:
+            if exc.status == 403:
                 if self.say:
                     self.say(f"warning: no lease on {self.where} ({exc}); overlapping runs are "
                              "not excluded")  # fmt: skip
@@ -162,26 +162,30 @@ class Lease:
     def _take(self) -> None:
         deadline = time.monotonic() + self.wait
         told = False
+        vanished = 0
         while True:
             valid_until = time.monotonic() + self.ttl
             # 409 when it is held; who holds it is read next either way.
             self.api.create_label(self.scope, LABEL, COLOR, self._description())
             holder = self._holder()
-            if holder is None:
-                continue  # released in between
-            if holder.run == self.run:  # ours (also when the create's answer was lost)
+            if holder is None and vanished < 3:
+                vanished += 1
+                continue  # released in between: try again at once
+            if holder is not None and holder.run == self.run:  # ours (even if the answer was lost)
                 self.label_id, self._valid_until = holder.label_id, valid_until
                 self.api.guard = self.ensure_held
                 return
-            if holder.expired(_now()):
-                self.api.delete_label(self.scope, holder.label_id)  # by id: only that lease
-                continue
+            if (
+                holder is not None
+                and holder.expired(_now())
+                and self.api.delete_label(self.scope, holder.label_id)  # by id: only that one
+            ):
+                continue  # broken: take it
             left = deadline - time.monotonic()
             if left <= 0:
-                raise LeaseHeld(
-                    f"another escbot run holds the lease on {self.where}: {holder.describe()}"
-                )
-            if not told and self.say:
+                who = holder.describe() if holder else "a run whose lease cannot be read"
+                raise LeaseHeld(f"another escbot run holds the lease on {self.where}: {who}")
+            if holder is not None and not told and self.say:
                 self.say(
                     f"waiting up to {self.wait:.0f}s for the lease on {self.where}, held by "
                     f"{holder.describe()}"
