@@ -62,6 +62,7 @@ def overlap(sb: Any, count: int) -> None:
                 runs = trials.overlap(commands(world, kind, n))
                 codes.update(r.returncode for r in runs)
                 totals["tracebacks"] += sum("Traceback" in r.stderr for r in runs)
+                totals["waited"] += sum("waiting up to" in r.stderr for r in runs)
                 totals.update(trials.duplicates(world))
                 totals["transient"] += trials.deleted_notes(world)
                 totals["acks>1"] += trials.acks(world, roles["mail"]) > 1
@@ -75,7 +76,8 @@ def overlap(sb: Any, count: int) -> None:
                 f"{totals['transient']}, acks e-mailed twice {totals['acks>1']}, "
                 f"two escalations {totals['escalations>1']}, two briefings "
                 f"{totals['briefings>1']}, tracebacks {totals['tracebacks']}, lease left "
-                f"{totals['lease left']}, exit codes {dict(sorted(codes.items()))}, "
+                f"{totals['lease left']}, runs that waited for the lease {totals['waited']}, "
+                f"exit codes {dict(sorted(codes.items()))}, "
                 f"{time.monotonic() - started:.1f}s"
             )
 

@@ -219,3 +219,20 @@ def test_new_killed_after_a_write_is_finished_by_the_next_check(
     trials.expire_leftover_lease(world)
     trials.later(world)
     assert trials.end_state(world) == expected
+
+
+def test_a_running_lease_is_renewed_past_its_time_to_live(world: World) -> None:
+    import time
+
+    from escbot.gitlab_io import GitLab, resolve_scope
+    from escbot.lease import Lease
+
+    api = GitLab(trials.client(world))
+    scope = resolve_scope(api, None, "acme")
+    with Lease(api, scope, "check --apply", ttl=0.9) as held:
+        [first] = trials.lease_label(world)
+        time.sleep(1.2)  # past the first expiry (renewed every 0.3 s): more than a second later
+        held.ensure_held()
+        [later] = trials.lease_label(world)
+        assert later.id == first.id and later.description != first.description
+    assert not trials.lease_label(world)
