@@ -42,6 +42,9 @@ def connect(*, url: str | None = None, config_section: str | None = None) -> git
     section = config_section or os.environ.get("ESCBOT_GITLAB")
     base = url or os.environ.get("GITLAB_URL") or os.environ.get("CI_SERVER_URL")
     token = os.environ.get("GITLAB_TOKEN") or os.environ.get("ESCBOT_TOKEN")
+    # python-gitlab resends on 5xx, dropped connections and timeouts (and after a 429's wait):
+    # right for reads and for writes a repeat cannot double; comments and new issues opt out
+    # (GitLab.create_once looks for them first).
     options: dict[str, Any] = {"per_page": PER_PAGE, "retry_transient_errors": True, "timeout": 30}
     if section or (not base and not token):
         try:

@@ -236,3 +236,17 @@ def test_a_running_lease_is_renewed_past_its_time_to_live(world: World) -> None:
         [later] = trials.lease_label(world)
         assert later.id == first.id and later.description != first.description
     assert not trials.lease_label(world)
+
+
+def test_the_drop_after_writes_lever_keeps_the_write_and_loses_its_answer(world: World) -> None:
+    import requests
+
+    iid = world.open("2026-11-16 09:00")
+    gl = trials.client(world)
+    path = f"/projects/{world.project.id}/issues/{iid}/notes"
+    world.sb.set_faults(drop_after_writes=2)
+    gl.http_post(path, post_data={"body": "first"}, retry_transient_errors=False)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        gl.http_post(path, post_data={"body": "second"}, retry_transient_errors=False)
+    gl.http_post(path, post_data={"body": "third"}, retry_transient_errors=False)  # once only
+    assert [n.body for n in world.notes(iid, "escbot")] == ["first", "second", "third"]
