@@ -21,10 +21,6 @@ def world(sandbox) -> World:
     return World(sandbox)
 
 
-def check(world: World, when: str, *extra: str) -> object:
-    return world.run("check", "--group", "acme", "--apply", *extra, when=when)
-
-
 def test_a_far_future_date_is_that_issues_error_not_the_runs(world: World) -> None:
     sane = world.open("2026-11-16 09:00", title="Install stalled")
     blocked = world.open(
@@ -55,7 +51,8 @@ def test_a_far_future_date_is_that_issues_error_not_the_runs(world: World) -> No
         assert result.exit_code == 3, result.output
         assert "Traceback" not in result.output
         errors = [line for line in result.output.splitlines() if "error" in line]
-        assert any(f"acme/collab#{blocked}" in line for line in errors), result.output
+        for bad in (blocked, warranty):
+            assert any(f"acme/collab#{bad}" in line for line in errors), result.output
     # The sane escalation was still reminded.
     assert [n for n in world.notes(sane, "escbot") if "rule=status_update" in n.body]
     report = world.run("report", "--group", "acme", when="2026-11-17 10:00")

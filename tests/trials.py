@@ -13,8 +13,8 @@ What counts:
   transient    notes posted and later deleted (post-then-delete): every note escbot posted is
                either still there or was deleted, so duplicates + transient counts every note
                that ever existed twice; the sandbox's stats count the DELETE requests
-  acks         public acknowledgement notes that ever existed on the e-mailed issue: Service Desk
-               e-mails each one the moment it exists
+  acks         public acknowledgement notes on the e-mailed issue (with no transient note, that
+               is every one that ever existed: Service Desk e-mails each the moment it exists)
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ def leased_check(world: World, when: str, *, gl: gitlab.Gitlab | None = None) ->
 # Overlapping runs: the CLI in subprocesses, started together.
 
 
-def cli(world: World, *args: str, who: str = "escbot", when: str = START) -> list[str]:
+def cli(
+    world: World, *args: str, who: str = "escbot", when: str = START
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of an escbot subprocess."""
     env = {
         **os.environ,
         "GITLAB_URL": world.sb.url,
@@ -111,7 +114,7 @@ def cli(world: World, *args: str, who: str = "escbot", when: str = START) -> lis
         "PYTHONPATH": str(ROOT),
     }
     env.pop("ESCBOT_GITLAB", None)
-    return [sys.executable, "-m", "escbot", *args], env  # type: ignore[return-value]
+    return [sys.executable, "-m", "escbot", *args], env
 
 
 def overlap(commands: list[tuple[list[str], dict[str, str]]]) -> list[subprocess.CompletedProcess]:
