@@ -202,12 +202,13 @@ def test_check_killed_after_a_write_is_finished_by_the_next_run(
     assert trials.end_state(world) == expected
 
 
-@pytest.mark.parametrize("step", [0, 1, 2, 3])
+@pytest.mark.parametrize("step", [0, 1, 2])
 def test_new_killed_after_a_write_is_finished_by_the_next_check(
     sandbox, reference, step: int
 ) -> None:
-    """Killed after creating the escalation (step 0), its RAID register, the link, the Links
-    line (before that, nothing is there to finish: `new` is run again)."""
+    """Killed after creating the escalation (step 0), its RAID register (1), the link (2); the
+    bench kills it after every write. Before the escalation exists there is nothing to finish:
+    `new` is run again, as its error says."""
     expected, writes = reference["new"]
     created = next(i for i, w in enumerate(writes, 1) if re.fullmatch(r"POST .*/issues", w))
     world = World(sandbox)
