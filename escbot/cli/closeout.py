@@ -39,6 +39,9 @@ def command(
 
     Works whatever the escalation's phase: this is the on-demand form of what the scheduled
     check does once an escalation reaches resolution or is closed.
+
+    Exit codes: 0 done, 2 usage or policy error, 3 errors, 4 another escbot run held the lease
+    for longer than --wait (nothing was done).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)

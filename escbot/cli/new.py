@@ -150,6 +150,9 @@ def command(
     Valid levels, types, categories, severities and account types come from policies.yml. On a
     terminal, missing options are asked for; otherwise they are an error. Running the same
     command again finishes a half-made escalation instead of creating a second one.
+
+    Exit codes: 0 done, 2 usage or policy error, 3 GitLab error, 4 another escbot run held the
+    lease for longer than --wait (nothing was created).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
