@@ -8,10 +8,10 @@ and (with apply) hand the plan to the executor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from escbot.errors import GitLabError
 from escbot.executor import Outcome, apply_plan
@@ -22,6 +22,8 @@ from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
 from escbot.snapshot import check_people, complete, read_context, read_one, read_portfolio
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,6 +69,18 @@ def settle(
     return esc, ev
 
 
+def guarded(ref: str, errors: list[str], fn: Callable[..., T], *args: Any) -> T | None:
+    """fn(*args), or None with the failure listed as that issue's error: whatever one issue holds
+    (a date in year 9999, text no rule foresaw), the others are still evaluated."""
+    try:
+        return fn(*args)
+    except GitLabError as exc:
+        errors.append(f"{ref}: {exc}")
+    except Exception as exc:  # any failure is this issue's, never the run's
+        errors.append(f"{ref}: could not be evaluated ({type(exc).__name__}: {exc})")
+    return None
+
+
 def evaluate_all(
     api: GitLab,
     escalations: list[Escalation],
@@ -74,16 +88,13 @@ def evaluate_all(
     result: CheckResult,
     rules: Iterable[Rule] = RULES,
 ) -> None:
-    """Settle each escalation into `result`; a GitLab error is that escalation's, not the run's."""
+    """Settle each escalation into `result`; any failure is that escalation's, not the run's."""
     rules = tuple(rules)
     for esc in escalations:
-        try:
-            esc, ev = settle(api, esc, ctx, rules)
-        except GitLabError as exc:
-            result.errors.append(f"{esc.ref}: {exc}")
-            continue
-        result.escalations.append(esc)
-        result.evaluations.append(ev)
+        settled = guarded(esc.ref, result.errors, settle, api, esc, ctx, rules)
+        if settled is not None:
+            result.escalations.append(settled[0])
+            result.evaluations.append(settled[1])
 
 
 def _report_unreadable(result: CheckResult, unreadable: list[Unreadable]) -> None:
@@ -126,7 +137,9 @@ def run_one(
     ctx = read_context(api, policy, now)
     result.bot = ctx.bot
     esc = read_one(api, project_id, iid)
-    result.escalations, result.evaluations = [esc], [evaluate(esc, ctx, rules)]
+    ev = guarded(esc.ref, result.errors, evaluate, esc, ctx, rules)
+    if ev is not None:
+        result.escalations, result.evaluations = [esc], [ev]
     if apply:
         result.outcomes = apply_plan(api, result.actions, result.errors)
     return result
@@ -142,8 +155,11 @@ def run_intake(
     portfolio = read_portfolio(api, scope, policy, now)
     mine = sorted((e for e in portfolio.escalations if is_intake(e, policy)), key=lambda e: e.key)
     _report_unreadable(result, portfolio.unreadable)
-    result.escalations = mine
-    result.evaluations = [evaluate(e, ctx, rules_named("intake")) for e in mine]
+    for esc in mine:
+        ev = guarded(esc.ref, result.errors, evaluate, esc, ctx, rules_named("intake"))
+        if ev is not None:
+            result.escalations.append(esc)
+            result.evaluations.append(ev)
     if apply:
         result.outcomes = apply_plan(api, result.actions, result.errors)
     return result

@@ -71,16 +71,17 @@ def _labels_of(issue: dict[str, Any]) -> set[str]:
 
 
 def find_escalation(api: GitLab, project: Any, plan: EscalationPlan) -> dict[str, Any] | None:
-    """The open escalation with the plan's title and marker, if a previous run made it."""
+    """The open escalation with the plan's title and marker, if a previous run made it (the
+    first one, should an overlapping run have made a second)."""
     marker_label = plan.labels[0]
-    for issue in api.list_issues(("project", project), state="opened", labels=[marker_label]):
-        if (
-            issue.get("title") == plan.title
-            and marker_label in _labels_of(issue)
-            and plan.marker in find_markers(issue.get("description"))
-        ):
-            return issue
-    return None
+    found = [
+        issue
+        for issue in api.list_issues(("project", project), state="opened", labels=[marker_label])
+        if issue.get("title") == plan.title
+        and marker_label in _labels_of(issue)
+        and plan.marker in find_markers(issue.get("description"))
+    ]
+    return min(found, key=lambda i: i["iid"]) if found else None
 
 
 def find_raid(
@@ -178,6 +179,8 @@ def open_escalation(
 
     esc = result.escalation
     try:
+        if not (dry_run or result.existed):
+            _keep_first(api, project, plan, result, note)
         _finish(api, policy, project, project_ref, plan, result, dry_run, note)
     except EscbotError as exc:
         raise EscbotError(
@@ -187,6 +190,24 @@ def open_escalation(
             exit_code=exc.exit_code,
         ) from None
     return result
+
+
+def _keep_first(
+    api: GitLab,
+    project: Any,
+    plan: EscalationPlan,
+    result: OpenResult,
+    note: Callable[[str], None],
+) -> None:
+    """Look again after creating: a run not under the lease may have opened the same
+    escalation meanwhile; the first one is kept, this run's copy closed as its duplicate."""
+    first, mine = find_escalation(api, project, plan), result.escalation
+    assert mine is not None
+    if first is not None and first["iid"] != mine["iid"]:
+        api.add_note(project.id, mine["iid"], f"Duplicate of {_ref(first)}.")
+        api.edit_issue(project.id, mine["iid"], state_event="close")
+        note(f"Closed {_ref(mine)}: an overlapping run opened {_ref(first)} first")
+        result.escalation, result.existed = first, True
 
 
 def _finish(
@@ -235,10 +256,7 @@ def _finish(
         if made.linked
         else f"{_ref(esc)} and {_ref(raid)} are already linked"
     )
-    description = esc.get("description") or ""
-    if plan.pending_raid_line in description:
-        updated = description.replace(plan.pending_raid_line, f"- RAID register: {_ref(raid)}", 1)
-        result.escalation = api.edit_issue(project_ref.id, iid, description=updated)
+    if made.named:
         note(f"Edited {_ref(esc)}: Links -> RAID register {_ref(raid)}")
 
 
@@ -255,6 +273,11 @@ def raid_action(
         "new",
         body=plan.raid.description(project_ref.id, iid, _ref(esc)),
         markers=(raid_marker(project_ref.id, iid),),
-        data={"title": plan.raid.title, "labels": list(plan.raid.labels), "assignees": [plan.dri]},
+        data={
+            "title": plan.raid.title,
+            "labels": list(plan.raid.labels),
+            "assignees": [plan.dri],
+            "links_line": plan.pending_raid_line,
+        },
         internal=policy.visibility.confidential,
     )

@@ -269,12 +269,12 @@ def step_report(d: Demo) -> None:
     markdown = d.out / "report.md"
     html.write_text(render_html(report, d.policy), encoding="utf-8")
     markdown.write_text(render_markdown(report, d.policy), encoding="utf-8")
-    url, created = post_briefing(api, PMO_PROJECT, report, d.policy)
+    url, outcome = post_briefing(api, PMO_PROJECT, report, d.policy)
     d.echo(f"open escalations: {report.open_count}; RAG: " + ", ".join(
         f"{k} {v}" for k, v in report.rag_counts.items()
     ))  # fmt: skip
     d.echo(f"report written: {html.resolve()} (open it in a browser) and {markdown.resolve()}")
-    d.echo(f"briefing issue {'created' if created else 'updated'}: {url}")
+    d.echo(f"briefing issue {outcome}: {url}")
 
 
 def step_customer_view(d: Demo) -> None:

@@ -120,8 +120,9 @@ class EscbotError(Exception):
 class GitLabError(EscbotError):
     """GitLab answered one request with an error we could not work around (that issue's error)."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
         super().__init__(message, exit_code=3, hint=hint)
+        self.status = status  # GitLab's HTTP status, when it answered
 
 
 class GitLabUnavailable(EscbotError):

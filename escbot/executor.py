@@ -15,6 +15,7 @@ from typing import Any
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import Marker, find_markers
+from escbot.opening import raid_line
 from escbot.plan import Action, ActionKind
 
 
@@ -138,16 +139,20 @@ class Companioned:
     created: bool  # by this run
     linked: bool  # by this run
     duplicate: bool  # an overlapping run made it first; this run's copy was closed
+    named: bool = False  # this run put its reference on the escalation's Links line
 
     @property
     def status(self) -> str:
         if self.duplicate:
             return "already done (by an overlapping run)"
-        return "done" if self.created or self.linked else "already done"
+        return "done" if self.created or self.linked or self.named else "already done"
 
 
 def ensure_companion(api: GitLab, action: Action) -> Companioned:
-    """Create the issue an action describes (a RAID register, a retrospective) once, linked.
+    """Create the issue an action describes (a RAID register, a retrospective) once, linked,
+    and (with data["links_line"]) named on the escalation's Links line, in that order: each
+    step is looked for before it is done, so a run cut short after any of them is finished by
+    the next.
 
     Found again by its marker before creating; after creating, a copy made by an overlapping
     run is looked for, and the newer of the two is closed as a duplicate.
@@ -187,14 +192,25 @@ def ensure_companion(api: GitLab, action: Action) -> Companioned:
     link = (keep["project_id"], keep["iid"]) not in linked
     if link:
         api.link(action.project_id, action.iid, keep["project_id"], keep["iid"])
-    return Companioned(keep, created and not duplicate, link, duplicate)
+    return Companioned(keep, created and not duplicate, link, duplicate, _name(api, action, keep))
+
+
+def _name(api: GitLab, action: Action, companion: dict[str, Any]) -> bool:
+    """Replace the escalation's waiting Links line with the companion's reference."""
+    line = action.data.get("links_line")
+    if not line:
+        return False
+    text = api.issue(action.project_id, action.iid).get("description") or ""
+    if line not in text:
+        return False
+    named = text.replace(line, raid_line(f"#{companion['iid']}"), 1)
+    api.edit_issue(action.project_id, action.iid, description=named)
+    return True
 
 
 def close_companion(api: GitLab, action: Action, issue: _Issue) -> str:
     """A final note on a companion issue (once), then close it."""
-    if not issue.has(action):
-        api.add_note(action.project_id, action.iid, action.body, internal=action.internal)
-        issue.posted(action)
+    post_comment(api, action, issue)  # the final note, once, by its marker
     if api.issue(action.project_id, action.iid)["state"] == "closed":
         return "already done"
     api.edit_issue(action.project_id, action.iid, state_event="close")

@@ -18,6 +18,7 @@ from pathlib import Path
 from escbot.errors import EscbotError
 from escbot.markers import marker
 from escbot.opening import (
+    RAID_TEMPLATE_PLACEHOLDER,
     Choice,
     choice,
     escalation_context,
@@ -132,7 +133,7 @@ def escalation_templates(policy: Policy) -> list[IssueTemplate]:
                 )
                 if warranty
                 else None,
-                raid_ref="(the RAID register issue: link it here)",
+                raid_ref=RAID_TEMPLATE_PLACEHOLDER,
                 is_template=True,
             )
             fixed = [policy.labels.marker.name, levels.label(level)]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import gitlab
 import gitlab.exceptions as gle
@@ -151,6 +151,9 @@ def _from_config_file(section: str | None) -> tuple[str, dict[str, Any]]:
     return config.url, {**tokens, "ssl_verify": config.ssl_verify, "user_agent": config.user_agent}
 
 
+_NOT_REPEATABLE = re.compile(r"/issues(?:/\d+/(?:notes|discussions(?:/[^/]+/notes)?))?$")
+
+
 class Transport(requests.Session):
     """python-gitlab's HTTP session, with escbot's failure policy in one place.
 
@@ -172,8 +175,12 @@ class Transport(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         verb = method.decode() if isinstance(method, bytes) else method
-        target = f"{verb.upper()} {urlsplit(str(url)).path}"
-        failures = 0  # 5xx, timeouts, dropped connections: capped per request; 429s are not
+        path = urlsplit(str(url)).path
+        target = f"{verb.upper()} {path}"
+        # A new note or issue whose answer was lost may exist: never resent blindly; the
+        # gateway looks for it first (GitLab.create_once). 429s were refused unread: retried.
+        once = verb.upper() == "POST" and bool(_NOT_REPEATABLE.search(path))
+        failures = MAX_RETRIES if once else 0  # 5xx, timeouts, dropped connections: capped
         for attempt in itertools.count():
             left = self.budget - self.spent
             kwargs["timeout"] = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
@@ -294,8 +301,10 @@ def describe_error(exc: Exception, what: str) -> EscbotError:
         code = exc.response_code
         message = _clean(exc.error_message)
         if code == 403 and "insufficient_scope" in message:
-            return GitLabError(f"{what}: the token lacks the api scope (read-only token)")
-        return GitLabError(f"{what}: GitLab answered {code or 'an error'}: {message}")
+            return GitLabError(
+                f"{what}: the token lacks the api scope (read-only token)", status=code
+            )
+        return GitLabError(f"{what}: GitLab answered {code or 'an error'}: {message}", status=code)
     if isinstance(exc, requests.exceptions.ConnectionError):
         return GitLabError(f"{what}: the connection to GitLab dropped")
     if isinstance(exc, requests.exceptions.Timeout):
@@ -307,6 +316,24 @@ def describe_error(exc: Exception, what: str) -> EscbotError:
 
 def _not_found(exc: Exception) -> bool:
     return isinstance(exc, gle.GitlabError) and exc.response_code == 404
+
+
+# A write answered with one of these may still have been saved: the answer was lost on the way
+# (a dropped connection, a client timeout, a proxy giving up), or GitLab failed after saving.
+TRANSIENT_CODES = frozenset({500, 502, 503, 504})
+_LOST = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.Timeout,
+)
+WRITE_ATTEMPTS = 4
+
+
+def answer_lost(exc: Exception) -> bool:
+    """True when a write may or may not have happened: look before writing again."""
+    if isinstance(exc, _LOST):
+        return True
+    return isinstance(exc, gle.GitlabHttpError) and exc.response_code in TRANSIENT_CODES
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,6 +377,8 @@ class GitLab:
         self._groups: dict[int | str, Any] = {}
         self._users: dict[str, dict[str, Any] | None] = {}
         self._me: dict[str, Any] | None = None
+        # Called before every write to an issue; a lease (escbot.lease) refuses once it is lost.
+        self.guard: Callable[[], None] | None = None
         gl.session.hooks.setdefault("response", []).append(self._count)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -364,6 +393,30 @@ class GitLab:
             return fn()
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             raise describe_error(exc, what) from None
+
+    def _guarded(self) -> None:
+        if self.guard is not None:
+            self.guard()
+
+    def create_once(self, what: str, post: Callable[[], T], find: Callable[[], T | None]) -> T:
+        """A write GitLab does not make idempotent (a note, an issue), never resent blindly.
+
+        `post` must not let python-gitlab retry (retry_transient_errors=False; 429s, which
+        GitLab answers before doing anything, are still retried). When the answer is lost,
+        `find` looks for what the write made before it is tried again.
+        """
+        self._guarded()
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return post()
+            except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+                if not answer_lost(exc) or attempt == WRITE_ATTEMPTS - 1:
+                    raise describe_error(exc, what) from None
+            time.sleep(0.1 * 2**attempt)
+            found = self.call(f"{what} (looking whether it was saved)", find)
+            if found is not None:
+                return found
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- identity --------------------------------------------------------------------------
 
@@ -515,12 +568,26 @@ class GitLab:
         )
 
     def create_issue(self, project_id: int, **attrs: Any) -> dict[str, Any]:
-        return self.call(
+        def saved() -> dict[str, Any] | None:
+            # The newest issues this user opened in the project; ours has our title and text.
+            recent = self.gl.http_list(
+                f"/projects/{project_id}/issues",
+                author_id=self.me()["id"],
+                order_by="created_at",
+                sort="desc",
+                per_page=20,
+                get_all=False,
+            )
+            return next((i for i in recent if _same_issue(i, attrs)), None)
+
+        return self.create_once(
             f"create issue in project {project_id}",
             lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=_redacted(attrs)),
+            saved,
         )
 
     def edit_issue(self, project_id: int, iid: int, **attrs: Any) -> dict[str, Any]:
+        self._guarded()  # a PUT sets values: resending it is harmless
         return self.call(
             f"edit issue {project_id}#{iid}",
             lambda: self.gl.http_put(
@@ -535,7 +602,9 @@ class GitLab:
         )
 
     def link(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> bool:
-        """Relate two issues; False when they already were (GitLab's 409)."""
+        """Relate two issues; False when they already were (GitLab's 409, also the answer to a
+        resent link whose first answer was lost)."""
+        self._guarded()
         try:
             self.gl.http_post(
                 f"/projects/{project_id}/issues/{iid}/links",
@@ -570,18 +639,33 @@ class GitLab:
         data: dict[str, Any] = {"body": body}
         if internal:
             data["internal"] = True
-        return self.call(
+        path = f"/projects/{project_id}/issues/{iid}/notes"
+
+        def saved() -> dict[str, Any] | None:
+            me = self.me()["username"]
+            mine = [
+                n
+                for n in self.notes(project_id, iid)
+                if n.get("body") == body and (n.get("author") or {}).get("username") == me
+            ]
+            return mine[-1] if mine else None
+
+        return self.create_once(
             f"comment on {project_id}#{iid}",
-            lambda: self.gl.http_post(
-                f"/projects/{project_id}/issues/{iid}/notes", post_data=_redacted(data)
-            ),
+            lambda: self.gl.http_post(path, post_data=_redacted(data)),
+            saved,
         )
 
-    def delete_note(self, project_id: int, iid: int, note_id: int) -> None:
-        self.call(
-            f"delete note {note_id} on {project_id}#{iid}",
-            lambda: self.gl.http_delete(f"/projects/{project_id}/issues/{iid}/notes/{note_id}"),
-        )
+    def delete_note(self, project_id: int, iid: int, note_id: int) -> bool:
+        """Delete a note; False when it was gone already (a resent delete gets GitLab's 404)."""
+        path = f"/projects/{project_id}/issues/{iid}/notes/{note_id}"
+        try:
+            self.gl.http_delete(path)
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            if _not_found(exc):
+                return False
+            raise describe_error(exc, f"delete note {note_id} on {project_id}#{iid}") from None
+        return True
 
     def note_events(self, project_id: int, after: date) -> list[dict[str, Any]]:
         """Every comment in a project since `after` (exclusive), in one paginated read."""
@@ -634,20 +718,56 @@ class GitLab:
             lambda: self.gl.http_list(base, get_all=True, per_page=PER_PAGE, **extra),
         )
 
-    def create_label(self, scope: tuple[str, Any], name: str, color: str, description: str) -> None:
-        kind, obj = scope
-        base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
-        self.call(
-            f"create label {name}",
-            lambda: self.gl.http_post(
-                base, post_data={"name": name, "color": color, "description": description}
-            ),
-        )
+    def create_label(self, scope: tuple[str, Any], name: str, color: str, description: str) -> bool:
+        """Create a label; False when it exists (GitLab's 409: an overlapping run made it, or a
+        resent request whose first answer was lost)."""
+        try:
+            self.gl.http_post(
+                _labels_path(scope),
+                post_data={"name": name, "color": color, "description": description},
+            )
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            if isinstance(exc, gle.GitlabError) and exc.response_code == 409:
+                return False
+            raise describe_error(exc, f"create label {name}") from None
+        return True
+
+    def label(self, scope: tuple[str, Any], name: str) -> dict[str, Any] | None:
+        """The scope's own label of that name, or None."""
+        path = f"{_labels_path(scope)}/{quote(name, safe='')}"
+        try:
+            found = self.gl.http_get(path)
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            if _not_found(exc):
+                return None
+            raise describe_error(exc, f"label {name}") from None
+        return found if isinstance(found, dict) else None
 
     def update_label(self, scope: tuple[str, Any], label_id: int, **attrs: Any) -> None:
-        kind, obj = scope
-        base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels/{label_id}"
-        self.call(f"update label {label_id}", lambda: self.gl.http_put(base, post_data=attrs))
+        path = f"{_labels_path(scope)}/{label_id}"
+        self.call(f"update label {label_id}", lambda: self.gl.http_put(path, post_data=attrs))
+
+    def delete_label(self, scope: tuple[str, Any], label_id: int) -> bool:
+        """Delete a label by id; False when it was gone already."""
+        try:
+            self.gl.http_delete(f"{_labels_path(scope)}/{label_id}")
+        except (gle.GitlabError, requests.exceptions.RequestException) as exc:
+            if _not_found(exc):
+                return False
+            raise describe_error(exc, f"delete label {label_id}") from None
+        return True
+
+
+def _labels_path(scope: tuple[str, Any]) -> str:
+    kind, obj = scope
+    return f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
+
+
+def _same_issue(found: dict[str, Any], attrs: dict[str, Any]) -> bool:
+    """The issue a lost create made: same title, same description (GitLab trims both)."""
+    return (found.get("title") or "").strip() == str(attrs.get("title") or "").strip() and (
+        found.get("description") or ""
+    ).strip() == str(attrs.get("description") or "").strip()
 
 
 def _redacted(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -121,6 +121,7 @@ class Escalation:
     label_events: tuple[LabelEvent, ...] | None = None
     raid: Companion | None = None
     retro: Companion | None = None
+    links: frozenset[tuple[int, int]] | None = None  # (project id, iid) of linked issues
 
     @property
     def ref(self) -> str:

@@ -24,6 +24,7 @@ from escbot.policies import LabelGroup, Policy
 from escbot.render import md, mention, render
 
 RAID_PENDING = "(being created by escbot; if this line stays, rerun the same escbot new command)"
+RAID_TEMPLATE_PLACEHOLDER = "(the RAID register issue: link it here)"  # the web UI templates
 TITLE_MAX = 255
 
 
@@ -306,7 +307,7 @@ class EscalationPlan:
 
     @property
     def pending_raid_line(self) -> str:
-        return f"- RAID register: {md(RAID_PENDING)}"
+        return raid_line(md(RAID_PENDING))
 
 
 def plan_escalation(
@@ -398,3 +399,18 @@ def plan_escalation(
         dri=request.dri.lstrip("@"),
         raid=raid,
     )
+
+
+def raid_line(ref: str) -> str:
+    """The escalation's "Links" line for its RAID register."""
+    return f"- RAID register: {ref}"
+
+
+def pending_raid_line(description: str) -> str | None:
+    """The Links line still waiting for the RAID register's reference, if the description has
+    one: `escbot new` cut short, or an escalation opened from a web template."""
+    for text in (RAID_PENDING, RAID_TEMPLATE_PLACEHOLDER):
+        line = raid_line(md(text))
+        if line in description:
+            return line
+    return None

@@ -27,7 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from escbot import description as desc
-from escbot.errors import EscbotError, GitLabError
+from escbot.check import guarded
+from escbot.errors import EscbotError
 from escbot.gitlab_io import GitLab
 from escbot.labels import ensure_labels
 from escbot.markers import find_markers, marker
@@ -520,9 +521,10 @@ def compute_report(
     """The report from snapshots (open escalations, and closed ones with their activity)."""
     ctx = Context(policy=policy, now=now, bot=bot, staff=staff)
     t = _Tally(weeks={iso_week(d): Week(iso_week(d), 0, 0) for d in week_starts(now, policy)})
+    notes = list(notes or [])
     for esc in sorted(escalations, key=lambda e: (e.project_path, e.iid)):
         if esc.created_at <= now:
-            _tally(esc, ctx, since, t)
+            guarded(esc.ref, notes, _tally, esc, ctx, since, t)
     rag_order = tuple(policy.labels["rag"].values)
     rank = {v: i for i, v in enumerate(rag_order)}
     for rows in t.groups.values():
@@ -547,7 +549,7 @@ def compute_report(
         overdue_milestones=t.milestones,
         weeks=list(t.weeks.values()),
         tz=policy.calendar_spec.timezone,
-        notes=list(notes or []),
+        notes=notes,
         rag_order=rag_order,
     )
 
@@ -602,17 +604,18 @@ def fetch(
     errors = [str(u) for u in portfolio.unreadable]
     out = []
     for esc in portfolio.escalations:
-        try:
-            if esc.updated_at >= since:
-                esc = esc.with_activity(label_events=label_events(api, esc))
-            if esc.state == "opened":
-                needs = evaluate(esc, ctx, rules_named("tracking")).needs
-                if needs:
-                    esc = complete(api, esc, needs)
-        except GitLabError as exc:
-            errors.append(f"{esc.ref}: {exc}")
-        out.append(esc)
+        out.append(guarded(esc.ref, errors, _with_history, api, esc, ctx, since) or esc)
     return out, ctx, errors
+
+
+def _with_history(api: GitLab, esc: Escalation, ctx: Context, since: datetime) -> Escalation:
+    if esc.updated_at >= since:
+        esc = esc.with_activity(label_events=label_events(api, esc))
+    if esc.state == "opened":
+        needs = evaluate(esc, ctx, rules_named("tracking")).needs
+        if needs:
+            esc = complete(api, esc, needs)
+    return esc
 
 
 def build_report(
@@ -772,9 +775,9 @@ def briefing_exposure(api: GitLab, project: Any, policy: Policy, now: datetime) 
     return None
 
 
-def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> tuple[str, bool]:
+def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> tuple[str, str]:
     """Create, or update, the one briefing issue of the report's ISO week (confidential);
-    (web_url, created). Refused where customers could read it."""
+    (web_url, "created" | "updated" | "up to date"). Refused where customers could read it."""
     if not hasattr(project, "id"):
         project = api.project(project)
     problem = briefing_exposure(api, project, policy, report.now)
@@ -798,7 +801,7 @@ def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> 
             changes["confidential"] = True
         if changes:
             api.edit_issue(project.id, existing["iid"], **changes)
-        return existing.get("web_url") or "", False
+        return existing.get("web_url") or "", "updated" if changes else "up to date"
     ensure_labels(api, ("project", project), policy, [label])
     issue = api.create_issue(
         project.id,
@@ -807,4 +810,10 @@ def post_briefing(api: GitLab, project: Any, report: Report, policy: Policy) -> 
         labels=label,
         confidential=policy.visibility.confidential,
     )
-    return issue.get("web_url") or "", True
+    # Looked for again: a run not under the lease may have posted the week's briefing meanwhile.
+    first = find_briefing(api, project, report.week, label)
+    if first is not None and first["iid"] != issue["iid"]:
+        api.add_note(project.id, issue["iid"], f"Duplicate of #{first['iid']}.")
+        api.edit_issue(project.id, issue["iid"], state_event="close")
+        return first.get("web_url") or "", "up to date"
+    return issue.get("web_url") or "", "created"

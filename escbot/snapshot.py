@@ -220,7 +220,13 @@ def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
         changes.update(notes=tuple(notes), notes_since=None)
     if "label_events" in needs and esc.label_events is None:
         changes["label_events"] = label_events(api, esc)
+    if "links" in needs and esc.links is None:
+        changes["links"] = linked(api.links(esc.project_id, esc.iid))
     return esc.with_activity(**changes) if changes else esc
+
+
+def linked(links: list[dict[str, Any]]) -> frozenset[tuple[int, int]]:
+    return frozenset((i["project_id"], i["iid"]) for i in links)
 
 
 def label_events(api: GitLab, esc: Escalation) -> tuple[LabelEvent, ...]:
@@ -231,15 +237,19 @@ def read_one(api: GitLab, project_id: int, iid: int) -> Escalation:
     """One escalation with its whole history and companions (for on-demand commands)."""
     esc = Escalation.from_gitlab(api.issue(project_id, iid))
     found: dict[str, Companion] = {}
-    for linked in api.links(project_id, iid):
-        for m in find_markers(linked.get("description")):
+    links = api.links(project_id, iid)
+    for issue in links:
+        for m in find_markers(issue.get("description")):
             if (
                 m.kind in ("raid", "retro")
                 and m.get("iid") == str(iid)
                 and m.get("project") == str(project_id)
             ):
-                found[m.kind] = Companion.from_gitlab(linked)
+                found[m.kind] = Companion.from_gitlab(issue)
     esc = esc.with_activity(
-        raid=found.get("raid"), retro=found.get("retro"), notes_since=esc.created_at
+        raid=found.get("raid"),
+        retro=found.get("retro"),
+        notes_since=esc.created_at,
+        links=linked(links),
     )
     return complete(api, esc, {"notes", "label_events"})

@@ -22,7 +22,7 @@ from typing import Any
 
 from escbot import description as desc
 from escbot import intake
-from escbot.check import CheckResult, evaluate_all
+from escbot.check import CheckResult, evaluate_all, guarded
 from escbot.executor import Outcome, apply_plan
 from escbot.gitlab_io import GitLab
 from escbot.model import Classification, Context, Escalation, classify
@@ -374,7 +374,9 @@ def run_triage(api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetim
     evaluate_all(api, [e for e in portfolio.escalations if e.state == "opened"], ctx, checked)
     result.errors += checked.errors
     for esc, ev in zip(checked.escalations, checked.evaluations, strict=True):
-        result.reports.append(triage_issue(esc, ev, ctx))
+        report = guarded(esc.ref, result.errors, triage_issue, esc, ev, ctx)
+        if report is not None:
+            result.reports.append(report)
     result.reports += access_reports(portfolio.escalations, ctx)
     result.reports.sort(key=lambda r: _sort_key(r.ref))
     return result

@@ -563,15 +563,15 @@ def test_cli_report_and_posting_twice_updates_one_issue(month: Any, tmp_path: Pa
     assert [i.title for i in issues] == ["PMO briefing 2026-W48"]
     assert "# PMO briefing 2026-W48: cust\n" in issues[0].description  # the second run's scope
     # The function form, for the demo: same issue, not created again.
-    url, created = post_briefing(month.api(), "cust/pmo", month.r, P)
-    assert not created and url == issues[0].web_url
+    url, outcome = post_briefing(month.api(), "cust/pmo", month.r, P)
+    assert outcome == "updated" and url == issues[0].web_url  # the group-wide report replaced
     # A new week: a new issue.
     month.w.at("2026-11-30 09:00")
     later = build_report(
         month.api(), ("group", month.api().group("cust")), P, ny("2026-11-30 09:00"), None
     )
-    url2, created2 = post_briefing(month.api(), "cust/pmo", later, P)
-    assert created2 and url2 != url
+    url2, outcome2 = post_briefing(month.api(), "cust/pmo", later, P)
+    assert outcome2 == "created" and url2 != url
     assert (
         len(
             month.w.gl.projects.get(month.pmo.id).issues.list(labels=["pmo-briefing"], get_all=True)

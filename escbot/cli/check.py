@@ -12,6 +12,7 @@ import click
 from escbot.check import CheckResult, run_check
 from escbot.cli.common import (
     OutputFile,
+    lease,
     load,
     now_option,
     open_gitlab,
@@ -20,6 +21,7 @@ from escbot.cli.common import (
     resolve_now,
     scope_options,
     timeout_option,
+    wait_option,
     write_output,
 )
 from escbot.gitlab_io import resolve_scope
@@ -42,6 +44,7 @@ from escbot.timeline import bot_activity
     help="Write a JUnit report: one test per requirement.",
 )
 @click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")
+@wait_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -53,17 +56,20 @@ def command(
     fmt: str,
     junit: Path | None,
     stats: bool,
+    wait: float,
 ) -> None:
     """Hold every open escalation against policies.yml and plan reminders.
 
     Exit codes: 0 nothing missed, 1 requirements missed, 2 usage or policy error,
-    3 GitLab errors on some issues (the others were still processed).
+    3 errors on some issues (the others were still processed), 4 another escbot run held the
+    lease for longer than --wait (nothing was done).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
-    result = run_check(api, scope, policy, now, apply=apply)
+    with lease(apply, api, scope, "check --apply", wait):
+        result = run_check(api, scope, policy, now, apply=apply)
     for warning in result.warnings:
         click.echo(f"escbot: warning: {warning}", err=True)
     if fmt == "json":

@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import click
 from escbot.businesstime import parse_instant
 from escbot.errors import EscbotError, RedactingStream, redact
 from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, connect
+from escbot.lease import Lease
 from escbot.policies import Policy, load_policy
 
 F = Callable[..., Any]
@@ -68,6 +70,30 @@ def write_output(path: Path, text: str) -> None:
         path.write_text(redact(text), encoding="utf-8")
     except OSError as exc:
         raise EscbotError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def wait_option(f: F) -> F:
+    return click.option(
+        "--wait",
+        type=click.FloatRange(min=0, max=86400),
+        default=120,
+        show_default=True,
+        metavar="SECONDS",
+        envvar="ESCBOT_LEASE_WAIT",
+        help="When writing and another escbot run holds the lease on the same top-level group: "
+        "wait this long for it, then exit 4 naming it. Env: ESCBOT_LEASE_WAIT.",
+    )(f)
+
+
+def lease(
+    writing: bool, api: GitLab, scope: tuple[str, Any], command: str, wait: float
+) -> AbstractContextManager[Any]:
+    """The lease a writing run holds while it writes (escbot.lease); nothing for a dry run."""
+    if not writing:
+        return nullcontext()
+    return Lease(
+        api, scope, command, wait=wait, say=lambda text: click.echo(f"escbot: {text}", err=True)
+    )
 
 
 def load(policies_path: str | None) -> Policy:

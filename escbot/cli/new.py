@@ -9,12 +9,14 @@ from typing import Any
 import click
 
 from escbot.cli.common import (
+    lease,
     load,
     now_option,
     open_gitlab,
     policies_option,
     resolve_now,
     timeout_option,
+    wait_option,
 )
 from escbot.create import open_escalation
 from escbot.errors import EscbotError
@@ -241,8 +243,10 @@ class NewCommand(click.Command):
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
 @policies_option
 @timeout_option
+@wait_option
 def command(
     dry_run: bool,
+    wait: float,
     policies_path: str | None,
     now_text: str | None,
     completed: datetime | None,
@@ -253,6 +257,9 @@ def command(
     Valid levels, types, categories, severities and account types come from policies.yml. On a
     terminal, missing options are asked for; otherwise they are an error. Running the same
     command again finishes a half-made escalation instead of creating a second one.
+
+    Exit codes: 0 done, 2 usage or policy error, 3 GitLab error, 4 another escbot run held the
+    lease for longer than --wait (nothing was created).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
@@ -295,7 +302,16 @@ def command(
         for action in result.actions:
             click.echo(action)
         return
-    result = open_escalation(api, policy, request, progress=lambda text: click.echo(text, err=True))
+    # Checked first with reads only: a refused request or a finished escalation takes no lease.
+    result = open_escalation(api, policy, request, dry_run=True)
+    if any(action.startswith("Would ") for action in result.actions):
+        with lease(True, api, ("project", api.project(request.project)), "new", wait):
+            result = open_escalation(
+                api, policy, request, progress=lambda text: click.echo(text, err=True)
+            )
+    else:
+        for action in result.actions:
+            click.echo(action, err=True)
     if result.existed:
         click.echo("The escalation was already open; nothing duplicated.", err=True)
     click.echo(f"Escalation: {result.escalation_url}")

@@ -9,6 +9,7 @@ import click
 
 from escbot.cli.common import (
     OutputFile,
+    lease,
     load,
     now_option,
     open_gitlab,
@@ -17,6 +18,7 @@ from escbot.cli.common import (
     resolve_now,
     scope_options,
     timeout_option,
+    wait_option,
     write_output,
 )
 from escbot.errors import EscbotError
@@ -62,7 +64,10 @@ def resolve_since(text: str | None, policy: Policy) -> datetime | None:
 )
 @policies_option
 @timeout_option
+@wait_option
+@click.pass_context
 def command(
+    ctx: click.Context,
     project: str | None,
     group: str | None,
     since_text: str | None,
@@ -71,6 +76,7 @@ def command(
     output: Path | None,
     post: str | None,
     policies_path: str | None,
+    wait: float,
 ) -> None:
     """Portfolio report of open escalations: RAG status, changes, cadence compliance.
 
@@ -79,6 +85,10 @@ def command(
     promoted, resolved, closed, went red or back to green; required updates made on time;
     time to acknowledge and resolve; overdue milestones. --post keeps one briefing issue per
     ISO week (labelled with report.label of policies.yml) up to date.
+
+    Exit codes: 0 done, 2 usage or policy error, 3 some escalations could not be read or
+    evaluated (listed in the report's notes; the others are in it), 4 another escbot run held
+    the lease for longer than --wait (nothing was posted).
     """
     policy = load(policies_path)
     now = resolve_now(now_text, policy)
@@ -95,11 +105,10 @@ def command(
     elif not post:
         click.echo(RENDERERS[fmt](report, policy), nl=False)
     if target is not None:
-        writes = api.stats.writes
-        url, created = post_briefing(api, target, report, policy)
-        if created:
-            click.echo(f"Created the briefing issue for {report.week}: {url}")
-        elif api.stats.writes > writes:
-            click.echo(f"Updated the briefing issue for {report.week}: {url}")
-        else:
+        with lease(True, api, ("project", target), "report --post", wait):
+            url, outcome = post_briefing(api, target, report, policy)
+        if outcome == "up to date":
             click.echo(f"The briefing issue for {report.week} was up to date: {url}")
+        else:
+            click.echo(f"{outcome.capitalize()} the briefing issue for {report.week}: {url}")
+    ctx.exit(3 if report.notes else 0)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from escbot.cli.common import (
+    lease,
     load,
     now_option,
     open_gitlab,
@@ -16,6 +17,7 @@ from escbot.cli.common import (
     resolve_now,
     scope_options,
     timeout_option,
+    wait_option,
 )
 from escbot.errors import EscbotError
 from escbot.executor import Outcome
@@ -32,6 +34,7 @@ from escbot.triage import TriageResult, apply_fixes, run_triage
 @now_option
 @policies_option
 @timeout_option
+@wait_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -42,6 +45,7 @@ def command(
     fmt: str,
     now_text: str | None,
     policies_path: str | None,
+    wait: float,
 ) -> None:
     """List open escalations and e-mailed intake issues with what is wrong, and the fixes.
 
@@ -51,8 +55,9 @@ def command(
     are only ever added; the routed PM is assigned where nobody is; the due date is set to the
     end of Phase 1); the rest stays listed as "needs a person".
 
-    Exit codes: 0 nothing wrong, 1 problems remain, 2 usage or policy error, 3 GitLab errors on
-    some issues (the others were still processed).
+    Exit codes: 0 nothing wrong, 1 problems remain, 2 usage or policy error, 3 errors on some
+    issues (the others were still processed), 4 another escbot run held the lease for longer
+    than --wait (nothing was fixed).
     """
     if fix and not yes and not sys.stdin.isatty():
         raise EscbotError("--fix without a terminal to confirm on: use --yes")
@@ -79,7 +84,10 @@ def command(
         click.confirm(
             f"Apply {len(actions)} safe fix action(s) to {issues} issue(s)?", abort=True, err=True
         )
-    outcomes = apply_fixes(api, result)
+    with lease(True, api, scope, "triage --fix", wait):
+        # Read again under the lease: an overlapping run may have fixed some meanwhile.
+        result = run_triage(api, scope, policy, now)
+        outcomes = apply_fixes(api, result)
     errors = [f"{o.action.ref}: {o.error}" for o in outcomes if o.error]
     after = run_triage(api, scope, policy, now)
     after.errors = result.errors + errors + after.errors

@@ -39,7 +39,28 @@ def closeout_items(esc: Escalation, policy: Policy) -> list[Item]:
 
 
 def in_closeout(esc: Escalation, cls: Classification, policy: Policy) -> bool:
-    return esc.state == "closed" or cls["phase"] in policy.process.resolution_phases
+    return (
+        esc.state == "closed"
+        or cls["phase"] in policy.process.resolution_phases
+        or reopened_by_gate(esc, policy)
+    )
+
+
+def reopened_by_gate(esc: Escalation, policy: Policy) -> bool:
+    """The gate reopened it and the run that did so stopped before the rest of what it planned
+    with the reopen (the checklist, the retrospective, linked): the close-out goes on until
+    they are there."""
+    kinds = {m.kind for m in esc.posted_markers}
+    if esc.state != "opened" or "gate" not in kinds:
+        return False
+    if "closeout" not in kinds:
+        return True
+    if not policy.close_out.retrospective:
+        return False
+    retro = esc.retro
+    if retro is None:
+        return True
+    return esc.links is None or (retro.project_id, retro.iid) not in esc.links
 
 
 def gate(esc: Escalation, items: list[Item], ctx: Context, ev: Evaluation) -> bool:
@@ -111,8 +132,15 @@ def checklist(esc: Escalation, items: list[Item], ctx: Context, ev: Evaluation) 
 
 
 def retrospective(esc: Escalation, cls: Classification, ctx: Context, ev: Evaluation) -> None:
-    """The retrospective issue, once; its timeline needs the whole history."""
-    if not ctx.policy.close_out.retrospective or esc.retro is not None:
+    """The retrospective issue, once, linked; its timeline needs the whole history."""
+    if not ctx.policy.close_out.retrospective:
+        return
+    if esc.retro is not None:
+        # Found by its marker; a run cut short between creating and linking it left it unlinked.
+        if esc.links is None:
+            ev.needs.add("links")
+        elif (esc.retro.project_id, esc.retro.iid) not in esc.links:
+            ev.actions.append(retro_action(esc, cls, ctx))
         return
     if esc.notes_since is not None or esc.label_events is None:
         ev.needs |= {"notes", "label_events"}

@@ -20,6 +20,10 @@ from escbot.plan import Action, ActionKind
 from escbot.policies import Policy
 
 MERGED_KINDS: tuple[ActionKind, ...] = ("comment",)
+# Closing goes before the comment: close-out's comment records that escbot closed the
+# escalation, so a run cut short between the two must not leave it open for good. (A reopen
+# stays after the gate's comment: the gate decides it by the state, and says why first.)
+STATE_KINDS: tuple[ActionKind, ...] = ("close",)
 
 
 def working_time(policy: Policy, now: datetime) -> bool:
@@ -51,16 +55,19 @@ def compose(actions: list[Action], ctx: Context) -> tuple[list[Action], list[str
         if action in held or action.kind not in MERGED_KINDS:
             continue
         sections.setdefault((action.project_id, action.iid, action.internal), []).append(action)
+    states = [a for a in actions if a.kind in STATE_KINDS and a not in held]
     out: list[Action] = []
     for action in actions:
-        if action in held:
+        if action in held or action in states:
             continue
         if action.kind not in MERGED_KINDS:
             out.append(action)
             continue
         group = sections[(action.project_id, action.iid, action.internal)]
         if action is group[0]:
+            out += [s for s in states if (s.project_id, s.iid) == (action.project_id, action.iid)]
             out.append(_merge(group, policy, silent=quiet and not wait))
+    out += [s for s in states if s not in out]
     return out, remarks
 
 

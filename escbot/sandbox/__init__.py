@@ -12,7 +12,8 @@ Test levers (admin token; never under /api/v4, never counted in stats):
   GET/PUT /__sandbox__/clock      {"now": ISO} | {"advance": "P1DT2H"} | {"real": true}
   GET/DELETE /__sandbox__/stats   request counts by method and route template
   GET/PUT /__sandbox__/faults     latency_ms, rate_5xx, rate_429, rate_drop, seed, retry_after,
-                                  drop_after_writes: N or [N, ...] (write kept, answer lost)
+                                  drop_after_writes: N or [N, ...] (write kept, answer lost),
+                                  rate_drop_after_write (each write's answer lost, seeded)
   GET/PUT /__sandbox__/settings   scoped_labels (false = GitLab Free), rate_limit (per minute)
   POST /__sandbox__/seed          bulk group/projects/labels/issues/notes (executemany)
   POST /__sandbox__/service_desk  an issue as Service Desk files it (support-bot, confidential)

@@ -143,8 +143,9 @@ def _reset(ctx: Ctx) -> Any:
     ctx.app.stats.reset()
     ctx.app.rate.reset()
     ctx.app.faults.update(
-        {"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0, "drop_after_writes": []}
-    )
+        {"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0, "drop_after_writes": [],
+         "rate_drop_after_write": 0}
+    )  # fmt: skip
     return {"reset": True}
 
 

@@ -90,15 +90,16 @@ class Response:
 class Faults:
     """Seeded, reproducible fault injection for /api/v4 requests."""
 
-    RATES = ("rate_5xx", "rate_429", "rate_drop")
+    RATES = ("rate_5xx", "rate_429", "rate_drop", "rate_drop_after_write")
     WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.config: dict[str, Any] = {
             "latency_ms": 0, "rate_5xx": 0.0, "rate_429": 0.0, "rate_drop": 0.0, "seed": 0,
-            "retry_after": 1, "drop_after_writes": [],
+            "retry_after": 1, "drop_after_writes": [], "rate_drop_after_write": 0.0,
         }  # fmt: skip
+        self.writes = 0  # writes performed since drop_after_writes was set
         self.rng = random.Random(0)
         self.writes = 0  # writes performed since drop_after_writes was last set
 
@@ -134,12 +135,17 @@ class Faults:
                     "writes": self.writes}  # fmt: skip
 
     def drop_answer(self, method: str) -> bool:
-        """Count a write about to be performed; True if its answer is to be lost."""
+        """Count a write about to be performed; True if its answer is to be lost: the Nth
+        writes of drop_after_writes (a crash at that point), or each with the probability
+        rate_drop_after_write (seeded)."""
         if method not in self.WRITES:
             return False
         with self.lock:
             self.writes += 1
-            return self.writes in self.config["drop_after_writes"]
+            if self.writes in self.config["drop_after_writes"]:
+                return True
+            rate = self.config["rate_drop_after_write"]
+            return bool(rate) and self.rng.random() < rate
 
     def decide(self) -> tuple[float, str | None, int]:
         """(latency seconds, fault kind or None, 5xx code)."""
