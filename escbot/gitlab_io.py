@@ -154,6 +154,18 @@ def _from_config_file(section: str | None) -> tuple[str, dict[str, Any]]:
 _NOT_REPEATABLE = re.compile(r"/issues(?:/\d+/(?:notes|discussions(?:/[^/]+/notes)?))?$")
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """GitLab's JSON object (python-gitlab types its answers loosely)."""
+    if not isinstance(value, dict):
+        raise GitLabError(f"GitLab answered {type(value).__name__} where an object was expected")
+    return value
+
+
+def _rows(value: Any) -> list[dict[str, Any]]:
+    """A list answer, every page read (python-gitlab types its answers loosely)."""
+    return list(value)
+
+
 class Transport(requests.Session):
     """python-gitlab's HTTP session, with escbot's failure policy in one place.
 
@@ -431,17 +443,17 @@ class GitLab:
     def me(self) -> dict[str, Any]:
         if self._me is None:
             self.require_notes_access()
-            self._me = self.call("GET /user", lambda: self.gl.http_get("/user"))
+            self._me = self.call("GET /user", lambda: _obj(self.gl.http_get("/user")))
         return self._me
 
     def version(self) -> dict[str, Any]:
-        return self.call("GET /version", lambda: self.gl.http_get("/version"))
+        return self.call("GET /version", lambda: _obj(self.gl.http_get("/version")))
 
     def token_info(self) -> dict[str, Any] | None:
         """The token's own record (scopes, expiry); None for tokens that have none (OAuth,
         older GitLab)."""
         try:
-            return self.gl.http_get("/personal_access_tokens/self")
+            return _obj(self.gl.http_get("/personal_access_tokens/self"))
         except gle.GitlabHttpError as exc:
             if exc.response_code in (403, 404):
                 return None
@@ -453,7 +465,7 @@ class GitLab:
         name = username.lstrip("@")
         if name not in self._users:
             found = self.call(
-                f"look up user {name}", lambda: self.gl.http_list("/users", username=name)
+                f"look up user {name}", lambda: _rows(self.gl.http_list("/users", username=name))
             )
             self._users[name] = found[0] if found else None
         return self._users[name]
@@ -480,8 +492,10 @@ class GitLab:
         """Everyone with access to the project, direct or inherited, with their access level."""
         return self.call(
             f"members of project {project_id}",
-            lambda: self.gl.http_list(
-                f"/projects/{project_id}/members/all", get_all=True, per_page=PER_PAGE
+            lambda: _rows(
+                self.gl.http_list(
+                    f"/projects/{project_id}/members/all", get_all=True, per_page=PER_PAGE
+                )
             ),
         )
 
@@ -490,8 +504,8 @@ class GitLab:
         name = username.lstrip("@")
         found = self.call(
             f"members of project {project_id}",
-            lambda: self.gl.http_list(
-                f"/projects/{project_id}/members/all", query=name, get_all=True
+            lambda: _rows(
+                self.gl.http_list(f"/projects/{project_id}/members/all", query=name, get_all=True)
             ),
         )
         return next((m for m in found if m.get("username") == name), None)
@@ -501,8 +515,10 @@ class GitLab:
         group = self.group(path)
         return self.call(
             f"members of group {path}",
-            lambda: self.gl.http_list(
-                f"/groups/{group.id}/members/all", get_all=True, per_page=PER_PAGE
+            lambda: _rows(
+                self.gl.http_list(
+                    f"/groups/{group.id}/members/all", get_all=True, per_page=PER_PAGE
+                )
             ),
         )
 
@@ -564,7 +580,7 @@ class GitLab:
     def issue(self, project_id: int, iid: int) -> dict[str, Any]:
         return self.call(
             f"issue {project_id}#{iid}",
-            lambda: self.gl.http_get(f"/projects/{project_id}/issues/{iid}"),
+            lambda: _obj(self.gl.http_get(f"/projects/{project_id}/issues/{iid}")),
         )
 
     def create_issue(self, project_id: int, **attrs: Any) -> dict[str, Any]:
@@ -582,7 +598,9 @@ class GitLab:
 
         return self.create_once(
             f"create issue in project {project_id}",
-            lambda: self.gl.http_post(f"/projects/{project_id}/issues", post_data=_redacted(attrs)),
+            lambda: _obj(
+                self.gl.http_post(f"/projects/{project_id}/issues", post_data=_redacted(attrs))
+            ),
             saved,
         )
 
@@ -590,15 +608,17 @@ class GitLab:
         self._guarded()  # a PUT sets values: resending it is harmless
         return self.call(
             f"edit issue {project_id}#{iid}",
-            lambda: self.gl.http_put(
-                f"/projects/{project_id}/issues/{iid}", post_data=_redacted(attrs)
+            lambda: _obj(
+                self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=_redacted(attrs))
             ),
         )
 
     def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
             f"links of {project_id}#{iid}",
-            lambda: self.gl.http_list(f"/projects/{project_id}/issues/{iid}/links", get_all=True),
+            lambda: _rows(
+                self.gl.http_list(f"/projects/{project_id}/issues/{iid}/links", get_all=True)
+            ),
         )
 
     def link(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> bool:
@@ -623,12 +643,14 @@ class GitLab:
     def notes(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
             f"notes of {project_id}#{iid}",
-            lambda: self.gl.http_list(
-                f"/projects/{project_id}/issues/{iid}/notes",
-                get_all=True,
-                sort="asc",
-                order_by="created_at",
-                per_page=PER_PAGE,
+            lambda: _rows(
+                self.gl.http_list(
+                    f"/projects/{project_id}/issues/{iid}/notes",
+                    get_all=True,
+                    sort="asc",
+                    order_by="created_at",
+                    per_page=PER_PAGE,
+                )
             ),
         )
 
@@ -652,7 +674,7 @@ class GitLab:
 
         return self.create_once(
             f"comment on {project_id}#{iid}",
-            lambda: self.gl.http_post(path, post_data=_redacted(data)),
+            lambda: _obj(self.gl.http_post(path, post_data=_redacted(data))),
             saved,
         )
 
@@ -671,33 +693,39 @@ class GitLab:
         """Every comment in a project since `after` (exclusive), in one paginated read."""
         return self.call(
             f"events of project {project_id}",
-            lambda: self.gl.http_list(
-                f"/projects/{project_id}/events",
-                get_all=True,
-                target_type="note",
-                after=after.isoformat(),
-                sort="asc",
-                per_page=PER_PAGE,
+            lambda: _rows(
+                self.gl.http_list(
+                    f"/projects/{project_id}/events",
+                    get_all=True,
+                    target_type="note",
+                    after=after.isoformat(),
+                    sort="asc",
+                    per_page=PER_PAGE,
+                )
             ),
         )
 
     def label_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
             f"label events of {project_id}#{iid}",
-            lambda: self.gl.http_list(
-                f"/projects/{project_id}/issues/{iid}/resource_label_events",
-                get_all=True,
-                per_page=PER_PAGE,
+            lambda: _rows(
+                self.gl.http_list(
+                    f"/projects/{project_id}/issues/{iid}/resource_label_events",
+                    get_all=True,
+                    per_page=PER_PAGE,
+                )
             ),
         )
 
     def state_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
             f"state events of {project_id}#{iid}",
-            lambda: self.gl.http_list(
-                f"/projects/{project_id}/issues/{iid}/resource_state_events",
-                get_all=True,
-                per_page=PER_PAGE,
+            lambda: _rows(
+                self.gl.http_list(
+                    f"/projects/{project_id}/issues/{iid}/resource_state_events",
+                    get_all=True,
+                    per_page=PER_PAGE,
+                )
             ),
         )
 
@@ -709,13 +737,13 @@ class GitLab:
         """The scope's own labels; with include_ancestors, also those it inherits."""
         kind, obj = scope
         base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
-        if kind == "group":
-            extra = {"only_group_labels": not include_ancestors}
-        else:
-            extra = {"include_ancestor_groups": include_ancestors}
+        key = "only_group_labels" if kind == "group" else "include_ancestor_groups"
+        value = not include_ancestors if kind == "group" else include_ancestors
         return self.call(
             f"labels of {kind} {obj.id}",
-            lambda: self.gl.http_list(base, get_all=True, per_page=PER_PAGE, **extra),
+            lambda: _rows(
+                self.gl.http_list(base, query_data={key: value}, get_all=True, per_page=PER_PAGE)
+            ),
         )
 
     def create_label(self, scope: tuple[str, Any], name: str, color: str, description: str) -> bool:
@@ -745,7 +773,7 @@ class GitLab:
 
     def update_label(self, scope: tuple[str, Any], label_id: int, **attrs: Any) -> None:
         path = f"{_labels_path(scope)}/{label_id}"
-        self.call(f"update label {label_id}", lambda: self.gl.http_put(path, post_data=attrs))
+        self.call(f"update label {label_id}", lambda: _obj(self.gl.http_put(path, post_data=attrs)))
 
     def delete_label(self, scope: tuple[str, Any], label_id: int) -> bool:
         """Delete a label by id; False when it was gone already."""

@@ -16,7 +16,7 @@ import click
 
 from escbot.businesstime import parse_instant
 from escbot.errors import EscbotError, RedactingStream, redact
-from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, connect
+from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, Transport, connect
 from escbot.lease import Lease
 from escbot.policies import Policy, load_policy
 
@@ -48,7 +48,7 @@ def scope_options(f: F) -> F:
     return click.option("--project", "-p", metavar="PROJECT", help="Project path or id.")(f)
 
 
-class OutputFile(click.ParamType):
+class OutputFile(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
     """A file to write at the end of a run, checked at the start so a long run is not lost."""
 
     name = "file"
@@ -158,7 +158,9 @@ def open_gitlab(*, progress: bool = True) -> GitLab:
     api.require_notes_access()
     if progress and terminal and ctx is not None:
         # Retry notices then print above the bar instead of ending it.
-        stop, api.gl.session.on_retry = show_progress(api, ctx.command_path)
+        session = api.gl.session
+        assert isinstance(session, Transport)
+        stop, session.on_retry = show_progress(api, ctx.command_path)
         ctx.call_on_close(stop)
     return api
 

@@ -50,8 +50,9 @@ def command(
     """
     group = group or (None if project else os.environ.get("ESCBOT_GROUP") or None)
     try:
-        policy: Policy | EscbotError = load_policy(policies_path)
-        tz = policy.tz
+        loaded = load_policy(policies_path)
+        policy: Policy | EscbotError = loaded
+        tz = loaded.tz
     except EscbotError as exc:
         policy, tz = exc, ZoneInfo("UTC")
     now = parse_when("--now", now_text, tz, "2026-11-24") if now_text else datetime.now(UTC)

@@ -67,7 +67,7 @@ def _fence(
             '<figure class="mermaid"><figcaption>Mermaid diagram (source)</figcaption>'
             f'<pre><code class="language-mermaid">{escape(token.content)}</code></pre></figure>\n'
         )
-    return self.fence(tokens, idx, options, env)  # type: ignore[attr-defined]
+    return self.fence(tokens, idx, options, env)
 
 
 def _link_references(state: StateCore) -> None:
@@ -99,7 +99,7 @@ def _inapplicable_tasks(state: StateCore) -> None:
         tokens[n - 2].attrSet("class", "task-list-item inapplicable")
         first.content = first.content[4:]
         box = '<input class="task-list-item-checkbox" type="checkbox" disabled="disabled"> <s>'
-        tok.children = [Token("html_inline", "", 0, content=box), *tok.children,
+        tok.children = [Token("html_inline", "", 0, content=box), *(tok.children or []),
                         Token("html_inline", "", 0, content="</s>")]  # fmt: skip
         for parent in reversed(tokens[: n - 2]):
             if parent.type in ("bullet_list_open", "ordered_list_open") and parent.level == (

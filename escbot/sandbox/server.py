@@ -639,7 +639,7 @@ class Handler(BaseHTTPRequestHandler):
             except ConnectionError:
                 self.close_connection = True
                 return
-            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+            host = self.headers.get("Host") or "{}:{}".format(*self.connection.getsockname()[:2])
             result = self.app.handle(
                 self.command, self.path, self.headers, body, f"http://{host}",
                 self.client_address[0],

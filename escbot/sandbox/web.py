@@ -110,6 +110,7 @@ def page(app: App, path: str, query: dict[str, Any], headers: Any, base: str, cl
     try:
         with app.store.tx() as conn:
             viewer = (find_user(conn, name) if name else None) or find_user(conn, "root")
+            assert viewer is not None  # the sandbox always has root
             if isinstance(chosen, str):
                 value = "" if viewer["username"] == "root" else viewer["username"]
                 extra["Set-Cookie"] = f"{AS_COOKIE}={value}; Path=/; SameSite=Strict; HttpOnly"
