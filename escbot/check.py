@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from escbot.errors import GitLabError
+from escbot.errors import EscbotError, GitLabError
 from escbot.executor import Outcome, apply_plan
 from escbot.gitlab_io import GitLab
 from escbot.intake import is_intake
@@ -137,12 +137,22 @@ def run_one(
     ctx = read_context(api, policy, now)
     result.bot = ctx.bot
     esc = read_one(api, project_id, iid)
+    if policy.labels.marker.name not in esc.labels:
+        raise EscbotError(f"{esc.ref} is not an escalation: {_what_it_is(esc, policy)}")
     ev = guarded(esc.ref, result.errors, evaluate, esc, ctx, rules)
     if ev is not None:
         result.escalations, result.evaluations = [esc], [ev]
     if apply:
         result.outcomes = apply_plan(api, result.actions, result.errors)
     return result
+
+
+def _what_it_is(esc: Escalation, policy: Policy) -> str:
+    companion = next((m for m in esc.description_markers if m.kind in ("raid", "retro")), None)
+    if companion is not None:
+        what = "the RAID register" if companion.kind == "raid" else "the retrospective"
+        return f"it is {what} of #{companion.get('iid')}; give the escalation's number"
+    return f'it has no "{policy.labels.marker.name}" label'
 
 
 def run_intake(

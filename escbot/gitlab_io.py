@@ -400,22 +400,25 @@ class GitLab:
     def url(self) -> str:
         return self.gl.url
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
+    def call(self, what: str | Callable[[], str], fn: Callable[[], T]) -> T:
+        """fn's answer, or one line naming `what` failed (a callable: worked out only then)."""
         try:
             return fn()
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
-            raise describe_error(exc, what) from None
+            raise describe_error(exc, what() if callable(what) else what) from None
 
     def _guarded(self) -> None:
         if self.guard is not None:
             self.guard()
 
-    def create_once(self, what: str, post: Callable[[], T], find: Callable[[], T | None]) -> T:
+    def create_once(
+        self, what: Callable[[], str], post: Callable[[], T], find: Callable[[], T | None]
+    ) -> T:
         """A write GitLab does not make idempotent (a note, an issue), never resent blindly.
 
-        `post` must not let python-gitlab retry (retry_transient_errors=False; 429s, which
-        GitLab answers before doing anything, are still retried). When the answer is lost,
-        `find` looks for what the write made before it is tried again.
+        The Transport never repeats such a POST (429s, which GitLab answers before doing
+        anything, excepted). When the answer is lost, `find` looks for what the write made
+        before it is tried again.
         """
         self._guarded()
         for attempt in range(WRITE_ATTEMPTS):
@@ -423,9 +426,9 @@ class GitLab:
                 return post()
             except (gle.GitlabError, requests.exceptions.RequestException) as exc:
                 if not answer_lost(exc) or attempt == WRITE_ATTEMPTS - 1:
-                    raise describe_error(exc, what) from None
+                    raise describe_error(exc, what()) from None
             time.sleep(0.1 * 2**attempt)
-            found = self.call(f"{what} (looking whether it was saved)", find)
+            found = self.call(lambda: f"{what()} (looking whether it was saved)", find)
             if found is not None:
                 return found
         raise AssertionError("unreachable")  # pragma: no cover
@@ -491,7 +494,7 @@ class GitLab:
     def project_members(self, project_id: int) -> list[dict[str, Any]]:
         """Everyone with access to the project, direct or inherited, with their access level."""
         return self.call(
-            f"members of project {project_id}",
+            lambda: f"members of project {self.where(project_id)}",
             lambda: _rows(
                 self.gl.http_list(
                     f"/projects/{project_id}/members/all", get_all=True, per_page=PER_PAGE
@@ -503,7 +506,7 @@ class GitLab:
         """The user's membership of the project (direct or inherited), or None."""
         name = username.lstrip("@")
         found = self.call(
-            f"members of project {project_id}",
+            lambda: f"members of project {self.where(project_id)}",
             lambda: _rows(
                 self.gl.http_list(f"/projects/{project_id}/members/all", query=name, get_all=True)
             ),
@@ -521,6 +524,13 @@ class GitLab:
                 )
             ),
         )
+
+    def where(self, project_id: int) -> str:
+        """A project's path for messages (read once per run), its id only if unreadable."""
+        try:
+            return str(self.project(project_id).path_with_namespace)
+        except EscbotError:
+            return str(project_id)
 
     def project_ref(self, ref: str | int) -> ProjectRef:
         p = self.project(ref)
@@ -579,7 +589,7 @@ class GitLab:
 
     def issue(self, project_id: int, iid: int) -> dict[str, Any]:
         return self.call(
-            f"issue {project_id}#{iid}",
+            lambda: f"issue {self.where(project_id)}#{iid}",
             lambda: _obj(self.gl.http_get(f"/projects/{project_id}/issues/{iid}")),
         )
 
@@ -597,7 +607,7 @@ class GitLab:
             return next((i for i in recent if _same_issue(i, attrs)), None)
 
         return self.create_once(
-            f"create issue in project {project_id}",
+            lambda: f"create issue in project {self.where(project_id)}",
             lambda: _obj(
                 self.gl.http_post(f"/projects/{project_id}/issues", post_data=_redacted(attrs))
             ),
@@ -607,7 +617,7 @@ class GitLab:
     def edit_issue(self, project_id: int, iid: int, **attrs: Any) -> dict[str, Any]:
         self._guarded()  # a PUT sets values: resending it is harmless
         return self.call(
-            f"edit issue {project_id}#{iid}",
+            lambda: f"edit issue {self.where(project_id)}#{iid}",
             lambda: _obj(
                 self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=_redacted(attrs))
             ),
@@ -615,7 +625,7 @@ class GitLab:
 
     def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
-            f"links of {project_id}#{iid}",
+            lambda: f"links of {self.where(project_id)}#{iid}",
             lambda: _rows(
                 self.gl.http_list(f"/projects/{project_id}/issues/{iid}/links", get_all=True)
             ),
@@ -633,16 +643,20 @@ class GitLab:
         except gle.GitlabHttpError as exc:
             if exc.response_code == 409:
                 return False
-            raise describe_error(exc, f"link {project_id}#{iid} to #{target_iid}") from None
+            raise describe_error(
+                exc, f"link {self.where(project_id)}#{iid} to #{target_iid}"
+            ) from None
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
-            raise describe_error(exc, f"link {project_id}#{iid} to #{target_iid}") from None
+            raise describe_error(
+                exc, f"link {self.where(project_id)}#{iid} to #{target_iid}"
+            ) from None
         return True
 
     # ---- notes and activity ----------------------------------------------------------------
 
     def notes(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
-            f"notes of {project_id}#{iid}",
+            lambda: f"notes of {self.where(project_id)}#{iid}",
             lambda: _rows(
                 self.gl.http_list(
                     f"/projects/{project_id}/issues/{iid}/notes",
@@ -673,7 +687,7 @@ class GitLab:
             return mine[-1] if mine else None
 
         return self.create_once(
-            f"comment on {project_id}#{iid}",
+            lambda: f"comment on {self.where(project_id)}#{iid}",
             lambda: _obj(self.gl.http_post(path, post_data=_redacted(data))),
             saved,
         )
@@ -686,13 +700,15 @@ class GitLab:
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             if _not_found(exc):
                 return False
-            raise describe_error(exc, f"delete note {note_id} on {project_id}#{iid}") from None
+            raise describe_error(
+                exc, f"delete note {note_id} on {self.where(project_id)}#{iid}"
+            ) from None
         return True
 
     def note_events(self, project_id: int, after: date) -> list[dict[str, Any]]:
         """Every comment in a project since `after` (exclusive), in one paginated read."""
         return self.call(
-            f"events of project {project_id}",
+            lambda: f"events of project {self.where(project_id)}",
             lambda: _rows(
                 self.gl.http_list(
                     f"/projects/{project_id}/events",
@@ -707,7 +723,7 @@ class GitLab:
 
     def label_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
-            f"label events of {project_id}#{iid}",
+            lambda: f"label events of {self.where(project_id)}#{iid}",
             lambda: _rows(
                 self.gl.http_list(
                     f"/projects/{project_id}/issues/{iid}/resource_label_events",
@@ -719,7 +735,7 @@ class GitLab:
 
     def state_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
-            f"state events of {project_id}#{iid}",
+            lambda: f"state events of {self.where(project_id)}#{iid}",
             lambda: _rows(
                 self.gl.http_list(
                     f"/projects/{project_id}/issues/{iid}/resource_state_events",

@@ -274,3 +274,27 @@ def test_overlapping_closeouts_leave_one_open_retrospective(world: World) -> Non
     assert [
         link.iid for link in world.issue(iid).links.list() if "retrospective" in link.labels
     ] == [open_retros[0].iid]
+
+
+def test_closeout_names_its_escalation_and_refuses_a_companion_or_a_missing_issue(
+    world: World,
+) -> None:
+    """Issue 14, defect 6: what `escbot closeout` says is about the one escalation it was given,
+    with paths, never numeric project ids."""
+    iid = world.open("2026-11-16 09:00", title="Install stalled")
+    out = world.run("closeout", "--project", "acme/collab", str(iid), when="2026-11-17 10:00")
+    assert out.exit_code == 0, out.output
+    first = out.output.splitlines()[0]
+    assert first == (
+        "escbot closeout at Tue 17 Nov 10:00 EST: acme/collab#1 (opened) Install stalled, "
+        "0 requirement(s) missed"
+    )
+    raid = world.run("closeout", "--project", "acme/collab", str(iid + 1), when="2026-11-17 10:00")
+    assert raid.exit_code == 2
+    assert raid.output.strip() == (
+        "escbot: error: acme/collab#2 is not an escalation: it is the RAID register of #1; give the "
+        "escalation's number"
+    )
+    gone = world.run("closeout", "--project", "acme/collab", "99", when="2026-11-17 10:00")
+    assert gone.exit_code != 0 and "acme/collab#99" in gone.output
+    assert "1#99" not in gone.output

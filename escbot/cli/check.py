@@ -83,18 +83,11 @@ def command(
     ctx.exit(result.exit_code)
 
 
-def to_text(result: CheckResult, policy: Policy) -> str:
+def to_text(result: CheckResult, policy: Policy, command: str = "check") -> str:
     cal = policy.calendar
-    marker = policy.labels.marker.name
-    open_ = sum(e.state == "opened" and marker in e.labels for e in result.escalations)
-    closed = sum(e.state == "closed" for e in result.escalations)
-    intake = len(result.escalations) - open_ - closed
-    counts = [f"{open_} open escalation(s)"]
-    counts += [f"{closed} closed lately"] if closed else []
-    counts += [f"{intake} e-mailed issue(s)"] if intake else []
     missed = sum(len(ev.missed) for ev in result.evaluations)
     lines = [
-        f"escbot check at {cal.describe(result.now)}: {', '.join(counts)}, "
+        f"escbot {command} at {cal.describe(result.now)}: {_what(result, policy, command)}, "
         f"{missed} requirement(s) missed"
     ]
     for ev in result.evaluations:
@@ -115,6 +108,20 @@ def to_text(result: CheckResult, policy: Policy) -> str:
         lines.append("Nothing to do.")
     lines += [f"error: {e}" for e in result.errors]
     return "\n".join(lines) + "\n"
+
+
+def _what(result: CheckResult, policy: Policy, command: str) -> str:
+    """What the run looked at: the escalation for closeout, the counts for a check."""
+    if command != "check":
+        return ", ".join(f"{e.ref} ({e.state}) {e.title}" for e in result.escalations)
+    marker = policy.labels.marker.name
+    open_ = sum(e.state == "opened" and marker in e.labels for e in result.escalations)
+    closed = sum(e.state == "closed" for e in result.escalations)
+    intake = len(result.escalations) - open_ - closed
+    counts = [f"{open_} open escalation(s)"]
+    counts += [f"{closed} closed lately"] if closed else []
+    counts += [f"{intake} e-mailed issue(s)"] if intake else []
+    return ", ".join(counts)
 
 
 def _short(text: str, limit: int = 160) -> str:

@@ -51,5 +51,5 @@ def command(
     proj = api.project(project)
     with lease(apply, api, ("project", proj), "closeout --apply", wait):
         result = run_one(api, proj.id, iid, policy, now, apply=apply, rules=ON_DEMAND_CLOSEOUT)
-    click.echo(to_text(result, policy), nl=False)
+    click.echo(to_text(result, policy, "closeout"), nl=False)
     ctx.exit(3 if result.errors else 0)
