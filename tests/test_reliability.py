@@ -227,9 +227,10 @@ def test_a_running_lease_is_renewed_past_its_time_to_live(world: World) -> None:
 
     api = GitLab(trials.client(world))
     scope = resolve_scope(api, None, "acme")
-    with Lease(api, scope, "check --apply", ttl=0.9) as held:
+    # Short times, yet with room for a loaded machine: renewed every 0.7 s, checked at 2.5 s.
+    with Lease(api, scope, "check --apply", ttl=2.0) as held:
         [first] = trials.lease_label(world)
-        time.sleep(1.2)  # past the first expiry (renewed every 0.3 s): more than a second later
+        time.sleep(2.5)  # past the first expiry: renewed meanwhile, or ensure_held fails
         held.ensure_held()
         [later] = trials.lease_label(world)
         assert later.id == first.id and later.description != first.description
