@@ -52,6 +52,25 @@ class OpenResult:
         return (self.raid or {}).get("web_url")
 
 
+def assignable(api: GitLab, project: Any, username: str) -> dict[str, Any]:
+    """The GitLab user, if they can be assigned issues of the project; else one line why."""
+    name = username.lstrip("@")
+    user = api.user(name)
+    if user is None:
+        raise EscbotError(f'no GitLab user "{name}"')
+    if (
+        getattr(project, "visibility", "private") != "public"
+        and not user.get("is_admin")
+        and api.project_member(project.id, name) is None
+    ):
+        raise EscbotError(
+            f"{name} cannot be assigned in {project.path_with_namespace} (not a member of the "
+            "project or its groups)",
+            hint="add them as a member first",
+        )
+    return user
+
+
 def rerun_command(request: EscalationRequest) -> str:
     args = ["escbot", "new", "--project", request.project, "--level", request.level]
     args += ["--type", request.type, "--category", request.category]
@@ -117,20 +136,10 @@ def open_escalation(
     validate(request, policy)
     project = api.project(request.project)
     project_ref = api.project_ref(project.id)
-    user = api.user(request.dri)
-    dri = request.dri.lstrip("@")
-    if user is None:
-        raise EscbotError(f'--dri: no GitLab user "{dri}"; nothing was created')
-    if (
-        getattr(project, "visibility", "private") != "public"
-        and not user.get("is_admin")
-        and api.project_member(project.id, dri) is None
-    ):
-        raise EscbotError(
-            f"--dri: {dri} cannot be assigned in {project_ref.path} (not a member of the project "
-            "or its groups); nothing was created",
-            hint="add them as a member first",
-        )
+    try:
+        user = assignable(api, project, request.dri)
+    except EscbotError as exc:
+        raise EscbotError(f"--dri: {exc.message}; nothing was created", hint=exc.hint) from None
     plan = plan_escalation(request, policy, project_ref)
     result = OpenResult(plan)
 

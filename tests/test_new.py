@@ -250,7 +250,10 @@ def test_each_answer_is_checked_as_it_is_given(sandbox, gl, env, monkeypatch) ->
     assert "Error: project acme/nope not found" in result.stderr
     assert "DRI (GitLab username) [mobile.pm]: " in result.stderr  # the routed PM is offered
     assert 'Error: no GitLab user "no.body"' in result.stderr
-    assert "Error: outsider is not a member of acme/portal" in result.stderr
+    assert (
+        "Error: outsider cannot be assigned in acme/portal (not a member of the project or its "
+        "groups)" in result.stderr
+    )
     esc = next(i for i in issues(gl) if "escalation" in i.labels)
     assert "account::mobile" in esc.labels and esc.assignees[0]["username"] == "pm.one"
 

@@ -18,7 +18,7 @@ from escbot.cli.common import (
     timeout_option,
     wait_option,
 )
-from escbot.create import open_escalation
+from escbot.create import assignable, open_escalation
 from escbot.errors import EscbotError
 from escbot.gitlab_io import GitLab
 from escbot.opening import EscalationRequest, is_warranty, needs_trigger_detail, validate
@@ -138,17 +138,7 @@ def _checked(
     if param == "project":
         api.project(answer)
     elif param == "dri":
-        project = api.project(values["project"])
-        name = answer.lstrip("@")
-        user = api.user(name)
-        if user is None:
-            raise EscbotError(f'no GitLab user "{name}"')
-        if (
-            getattr(project, "visibility", "private") != "public"
-            and not user.get("is_admin")
-            and api.project_member(project.id, name) is None
-        ):
-            raise EscbotError(f"{name} is not a member of {project.path_with_namespace}")
+        assignable(api, api.project(values["project"]), answer)
     elif param == "completed":
         try:
             day = date.fromisoformat(answer)
