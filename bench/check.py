@@ -13,7 +13,7 @@ import resource
 import time
 from datetime import UTC, datetime
 
-from escbot.check import default_rules, run_check
+from escbot.check import run_check
 from escbot.gitlab_io import GitLab
 from escbot.policies import load_policy
 from escbot.sandbox import start_sandbox
@@ -41,8 +41,7 @@ def main() -> None:
                 sb.set_faults(latency_ms=args.latency_ms)
             api = GitLab(sb.gitlab())
             started = time.perf_counter()
-            result = run_check(api, ("group", api.group("bench")), policy, now, apply=False,
-                               rules=default_rules())  # fmt: skip
+            result = run_check(api, ("group", api.group("bench")), policy, now, apply=False)
             seconds = time.perf_counter() - started
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             assert len(result.escalations) == n, len(result.escalations)
