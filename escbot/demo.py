@@ -66,9 +66,8 @@ def abbreviate(text: str, limit: int = QUOTE) -> str:
 
 def headings(markdown: str) -> list[str]:
     """The `## ` headings of a description, without their parenthesised details."""
-    return [
-        line[3:].split(" (", 1)[0].strip() for line in markdown.splitlines() if line.startswith("## ")
-    ]
+    lines = markdown.splitlines()
+    return [line[3:].split(" (", 1)[0].strip() for line in lines if line.startswith("## ")]
 
 
 @dataclass

@@ -11,8 +11,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from escbot.demo import run_demo, start_demo_sandbox
 from tests import helpers
+
+ISSUE_FIELDS = ("id", "iid", "title", "description", "labels", "state", "confidential",
+                "due_date", "created_at", "updated_at", "closed_at", "web_url")  # fmt: skip
+NOTE_FIELDS = ("id", "body", "system", "internal", "created_at")
+
+
+def note_state(note: Any) -> dict[str, Any]:
+    return {k: note.attributes.get(k) for k in NOTE_FIELDS} | {"author": note.author["username"]}
 
 
 def demo_state(out: Path) -> tuple[str, list[str]]:
@@ -27,34 +37,32 @@ def demo_state(out: Path) -> tuple[str, list[str]]:
             for issue in project.issues.list(state="all", sort="asc", get_all=True):
                 notes = issue.notes.list(sort="asc", order_by="created_at", get_all=True)
                 state.append(
-                    {
-                        **{k: getattr(issue, k) for k in (
-                            "id", "iid", "title", "description", "labels", "state",
-                            "confidential", "due_date", "created_at", "updated_at", "closed_at",
-                            "web_url",
-                        )},  # fmt: skip
-                        "notes": [
-                            {k: n.attributes.get(k) for k in (
-                                "id", "body", "system", "internal", "created_at",
-                            )} | {"author": n.author["username"]}  # fmt: skip
-                            for n in notes
-                        ],
-                    }
+                    {k: issue.attributes.get(k) for k in ISSUE_FIELDS}
+                    | {"notes": [note_state(n) for n in notes]}
                 )
         text = json.dumps(state, indent=1, sort_keys=True)
         return text.replace(sb.url, "URL"), [line.replace(sb.url, "URL") for line in lines]
 
 
-def test_every_run_leaves_the_same_gitlab(tmp_path: Path) -> None:
-    first, story = demo_state(tmp_path)
-    second, again = demo_state(tmp_path)
+Run = tuple[str, list[str]]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run]:
+    """Two runs of the demo, each on its own sandbox (another port), writing to one folder."""
+    out = tmp_path_factory.mktemp("demo")
+    return demo_state(out), demo_state(out)
+
+
+def test_every_run_leaves_the_same_gitlab(runs: tuple[Run, Run]) -> None:
+    (first, story), (second, again) = runs
     assert first == second  # issue numbers, titles, descriptions, notes, their times
     assert story == again
     assert '"iid": 5' in first and "Technician no-show at the Plano yard" in first
 
 
-def test_the_story_is_short_steps_without_raw_descriptions(tmp_path: Path) -> None:
-    _, story = demo_state(tmp_path)
+def test_the_story_is_short_steps_without_raw_descriptions(runs: tuple[Run, Run]) -> None:
+    _, story = runs[0]
     steps = "\n".join(story).split("\n== ")[1:]
     assert len(steps) == 8 and all(len(step.splitlines()) <= 40 for step in steps)
     assert not any(line.startswith(("## ", "- [")) or "| " in line for line in story)

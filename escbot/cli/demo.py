@@ -58,7 +58,7 @@ def command(out: Path, serve: bool, port: int, policies_path: str | None) -> Non
     with sb:
         d = run_demo(sb, policy, out, click.echo)
         if not serve:
-            click.echo("\nThe sandbox stops with the demo; `escbot demo --serve` keeps its pages up.")
+            click.echo("\nThe sandbox stops with the demo: `escbot demo --serve` keeps it up.")
             return
         click.echo("\n== Where to start reading (the sandbox's read-only web view)")
         for what, url in reading_list(d):
