@@ -29,9 +29,10 @@ GROUP = "demo-customers"
 # The PMO's own internal project, where no customer is a member: the briefing goes there.
 PMO_GROUP, PMO_PROJECT = "demo-pmo", "demo-pmo/briefings"
 PROJECTS = {"acme-logistics": "Acme Logistics", "globex-rentals": "Globex Rentals"}
+BOT = "escbot"  # the scheduled job's user: the demo's API calls for escbot run as it
 PEOPLE = {
     "pat": "Pat Morgan (PM, DRI)",
-    "escbot": "escbot (the scheduled job's bot user)",
+    BOT: "escbot (the scheduled job's bot user)",
     "pm.lead": "PM lead",
     "qa.lead": "QA lead",
     "team.manager": "Team manager",
@@ -80,7 +81,7 @@ class Demo:
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)
     day: date | None = None  # the day whose heading was printed last
 
-    def api(self, who: str = "escbot") -> GitLab:
+    def api(self, who: str = BOT) -> GitLab:
         return GitLab(self.sb.gitlab(token=self.tokens[who]))
 
     @property
@@ -123,9 +124,9 @@ class Demo:
         for line in lines[1:]:
             self.echo(" " * 17 + line)
 
-    def url(self, key: str, note: dict[str, Any] | None = None) -> str:
-        """The issue's page in the web view; with a note, the note's anchor on it."""
-        return self.issues[key]["web_url"] + (f"#note_{note['id']}" if note else "")
+    def url(self, key: str) -> str:
+        """The issue's page in the web view."""
+        return str(self.issues[key]["web_url"])
 
     def comment(self, key: str, body: str, who: str = "pat") -> None:
         issue = self.issues[key]
@@ -145,9 +146,9 @@ class Demo:
         comments = sum(o.action.kind == "comment" and o.status == "done" for o in result.outcomes)
         run = f"`escbot check --apply` over {plural(watched, 'open escalation')}"
         if not result.outcomes and not result.errors:
-            self.said("escbot", f"{run}: nothing to post")
+            self.said(BOT, f"{run}: nothing to post")
             return
-        self.said("escbot", f"{run}: {plural(comments, 'comment')}, at most one per escalation")
+        self.said(BOT, f"{run}: {plural(comments, 'comment')}, at most one per escalation")
         self.tell(result.outcomes)
         for error in result.errors:
             self.wrap(f"error: {error}", " " * 17)
@@ -178,9 +179,9 @@ class Demo:
         mine = [
             n
             for n in api.notes(project_id, iid)
-            if not n.get("system") and n["author"]["username"] == "escbot"
+            if not n.get("system") and n["author"]["username"] == BOT
         ]
-        return issue["web_url"] + (f"#note_{mine[-1]['id']}" if mine else "")
+        return str(issue["web_url"]) + (f"#note_{mine[-1]['id']}" if mine else "")
 
 
 def plural(n: int, noun: str) -> str:
@@ -207,7 +208,7 @@ def step_foundation(d: Demo) -> None:
     d.header("1. A GitLab of our own: the sandbox, a customer group, people")
     gl = d.sb.gitlab()
     for username, name in PEOPLE.items():
-        _, token = d.sb.create_user(username, name=name, bot=(username == "escbot"))
+        _, token = d.sb.create_user(username, name=name, bot=(username == BOT))
         d.tokens[username] = token
     group = gl.groups.create({"name": "Demo customers", "path": GROUP})
     for username in PEOPLE:
@@ -389,7 +390,7 @@ def step_intake(d: Demo) -> None:
         d.echo(" " * 17 + f"Service Desk files it as {issue['web_url']}")
     api = d.api()
     run = run_intake(api, ("group", api.group(GROUP)), d.policy, d.now, apply=True)
-    d.said("escbot", "the scheduled run reads the new e-mails:")
+    d.said(BOT, "the scheduled run reads the new e-mails:")
     d.tell(run.outcomes)
     for error in run.errors:
         d.wrap(f"error: {error}", " " * 17)
@@ -408,7 +409,7 @@ def step_report(d: Demo) -> None:
     html.write_text(render_html(report, d.policy), encoding="utf-8")
     markdown.write_text(render_markdown(report, d.policy), encoding="utf-8")
     url, outcome = post_briefing(api, PMO_PROJECT, report, d.policy)
-    d.said("escbot", "`escbot report --post demo-pmo/briefings`")
+    d.said(BOT, "`escbot report --post demo-pmo/briefings`")
     d.echo(" " * 17 + f"open escalations: {report.open_count}; RAG: " + ", ".join(
         f"{k} {v}" for k, v in report.rag_counts.items()
     ))  # fmt: skip
