@@ -232,7 +232,7 @@ def step_foundation(d: Demo) -> None:
     d.wrap(
         "escbot's scheduled job (`escbot check --apply`) runs each morning at 10:00, and in the "
         "close-out after each of pat's moves. Every link below opens the full text in the "
-        "sandbox's read-only web view.",
+        "sandbox's read-only web view, which gives times in UTC (10:00 EST is 15:00 UTC).",
         "",
     )
 
@@ -432,6 +432,7 @@ def step_customer_view(d: Demo) -> None:
         "",
     )
     d.echo(f"as {username} sees it: {d.sb.url}/{project}/-/issues?as={username}")
+    d.echo(f"(the web view then shows what {username} sees on every page, until ?as=root)")
 
 
 STEPS: list[Callable[[Demo], None]] = [
