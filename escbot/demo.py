@@ -8,6 +8,7 @@ time is scripted on it (and passed to escbot as `now`), so every run leaves the 
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -163,17 +164,19 @@ class Demo:
             if outcome.status != "done":
                 self.wrap(f"{what}: {outcome.status}", indent)
             elif action.kind == "comment":
+                url, note = self.posted(action.project_id, action.iid)
                 kind = "internal note" if action.internal else "comment (public)"
-                who = ", ".join(f"@{m}" for m in action.mentions) or "nobody"
+                who = ", ".join(f"@{m}" for m in mentioned(note)) or "nobody"
                 self.echo(f"{indent}{short(action.ref)}: one {kind}, mentions {who}:")
                 for part in what.removeprefix(f"comment on {short(action.ref)}: ").split("; "):
                     self.wrap(part, indent + "    ")
-                self.echo(f"{indent}    {self.note_url(action.project_id, action.iid)}")
+                self.echo(f"{indent}    {url}")
             else:
                 self.wrap(what, indent)
 
-    def note_url(self, project_id: int, iid: int) -> str:
-        """The anchor of escbot's latest note on an issue: the one it just posted."""
+    def posted(self, project_id: int, iid: int) -> tuple[str, str]:
+        """escbot's latest note on an issue, the one it just posted: (its anchor in the web
+        view, its text)."""
         api = self.api()
         issue = api.issue(project_id, iid)
         mine = [
@@ -181,7 +184,17 @@ class Demo:
             for n in api.notes(project_id, iid)
             if not n.get("system") and n["author"]["username"] == BOT
         ]
-        return str(issue["web_url"]) + (f"#note_{mine[-1]['id']}" if mine else "")
+        if not mine:
+            return str(issue["web_url"]), ""
+        return f"{issue['web_url']}#note_{mine[-1]['id']}", str(mine[-1]["body"])
+
+
+def mentioned(body: str) -> list[str]:
+    """The demo's people a note mentions (GitLab notifies them), in order; an e-mail address
+    is not a mention."""
+    known = {*PEOPLE, CUSTOMER[0]}
+    found = re.findall(r"(?<![\w.])@([\w.-]*\w)", body)
+    return [name for name in dict.fromkeys(found) if name in known]
 
 
 def plural(n: int, noun: str) -> str:

@@ -85,6 +85,4 @@ def _merge(group: list[Action], policy: Policy, *, silent: bool) -> Action:
     markers = tuple(dict.fromkeys(m for a in group for m in a.markers))
     summary = first.summary + "".join("; " + a.summary.split(": ", 1)[-1] for a in group[1:])
     rule = "+".join(dict.fromkeys(a.rule for a in group))
-    return replace(
-        first, summary=summary, rule=rule, body=body, markers=markers, mentions=tuple(mentions)
-    )
+    return replace(first, summary=summary, rule=rule, body=body, markers=markers)
