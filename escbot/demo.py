@@ -53,6 +53,7 @@ START = datetime(2026, 11, 16, 14, 0, tzinfo=UTC)
 TOKEN = "glpat-escbot-demo-root"
 WIDTH = 100  # the story's lines are wrapped to this
 QUOTE = 72  # a person's comment is shown up to this many characters
+INDENT = " " * 17  # a story line's text starts here, after "  10:00  pat     "
 
 
 def start_demo_sandbox(port: int = 0) -> Sandbox:
@@ -120,10 +121,10 @@ class Demo:
         if local.date() != self.day:
             self.day = local.date()
             self.echo(f"-- {local:%a %d %b} ({local:%Z})")
-        lines = textwrap.wrap(text, WIDTH - 17, break_on_hyphens=False) or [""]
+        lines = textwrap.wrap(text, WIDTH - len(INDENT), break_on_hyphens=False) or [""]
         self.echo(f"  {local:%H:%M}  {who:<7} {lines[0]}")
         for line in lines[1:]:
-            self.echo(" " * 17 + line)
+            self.echo(INDENT + line)
 
     def url(self, key: str) -> str:
         """The issue's page in the web view."""
@@ -152,27 +153,26 @@ class Demo:
         self.said(BOT, f"{run}: {plural(comments, 'comment')}, at most one per escalation")
         self.tell(result.outcomes)
         for error in result.errors:
-            self.wrap(f"error: {error}", " " * 17)
+            self.wrap(f"error: {error}", INDENT)
 
     def tell(self, outcomes: Iterable[Outcome]) -> None:
         """What escbot did, escalation by escalation: its comment (to whom, why, where to read
         it in full) and its other writes."""
-        indent = " " * 17
         for outcome in outcomes:
             action = outcome.action
             what = short(action.summary)
             if outcome.status != "done":
-                self.wrap(f"{what}: {outcome.status}", indent)
+                self.wrap(f"{what}: {outcome.status}", INDENT)
             elif action.kind == "comment":
                 url, note = self.posted(action.project_id, action.iid)
                 kind = "internal note" if action.internal else "comment (public)"
                 who = ", ".join(f"@{m}" for m in mentioned(note)) or "nobody"
-                self.echo(f"{indent}{short(action.ref)}: one {kind}, mentions {who}:")
+                self.echo(f"{INDENT}{short(action.ref)}: one {kind}, mentions {who}:")
                 for part in what.removeprefix(f"comment on {short(action.ref)}: ").split("; "):
-                    self.wrap(part, indent + "    ")
-                self.echo(f"{indent}    {url}")
+                    self.wrap(part, INDENT + "    ")
+                self.echo(f"{INDENT}    {url}")
             else:
-                self.wrap(what, indent)
+                self.wrap(what, INDENT)
 
     def posted(self, project_id: int, iid: int) -> tuple[str, str]:
         """escbot's latest note on an issue, the one it just posted: (its anchor in the web
@@ -295,14 +295,14 @@ def step_open(d: Demo) -> None:
             f"{ref}: confidential, labels {', '.join(issue['labels'])}; DRI @pat; due "
             f"{issue['due_date']} (the end of Phase 1); its RAID register "
             f"{short(result.raid['references']['full'])}, linked",
-            " " * 17,
+            INDENT,
         )
         d.wrap(
             f"description from the template: {tasks} checklist items under "
             + ", ".join(headings(description)),
-            " " * 17,
+            INDENT,
         )
-        d.echo(" " * 17 + f"{key.upper()}: {d.url(key)}")
+        d.echo(INDENT + f"{key.upper()}: {d.url(key)}")
 
 
 # What pat writes on the Sev1 each morning (day 0 is Monday): not always every tag it needs.
@@ -362,7 +362,7 @@ def step_closeout(d: Demo) -> None:
     d.said("pat", "closes the Sev1 without the customer's sign-off")
     d.check()
     state = d.api().issue(d.issues["sev1"]["project_id"], d.issues["sev1"]["iid"])["state"]
-    d.echo(" " * 17 + f"the escalation is {state} again")
+    d.echo(INDENT + f"the escalation is {state} again")
     d.at(monday + timedelta(hours=3))
     issue = tick(d, "sev1", "## Close-out checklist")
     d.said("pat", "gets the customer's sign-off and ticks every close-out item")
@@ -373,9 +373,9 @@ def step_closeout(d: Demo) -> None:
             d.wrap(
                 f"the retrospective {short(link['references']['full'])}, its timeline drawn "
                 "from the tracker: " + ", ".join(headings(link.get("description") or "")),
-                " " * 17,
+                INDENT,
             )
-            d.echo(" " * 17 + f"retrospective: {link['web_url']}")
+            d.echo(INDENT + f"retrospective: {link['web_url']}")
 
 
 def step_intake(d: Demo) -> None:
@@ -400,13 +400,13 @@ def step_intake(d: Demo) -> None:
     for sender, subject, body in mails:
         issue = d.sb.service_desk(project, sender, subject, body)
         d.said("e-mail", f"from {sender}: “{subject}: {abbreviate(body, 60)}”")
-        d.echo(" " * 17 + f"Service Desk files it as {issue['web_url']}")
+        d.echo(INDENT + f"Service Desk files it as {issue['web_url']}")
     api = d.api()
     run = run_intake(api, ("group", api.group(GROUP)), d.policy, d.now, apply=True)
     d.said(BOT, "the scheduled run reads the new e-mails:")
     d.tell(run.outcomes)
     for error in run.errors:
-        d.wrap(f"error: {error}", " " * 17)
+        d.wrap(f"error: {error}", INDENT)
 
 
 def step_report(d: Demo) -> None:
@@ -423,10 +423,10 @@ def step_report(d: Demo) -> None:
     markdown.write_text(render_markdown(report, d.policy), encoding="utf-8")
     url, outcome = post_briefing(api, PMO_PROJECT, report, d.policy)
     d.said(BOT, "`escbot report --post demo-pmo/briefings`")
-    d.echo(" " * 17 + f"open escalations: {report.open_count}; RAG: " + ", ".join(
+    d.echo(INDENT + f"open escalations: {report.open_count}; RAG: " + ", ".join(
         f"{k} {v}" for k, v in report.rag_counts.items()
     ))  # fmt: skip
-    d.echo(" " * 17 + f"briefing issue {outcome}: {url}")
+    d.echo(INDENT + f"briefing issue {outcome}: {url}")
     d.wrap(f"report written: {html.resolve()} (open it in a browser) and {markdown.resolve()}", "")
 
 
