@@ -67,21 +67,21 @@ def test_demo_runs_every_step(tmp_path) -> None:
         "== 1. A GitLab of our own" in out and "labels synced from policies.yml: 44 created" in out
     )
     assert "SEV1: http://127.0.0.1:" in out and "SEV2: http://127.0.0.1:" in out
-    assert "  | ## Phase 1 checklist" in out
-    assert (
-        "Did comment on demo-customers/acme-logistics#1: remind @pat: status update missed" in out
-    )
-    assert "Did comment on demo-customers/globex-rentals#1: escalate to rung 2 @mobile.qa" in out
-    saturday = out.split("-- Sat 21 Nov 10:00 EST")[1].split("--")[0]
-    assert saturday.strip() == "nothing to post"
-    assert "Did reopen demo-customers/acme-logistics#1: customer sign-off is not checked" in out
-    assert "Did close RAID register demo-customers/acme-logistics#2 with a final note" in out
+    assert "description from the template: 25 checklist items under Summary" in out
+    assert "  | " not in out and "- [ ]" not in out  # no raw descriptions
+    friday = out.split("-- Fri 20 Nov (EST)")[1].split("\n-- ")[0]
+    assert "acme-logistics#1: one internal note, mentions @pat, @fixed.qa:" in friday
+    assert "remind @pat: status update missed" in friday
+    assert "globex-rentals#1: one internal note, mentions @mobile.qa:" in out
+    assert "escalate to rung 2 @mobile.qa" in out
+    saturday = out.split("-- Sat 21 Nov (EST)")[1].split("\n-- ")[0]
+    assert saturday.strip().endswith("open escalations: nothing to post")
+    assert "reopen acme-logistics#1: customer sign-off is not checked" in out
+    assert "close RAID register acme-logistics#2 with a final note" in out
     assert "retrospective: http://127.0.0.1:" in out
-    assert (
-        "Did acknowledge demo-customers/acme-logistics#4 to dispatch@acme.example: Technician no-show (fixed), owner @fixed.pm"
-        in out
-    )
-    assert "Did label demo-customers/acme-logistics#5 needs-triage" in out
+    assert "acknowledge acme-logistics#4 to dispatch@acme.example: Technician no-show" in out
+    assert "(fixed), owner @fixed.pm" in out
+    assert "label acme-logistics#5 needs-triage" in out
     assert f"report written: {(tmp_path / 'demo' / 'report.html').resolve()}" in out
     assert "<svg" in (tmp_path / "demo" / "report.html").read_text()
     assert "briefing issue created: http://127.0.0.1:" in out

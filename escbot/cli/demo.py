@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,30 +22,62 @@ from escbot.errors import EscbotError, echo_unredacted
     show_default=True,
     help="Where the demo writes its report.",
 )
-@click.option("--keep", is_flag=True, help="Keep the sandbox serving afterwards (Ctrl-C stops).")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the sandbox and its web view up afterwards (until Ctrl-C or SIGTERM).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The sandbox's port on 127.0.0.1; 0 picks a free one.",
+)
 @policies_option
-def command(out: Path, keep: bool, policies_path: str | None) -> None:
+def command(out: Path, serve: bool, port: int, policies_path: str | None) -> None:
     """Run escbot end to end against an embedded GitLab sandbox.
 
     Opens a Sev1 and a Sev2, runs a week of scheduled checks, closes out the Sev1 through the
-    sign-off gate, takes in e-mailed escalations and writes the weekly report. Nothing
-    outside the sandbox is touched.
+    sign-off gate, takes in e-mailed escalations and writes the weekly report, telling who did
+    what and what escbot posted and why. Every run leaves the same GitLab (a fixed clock and
+    token). With --serve the sandbox stays up so its links can be read. Nothing outside the
+    sandbox is touched.
     """
-    from escbot.demo import run_demo
-    from escbot.sandbox import start_sandbox
+    from escbot.demo import reading_list, run_demo, start_demo_sandbox
 
     policy = load(policies_path)
-    try:  # now, not after the demo's six steps
+    try:  # now, not after the demo's steps
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EscbotError(f"--out {out}: {exc.strerror}") from None
-    with start_sandbox() as sb:
-        run_demo(sb, policy, out, click.echo)
-        if keep:
-            echo_unredacted(f"\nsandbox: {sb.url} token={sb.token} (Ctrl-C stops it)")
-            try:
-                import threading
+    try:
+        sb = start_demo_sandbox(port)
+    except OSError as exc:
+        raise click.UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    with sb:
+        d = run_demo(sb, policy, out, click.echo)
+        if not serve:
+            click.echo("\nThe sandbox stops with the demo: `escbot demo --serve` keeps it up.")
+            return
+        click.echo("\n== Where to start reading (the sandbox's read-only web view)")
+        for what, url in reading_list(d):
+            click.echo(f"  {what + ':':<42} {url}")
+        echo_unredacted(f"sandbox: {sb.url} token={sb.token} (the API; Ctrl-C stops it)")
+        sys.stdout.flush()
+        wait_for_stop()
 
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
