@@ -25,6 +25,7 @@ from escbot.rules.decision import decision_rule
 from escbot.rules.due_date import due_date_rule
 from escbot.rules.intake import intake_rule
 from escbot.rules.raid import raid_rule
+from escbot.rules.talkback import talkback_rule
 from escbot.rules.tracking import tracking_rule
 from escbot.rules.visibility import visibility_rule
 from escbot.rules.warranty import warranty_rule
@@ -40,6 +41,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     # First: an escalation opened public is made confidential before anything is posted.
     Rule("visibility", visibility_rule, frozenset({"confidential", "comment"})),
+    # Commands people gave escbot are answered (and their label set) before the reminders.
+    Rule("talkback", talkback_rule, frozenset({"comment", "labels"})),
     # The decision first: a promotion it completes changes what the others see next run.
     Rule("decision", decision_rule, frozenset({"labels", "edit_description", "comment"})),
     Rule("tracking", tracking_rule, frozenset({"comment", "labels"})),
@@ -58,6 +61,7 @@ BY_NAME = {rule.name: rule for rule in RULES}
 ON_DEMAND_CLOSEOUT: tuple[Rule, ...] = (
     replace(BY_NAME["closeout"], evaluate=partial(closeout_rule, force=True)),
     BY_NAME["warranty"],
+    BY_NAME["talkback"],
 )
 
 

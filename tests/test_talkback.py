@@ -1,0 +1,163 @@
+"""Talking back to escbot: `/escbot` commands in comments, scenario by scenario over the sandbox
+(ack, snooze, who may command, edited and deleted commands, two in one comment), and the parser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from escbot.commands import parse
+from escbot.markers import find_markers
+from tests.helpers import NY, World
+
+DAILY = "#status-update #milestone-progress #blockers #customer-communication"
+
+
+@pytest.fixture
+def world(sandbox) -> World:
+    w = World(sandbox)
+    user, token = sandbox.create_user("cust")
+    w.users["cust"], w.tokens["cust"] = user, token
+    w.project.members.create({"user_id": user["id"], "access_level": 10})  # a Guest
+    return w
+
+
+def post(world: World, iid: int, body: str, when: str, who: str = "pat") -> Any:
+    world.at(when)
+    issue = world.as_user(who).projects.get(world.project.id, lazy=True).issues.get(iid, lazy=True)
+    return issue.notes.create({"body": body})
+
+
+def check(world: World, when: str) -> None:
+    result = world.run("check", "--group", "acme", "--apply", when=when)
+    assert result.exit_code in (0, 1), result.output
+
+
+def answers(world: World, iid: int) -> list[str]:
+    return [n.body for n in world.notes(iid, "escbot") if "escbot:talkback" in n.body]
+
+
+def rungs(world: World, iid: int, rule: str = "status_update") -> list[tuple[str, int]]:
+    """(due, rung) of every reminder of `rule` posted so far."""
+    return [
+        (m.get("due") or "", int(m.get("rung") or 0))
+        for n in world.notes(iid, "escbot")
+        for m in find_markers(n.body)
+        if m.kind == "remind" and m.get("rule") == rule
+    ]
+
+
+def lapsed(world: World) -> int:
+    """A Sev1 opened Mon 16 Nov, updated that morning, overdue from Tue 10:00; the DRI was
+    reminded Tue 11:00."""
+    iid = world.open("2026-11-16 09:00")
+    world.tick(iid, "## Phase 1 checklist", "2026-11-16 09:30")
+    world.comment(iid, DAILY, "2026-11-16 10:00")
+    check(world, "2026-11-17 11:00")
+    assert rungs(world, iid) == [("2026-11-17T15:00Z", 0)]
+    return iid
+
+
+def test_ack_stops_the_climb_and_nothing_else(world: World) -> None:
+    iid = lapsed(world)
+    note = post(world, iid, "Seen, on it.\n/escbot ack", "2026-11-17 12:00")
+    # GitLab leaves an unknown quick action in the text (its pattern is built from the commands
+    # it knows); so does the sandbox.
+    assert world.issue(iid).notes.get(note.id).body == "Seen, on it.\n/escbot ack"
+    check(world, "2026-11-17 13:00")
+    [answer] = answers(world, iid)
+    assert "/escbot ack" in answer and "no further ladder step for every requirement" in answer
+    for day in ("2026-11-18 12:00", "2026-11-19 12:00"):
+        check(world, day)
+    assert rungs(world, iid) == [("2026-11-17T15:00Z", 0)]  # no QA, no team manager
+    # The cadence goes on: customer communication fell due Wed 10:00, after the ack.
+    assert rungs(world, iid, "customer_communication")[0] == ("2026-11-18T15:00Z", 0)
+    # Met on Thursday, missed again on Friday: a new lapse is reminded as usual.
+    world.comment(iid, DAILY, "2026-11-19 13:00")
+    check(world, "2026-11-20 14:00")
+    assert rungs(world, iid)[-1] == ("2026-11-20T18:00Z", 0)
+    assert len(answers(world, iid)) == 1  # answered once
+
+
+def test_guest_and_escbot_commands_are_ignored(world: World) -> None:
+    iid = lapsed(world)
+    # A Guest reads only public issues: one a person made public again, before escbot's next run.
+    world.edit(iid, "2026-11-17 11:30", confidential=False)
+    post(world, iid, "/escbot ack", "2026-11-17 12:00", who="cust")
+    post(world, iid, "/escbot ack", "2026-11-17 12:05", who="escbot")
+    check(world, "2026-11-18 12:00")
+    assert answers(world, iid) == []
+    assert ("2026-11-17T15:00Z", 1) in rungs(world, iid)  # QA told: nobody acknowledged
+
+
+def test_two_commands_in_one_comment(world: World) -> None:
+    iid = lapsed(world)
+    body = "/escbot ack status-update\n/escbot snooze blockers for 2 business days vendor call"
+    post(world, iid, body, "2026-11-17 12:00")
+    check(world, "2026-11-18 12:00")
+    [answer] = answers(world, iid)
+    assert "acknowledged: no further ladder step for Status update" in answer
+    assert "no reminder for Blockers until Thu 19 Nov 12:00 EST (vendor call)" in answer
+    assert ("2026-11-17T15:00Z", 1) not in rungs(world, iid)
+    assert ("2026-11-17T15:00Z", 1) not in rungs(world, iid, "blockers")
+    assert ("2026-11-17T15:00Z", 1) in rungs(world, iid, "milestone_progress")  # not named
+    check(world, "2026-11-19 13:00")  # the snooze is over: the next rung follows
+    assert ("2026-11-17T15:00Z", 1) in rungs(world, iid, "blockers")
+
+
+def test_a_snooze_past_the_policy_maximum_is_refused_with_a_reason(world: World) -> None:
+    iid = lapsed(world)
+    post(world, iid, "/escbot snooze status-update for 10 business days", "2026-11-17 12:00")
+    post(world, iid, "/escbot snooze #blockers until 2026-12-15", "2026-11-17 12:01", "pmo.manager")
+    post(world, iid, "/escbot snooze nonsense for 1 day\n/escbot dance", "2026-11-17 12:02")
+    check(world, "2026-11-18 12:00")
+    # One comment per run (the noise budget) answers all three comments, each in its section.
+    [answer] = answers(world, iid)
+    refused, pmo, bad = answer.split("\n---\n")[:3]
+    assert "**not done**" in refused
+    assert "longer than the policy's maximum of 5 business days" in refused
+    assert "only the PMO may snooze longer" in refused
+    assert "no reminder for Blockers until Mon 14 Dec 24:00 EST" in pmo
+    assert "unknown requirement nonsense" in bad and 'unknown command "dance"' in bad
+    assert ("2026-11-17T15:00Z", 1) in rungs(world, iid)  # the refused snooze changed nothing
+    assert ("2026-11-17T15:00Z", 1) not in rungs(world, iid, "blockers")
+
+
+def test_an_edited_command_is_answered_again_and_a_deleted_one_undone(world: World) -> None:
+    iid = lapsed(world)
+    note = post(world, iid, "/escbot snooze status-update for 1 business day", "2026-11-17 12:00")
+    check(world, "2026-11-17 13:00")
+    world.at("2026-11-17 14:00")
+    note.body = "/escbot snooze status-update for 3 business days"
+    note.save()
+    check(world, "2026-11-17 15:00")
+    first, second = answers(world, iid)
+    assert "until Wed 18 Nov 12:00 EST" in first
+    assert "edited the commands" in second and "until Fri 20 Nov 12:00 EST" in second
+    check(world, "2026-11-18 13:00")
+    assert ("2026-11-17T15:00Z", 1) not in rungs(world, iid)  # the edited snooze holds
+    world.at("2026-11-18 14:00")
+    note.delete()
+    check(world, "2026-11-18 15:00")
+    assert ("2026-11-17T15:00Z", 1) in rungs(world, iid)  # deleted: the climb resumes
+    assert len(answers(world, iid)) == 2
+
+
+def test_the_parser_reads_command_lines_only() -> None:
+    body = """Thanks.
+/escbot ack status-update blockers
+> /escbot resume
+```
+/escbot explain
+```
+  /escbot snooze pmo-briefing for 48h waiting for the board
+/escbot pause waiting-on-customer until 2026-11-30
+/escbot pause holiday
+/escbot"""
+    cmds = parse(body, NY)
+    assert [c.verb for c in cmds] == ["ack", "snooze", "pause", "pause", ""]
+    assert cmds[0].requirements == ("status-update", "blockers")
+    assert str(cmds[1].duration) == "48h" and cmds[1].reason == "waiting for the board"
+    assert cmds[2].until is not None and cmds[2].until.isoformat() == "2026-11-30T05:00:00+00:00"
+    assert cmds[3].error and cmds[4].error
