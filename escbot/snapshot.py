@@ -203,15 +203,11 @@ def read_portfolio(
             continue
         notes_by_project[project_id] = notes_from_events(events)
     members: dict[int, tuple[Member, ...]] = {}
-    if with_readers:
-        # The access audit (when the policy can tell staff from customers), and who may give
-        # escbot commands (escbot.talkback: Reporter and above) where a comment holds one.
-        for project_id in notes_by_project:
-            if not (
-                policy.visibility.staff.declared
-                or has_commands(policy, notes_by_project[project_id])
-            ):
-                continue
+    # The access audit (when the policy can tell staff from customers), and who may give
+    # escbot commands (escbot.talkback: Reporter and above) where a comment holds one.
+    audit = with_readers and policy.visibility.staff.declared
+    for project_id in notes_by_project:
+        if audit or has_commands(policy, notes_by_project[project_id]):
             try:
                 members[project_id] = readers(api, project_id)
             except GitLabError as exc:

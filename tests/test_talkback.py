@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from escbot.commands import parse
 from escbot.markers import find_markers
-from tests.helpers import NY, World
+from tests.helpers import NY, World, ny
 
 DAILY = "#status-update #milestone-progress #blockers #customer-communication"
 
@@ -161,3 +163,73 @@ def test_the_parser_reads_command_lines_only() -> None:
     assert str(cmds[1].duration) == "48h" and cmds[1].reason == "waiting for the board"
     assert cmds[2].until is not None and cmds[2].until.isoformat() == "2026-11-30T05:00:00+00:00"
     assert cmds[3].error and cmds[4].error
+
+
+# ---- pause and resume ------------------------------------------------------------------------
+
+
+def dues(world: World, when: str) -> dict[str, datetime]:
+    """Each finding's deadline, as `escbot check --format json` says (a dry run)."""
+    result = world.run("check", "--group", "acme", "--format", "json", when=when)
+    [esc] = json.loads(result.output)["escalations"]
+    return {f["rule"]: datetime.fromisoformat(f["due"]) for f in esc["findings"] if f["due"]}
+
+
+def working_minutes(start: datetime, end: datetime) -> int:
+    """Minutes from start to end on New York working days (Mon-Fri but Thanksgiving): counted
+    minute by minute, not with escbot's calendar."""
+    cur, n = start.astimezone(NY), 0
+    while cur < end:
+        day = cur.date()
+        n += day.weekday() < 5 and day != date(2026, 11, 26)
+        cur += timedelta(minutes=1)
+    return n
+
+
+def after_working_minutes(start: datetime, minutes: int) -> datetime:
+    cur = start.astimezone(NY)
+    while minutes:
+        cur += timedelta(minutes=1)
+        day = (cur - timedelta(minutes=1)).date()
+        minutes -= day.weekday() < 5 and day != date(2026, 11, 26)
+    return cur
+
+
+def test_pause_across_a_weekend_and_a_holiday_moves_deadlines_by_the_paused_time(
+    world: World,
+) -> None:
+    # Opened Wed 25 Nov 09:00, Phase 1 not done; updated at 10:00. Thanksgiving is Thursday.
+    iid = world.open("2026-11-25 09:00")
+    world.comment(iid, DAILY, "2026-11-25 10:00")
+    before = dues(world, "2026-11-25 14:00")
+    assert before["initiation"] == ny("2026-11-27 09:00")  # one business day, Thursday skipped
+    assert before["status_update"] == ny("2026-11-27 10:00")
+    post(world, iid, "Asked the customer for site access.\n/escbot pause waiting-on-customer",
+         "2026-11-25 15:00")  # fmt: skip
+    check(world, "2026-11-25 16:00")
+    assert "clock::paused" in world.issue(iid).labels
+    [answer] = answers(world, iid)
+    assert "clock paused (waiting-on-customer) from Wed 25 Nov 15:00 EST" in answer
+    assert "Status update, Milestone progress, Blockers, Phase 1" in answer
+    # Still paused on Monday morning: nothing is overdue, nobody reminded.
+    during = dues(world, "2026-11-30 08:00")
+    assert during["status_update"] > ny("2026-11-30 08:00")
+    post(world, iid, "Access granted.\n/escbot resume", "2026-11-30 11:00")
+    check(world, "2026-11-30 11:30")
+    assert "clock::paused" not in world.issue(iid).labels
+    assert "paused since Wed 25 Nov 15:00 EST, 1.83 business days" in answers(world, iid)[-1]
+    after = dues(world, "2026-11-30 12:00")
+    paused = working_minutes(ny("2026-11-25 15:00"), ny("2026-11-30 11:00"))
+    assert paused == (9 + 24 + 11) * 60  # Wed 15-24h, Fri, Mon 0-11h; not Thu, Sat, Sun
+    for rule in ("initiation", "status_update", "milestone_progress", "blockers"):
+        assert after[rule] == after_working_minutes(before[rule], paused), rule
+    assert after["status_update"] == ny("2026-12-01 06:00")
+    # Customer communication is not pausable: its clock ran on.
+    assert after["customer_communication"] == before["customer_communication"]
+    # GitLab's due date follows the moved Phase 1 deadline (Tue 1 Dec 05:00).
+    check(world, "2026-11-30 12:00")
+    assert world.issue(iid).due_date == "2026-12-01"
+    assert not [b for b in rungs(world, iid) if b[0] < "2026-12"]  # never reminded
+    # The report shows the paused time.
+    report = world.run("report", "--group", "acme", "--format", "markdown", when="2026-11-30 12:00")
+    assert "(clock was paused: 1.83 business days)" in report.output
