@@ -233,3 +233,46 @@ def test_pause_across_a_weekend_and_a_holiday_moves_deadlines_by_the_paused_time
     # The report shows the paused time.
     report = world.run("report", "--group", "acme", "--format", "markdown", when="2026-11-30 12:00")
     assert "(clock was paused: 1.83 business days)" in report.output
+
+
+# ---- explain ---------------------------------------------------------------------------------
+
+
+def test_explain_spells_out_a_scripted_history(world: World) -> None:
+    iid = world.open("2026-11-23 09:00")
+    world.tick(iid, "## Phase 1 checklist", "2026-11-23 09:30")
+    world.comment(iid, DAILY, "2026-11-25 10:02")
+    check(world, "2026-11-27 11:00")
+    result = world.run("explain", "--project", world.path, str(iid), when="2026-11-27 12:00")
+    assert result.exit_code == 0, result.output
+    url = world.issue(iid).web_url
+    update = world.notes(iid, "pat")[-1].id
+    reminder = world.notes(iid, "escbot")[-1].id
+    expected = [
+        "| **Phase 1 initiation** | done | Tue 24 Nov 09:00 EST | no | — | — | — |",
+        f"| **Status update** | [Wed 25 Nov 10:02 EST]({url}#note_{update}) | Fri 27 Nov 10:02 EST"
+        " | yes | rung 1 of 4 told Fri 27 Nov 11:00 EST"
+        " | fixed.qa, not before Mon 30 Nov 11:00 EST | — |",
+        "- Status update: last #status-update Wed 25 Nov 10:02 EST + 1 business day ="
+        " Fri 27 Nov 10:02 EST (skipped: Thu 26 Nov Thanksgiving Day)",
+        "- Customer communication: last #customer-communication Wed 25 Nov 10:02 EST"
+        " + 2 business days = Mon 30 Nov 10:02 EST"
+        " (skipped: Thu 26 Nov Thanksgiving Day, Sat 28 Nov, Sun 29 Nov)",
+        "- Stakeholder summary: opened Mon 23 Nov 09:00 EST + 1 week = Mon 30 Nov 09:00 EST",
+        f"- [Fri 27 Nov 11:00 EST]({url}#note_{reminder}):",
+        "  - rule tracking: Blockers due Fri 27 Nov 10:02 EST (last #blockers Wed 25 Nov"
+        " 10:02 EST + 1 business day = Fri 27 Nov 10:02 EST (skipped: Thu 26 Nov Thanksgiving"
+        " Day)); rung 1 of 4 (dri): 0h after the due = Fri 27 Nov 10:02 EST",
+    ]
+    lines = result.output.splitlines()
+    assert [line for line in expected if line not in lines] == []
+    data = json.loads(world.run("explain", url, "--format", "json", when="2026-11-27 12:00").output)
+    [status] = [r for r in data["rows"] if r["rule"] == "status_update"]
+    assert status["missed"] and status["next"] == "fixed.qa, not before Mon 30 Nov 11:00 EST"
+    # /escbot explain answers with the same table, in an internal note.
+    post(world, iid, "/escbot explain", "2026-11-27 12:30")
+    check(world, "2026-11-27 13:00")
+    [answer] = answers(world, iid)
+    assert expected[1] in answer.splitlines()
+    assert world.run("explain", "--project", world.path, "x").exit_code == 2
+    assert world.run("explain", "https://example.com/nowhere").exit_code == 2

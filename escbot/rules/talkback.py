@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from escbot.explain import explain, to_markdown
 from escbot.markers import marker
 from escbot.model import Context, Escalation, Note, classify
 from escbot.plan import Action, Evaluation
@@ -111,4 +112,5 @@ def answer(h: Heard, esc: Escalation, ctx: Context, talk: Talk) -> dict[str, obj
         )
     elif cmd.verb == "explain":
         out["meaning"] = "the state of every requirement follows"
+        out["table"] = to_markdown(explain(esc, ctx), with_posted=False)
     return out
