@@ -154,8 +154,17 @@ def posted(esc: Escalation, cls: Classification, start: datetime, ctx: Context) 
     return out
 
 
+def why(markers: tuple[Marker, ...], esc: Escalation, ctx: Context) -> list[str]:
+    """The reasons behind a comment's markers: its "Why this comment" section, its audit line."""
+    cls = classify(esc.labels, ctx.policy)
+    start = anchor(esc, cls, Evaluation(esc.ref))
+    return list(dict.fromkeys(reason(m, esc, cls, start, ctx) for m in markers))
+
+
 def reason(m: Marker, esc: Escalation, cls: Classification, start: datetime, ctx: Context) -> str:
     """One marker's rule and the reasoning behind it (the arithmetic of a reminder's due)."""
+    if m.kind == "talkback":
+        return f"rule talkback: the answer to the /escbot commands of comment {m.get('note')}"
     if m.kind != "remind":
         attrs = " ".join(f"{k}={v}" for k, v in m.attrs)
         return f"rule {m.kind}" + (f" ({attrs})" if attrs else "")

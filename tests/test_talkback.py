@@ -266,6 +266,10 @@ def test_explain_spells_out_a_scripted_history(world: World) -> None:
     ]
     lines = result.output.splitlines()
     assert [line for line in expected if line not in lines] == []
+    # The reminder itself says why, in a collapsed section.
+    body = world.notes(iid, "escbot")[-1].body
+    why = body[body.index("<details><summary>Why this comment</summary>") :]
+    assert expected[-1].replace("  - ", "- ", 1) in why.splitlines()
     data = json.loads(world.run("explain", url, "--format", "json", when="2026-11-27 12:00").output)
     [status] = [r for r in data["rows"] if r["rule"] == "status_update"]
     assert status["missed"] and status["next"] == "fixed.qa, not before Mon 30 Nov 11:00 EST"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 
+from escbot.explain import why
 from escbot.model import Context, Escalation
 from escbot.plan import ISSUE_KINDS, NOTE_KINDS, Action, ActionKind, Evaluation
 from escbot.policies import Visibility
@@ -81,7 +82,22 @@ def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Ev
         ev.needs |= found.needs
     ev.actions, remarks = compose(ev.actions, ctx)
     ev.notes += remarks
+    ev.actions = [explained(a, esc, ctx) for a in ev.actions]
     return ev
+
+
+def explained(action: Action, esc: Escalation, ctx: Context) -> Action:
+    """An internal note ends with a collapsed "Why this comment" section (escbot.explain; never
+    a public comment: the customer reads those), and every action keeps its reasons for the
+    audit trail."""
+    if not action.markers:
+        return action
+    reasons = why(action.markers, esc, ctx)
+    data = {**action.data, "why": reasons}
+    if action.kind != "comment" or not action.internal:
+        return replace(action, data=data)
+    section = ctx.policy.render("reminders/why.md", reasons=reasons)
+    return replace(action, body=action.body.rstrip("\n") + "\n\n" + section, data=data)
 
 
 def audience(action: Action, visibility: Visibility) -> Action:
