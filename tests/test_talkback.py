@@ -280,3 +280,23 @@ def test_explain_spells_out_a_scripted_history(world: World) -> None:
     assert expected[1] in answer.splitlines()
     assert world.run("explain", "--project", world.path, "x").exit_code == 2
     assert world.run("explain", "https://example.com/nowhere").exit_code == 2
+
+
+def test_check_audit_appends_one_json_line_per_decision(world: World, tmp_path) -> None:
+    iid = lapsed(world)
+    audit = tmp_path / "audit.jsonl"
+    for when in ("2026-11-18 12:00", "2026-11-18 13:00"):
+        result = world.run("check", "--group", "acme", "--apply", "--audit", str(audit), when=when)
+        assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    first = [d for d in lines if d["at"] == ny("2026-11-18 12:00").isoformat()]
+    second = [d for d in lines if d["at"] == ny("2026-11-18 13:00").isoformat()]
+    assert len(first) > len(second) > 0  # appended; the second run had nothing to write
+    [status] = [d for d in second if d["rule"] == "status_update"]
+    assert status["verdict"] == "missed" and status["issue"] == f"acme/collab#{iid}"
+    assert status["inputs"]["due"] == "2026-11-17T15:00:00+00:00"
+    [told] = [d for d in first if d["verdict"] == "act" and d["action"]["kind"] == "comment"]
+    assert told["outcome"] == "done" and told["rule"] == "remind"
+    assert any("rung 2 of 4 (qa): 1 business day after the due" in w for w in told["inputs"]["why"])
+    bad = world.run("check", "--group", "acme", "--audit", str(tmp_path / "no" / "a.jsonl"))
+    assert bad.exit_code == 2
