@@ -16,7 +16,7 @@ from escbot.plan import Evaluation, Finding
 from escbot.requirements import kind_of
 from escbot.rules.cadence import anchor, initiation, ready_at, requirements, told
 from escbot.rules.common import role_users, stamp
-from escbot.talkback import PHASE1, listen
+from escbot.talkback import PHASE1, Talk, listen
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def explain(esc: Escalation, ctx: Context) -> Explanation:
     findings = [initiation(esc, cls, start, ctx)] if cls.level else []
     findings += requirements(esc, cls, start, ctx, ev)
     for f in findings:
-        out.rows.append(_row(f, esc, cls, start, ctx))
+        out.rows.append(_row(f, esc, cls, start, ctx, talk))
     pause = talk.paused_now()
     if pause is not None:
         out.clock = f"paused since {cal.describe(pause.start)} by {pause.heard.note.author}"
@@ -97,9 +97,10 @@ def _every(rule: str, cls: Classification, ctx: Context) -> tuple[Duration, str]
     return req.every, f"last {req.tag}"
 
 
-def _row(f: Finding, esc: Escalation, cls: Classification, start: datetime, ctx: Context) -> Row:
+def _row(
+    f: Finding, esc: Escalation, cls: Classification, start: datetime, ctx: Context, talk: Talk
+) -> Row:
     cal = ctx.policy.calendar
-    talk = listen(esc, ctx)
     every, label = _every(f.rule, cls, ctx)
     base = max(f.met_at, start) if f.met_at and f.rule != PHASE1 else start
     if f.rule != PHASE1 and base == start:

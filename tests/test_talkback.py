@@ -300,3 +300,32 @@ def test_check_audit_appends_one_json_line_per_decision(world: World, tmp_path) 
     assert any("rung 2 of 4 (qa): 1 business day after the due" in w for w in told["inputs"]["why"])
     bad = world.run("check", "--group", "acme", "--audit", str(tmp_path / "no" / "a.jsonl"))
     assert bad.exit_code == 2
+
+
+def test_pauses_end_by_resume_or_date_and_refuse_what_makes_no_sense() -> None:
+    from escbot.model import Context, Member
+    from escbot.talkback import listen
+    from tests.helpers import escalation, note, policy
+
+    def talk(*bodies: tuple[str, str], now: str = "2026-11-20 12:00", who: str = "pat") -> Any:
+        notes = tuple(note(b, ny(at), who, id=i + 1) for i, (b, at) in enumerate(bodies))
+        esc = escalation(notes=notes, readers=(Member("pat", 30),))
+        return listen(esc, Context(policy=policy(), now=ny(now), bot="escbot-bot"))
+
+    t = talk(
+        ("/escbot resume", "2026-11-16 10:00"),
+        ("/escbot pause waiting-on-customer until 2026-11-18", "2026-11-16 11:00"),
+        ("/escbot pause waiting-on-customer", "2026-11-17 09:00"),
+        ("/escbot pause waiting-on-customer", "2026-11-19 09:00"),
+    )
+    refusals = [h.refusal for h in t.heard]
+    assert refusals == [
+        "the clock is not paused",
+        None,
+        "the clock is already paused (since Mon 16 Nov 11:00 EST)",
+        None,
+    ]
+    [(a_start, a_end), (b_start, b_end)] = [(p.start, p.end) for p in t.pauses]
+    assert (a_start, a_end) == (ny("2026-11-16 11:00"), ny("2026-11-18 00:00"))  # its date
+    assert b_start == ny("2026-11-19 09:00") and b_end is None  # in force
+    assert talk(("/escbot ack", "2026-11-16 10:00"), who="cust").heard == ()  # not a member
