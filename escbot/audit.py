@@ -23,36 +23,24 @@ def _when(moment: datetime | None) -> str | None:
 def decisions(result: CheckResult, command: str = "check") -> list[dict[str, Any]]:
     run = {"at": _when(result.now), "command": command, "applied": result.applied}
     status = {id(o.action): o.status for o in result.outcomes}
-    out: list[dict[str, Any]] = []
+
+    def line(
+        issue: str, rule: str, inputs: dict[str, Any], verdict: str, **done: Any
+    ) -> dict[str, Any]:
+        return {**run, "issue": issue, "rule": rule, "inputs": inputs, "verdict": verdict,
+                "action": done.get("action"), "outcome": done.get("outcome")}  # fmt: skip
+
+    out = []
     for ev in result.evaluations:
         for f in ev.findings:
             verdict = "missed" if f.missed else "met" if f.met_at else "not due"
-            inputs = {"title": f.title, "due": _when(f.due), "met_at": _when(f.met_at)}
-            out.append(
-                {
-                    **run,
-                    "issue": ev.ref,
-                    "rule": f.rule,
-                    "inputs": {**inputs, "detail": f.detail},
-                    "verdict": verdict,
-                    "action": None,
-                    "outcome": None,
-                }
-            )
+            found = {"title": f.title, "due": _when(f.due), "met_at": _when(f.met_at)}
+            out.append(line(ev.ref, f.rule, {**found, "detail": f.detail}, verdict))
     for a in result.actions:
+        reasons = {"why": a.data.get("why", []), "markers": [m.render() for m in a.markers]}
+        action = {"kind": a.kind, "summary": a.summary}
         outcome = status.get(id(a), "not applied" if result.applied else "dry run")
-        inputs = {"why": a.data.get("why", []), "markers": [m.render() for m in a.markers]}
-        out.append(
-            {
-                **run,
-                "issue": a.ref,
-                "rule": a.rule,
-                "inputs": inputs,
-                "verdict": "act",
-                "action": {"kind": a.kind, "summary": a.summary},
-                "outcome": outcome,
-            }
-        )
+        out.append(line(a.ref, a.rule, reasons, "act", action=action, outcome=outcome))
     return out
 
 

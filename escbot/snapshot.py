@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers
@@ -141,8 +142,9 @@ def readers(api: GitLab, project_id: int) -> tuple[Member, ...]:
 
 
 def has_commands(policy: Policy, notes: dict[int, list[Note]]) -> bool:
+    """Whether a comment gives escbot a command (escbot's own answers only quote them)."""
     return policy.talkback.enabled and any(
-        "/escbot" in n.body.lower() for ns in notes.values() for n in ns
+        "/escbot" in n.body.lower() and command_lines(n.body) for ns in notes.values() for n in ns
     )
 
 

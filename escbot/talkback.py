@@ -144,7 +144,8 @@ def listen(esc: Escalation, ctx: Context) -> Talk:
             known_keys = (names[_norm(w)] for w in cmd.requirements if w not in unknown)
             keys = tuple(dict.fromkeys(known_keys))
             if unknown:
-                known = ", ".join(sorted({k.replace("_", "-") for k in names.values()}))
+                keys_named = {"phase1" if k == PHASE1 else k for k in names.values()}
+                known = ", ".join(sorted(k.replace("_", "-") for k in keys_named))
                 h = Heard(note, cmd, f"unknown requirement {', '.join(unknown)} ({known})")
             elif cmd.verb == "ack":
                 h = Heard(note, cmd, requirements=keys)

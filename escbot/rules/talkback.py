@@ -19,7 +19,9 @@ RULE = "talkback"
 
 def talkback_rule(esc: Escalation, ctx: Context) -> Evaluation:
     ev = Evaluation(esc.ref)
-    if esc.state != "opened" or not ctx.policy.talkback.enabled:
+    # Escalations only: an e-mailed issue not classified yet has no clocks to talk about.
+    level = classify(esc.labels, ctx.policy).level
+    if esc.state != "opened" or level is None or not ctx.policy.talkback.enabled:
         return ev
     talk = listen(esc, ctx)
     answered = {m.get("note") for m in esc.posted_markers if m.kind == RULE}
