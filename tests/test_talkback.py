@@ -329,3 +329,16 @@ def test_pauses_end_by_resume_or_date_and_refuse_what_makes_no_sense() -> None:
     assert (a_start, a_end) == (ny("2026-11-16 11:00"), ny("2026-11-18 00:00"))  # its date
     assert b_start == ny("2026-11-19 09:00") and b_end is None  # in force
     assert talk(("/escbot ack", "2026-11-16 10:00"), who="cust").heard == ()  # not a member
+
+
+def test_the_talkback_policy_is_validated() -> None:
+    from escbot.policies import PolicyError, parse_policy
+    from tests.helpers import policy_text
+
+    for old, new, says in (
+        ("pausable: [status_update,", "pausable: [status_updates,", "talkback.pausable.0"),
+        ('paused_label: "clock::paused"', 'paused_label: "clock::stopped"', "paused_label"),
+        ('snooze_max: "5 business days"', 'snooze_max: "a while"', "talkback.snooze_max"),
+    ):
+        with pytest.raises(PolicyError, match=says):
+            parse_policy(policy_text((old, new)))
