@@ -86,6 +86,12 @@ class BusinessCalendar:
             return self._aware(self._walk(naive, timedelta(days=n), hours_only=False))
         return self._aware(self._walk(naive, timedelta(hours=n), hours_only=True))
 
+    def extend(self, moment: datetime, working: timedelta, *, hours_only: bool = False) -> datetime:
+        """The instant `working` time of this calendar (as `between` measures it) after
+        `moment`: a paused clock moves a deadline by the working time it was paused."""
+        naive = self.local(moment).replace(tzinfo=None)
+        return self._aware(self._walk(naive, working, hours_only=hours_only))
+
     def _window(self, day: date, hours_only: bool) -> tuple[datetime, datetime] | None:
         if not self.is_working_day(day):
             return None

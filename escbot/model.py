@@ -217,6 +217,8 @@ class Context:
     # Ladder and routing users GitLab does not know, or who cannot see the projects: named in
     # one warning per run, never mentioned.
     muted: frozenset[str] = frozenset()
+    # Usernames of talkback.pmo (its groups resolved): they may snooze past the policy maximum.
+    pmo: frozenset[str] = frozenset()
 
     def is_human(self, note: Note) -> bool:
         return not note.system and note.author != self.bot

@@ -289,7 +289,7 @@ class Report:
 # `visibility.public_comments`.
 COMMENT_KINDS = (
     "ack", "remind", "promote", "rag", "gate", "closeout", "complete", "warranty", "triage",
-    "raid-final", "public",
+    "raid-final", "public", "talkback",
 )  # fmt: skip
 # GitLab's Reporter role: from here up, a member reads confidential issues and internal notes.
 REPORTER = 20
@@ -318,6 +318,19 @@ class Visibility:
     def internal(self, comment_kinds: set[str]) -> bool:
         """Whether a comment with markers of these kinds is an internal note."""
         return not comment_kinds & set(self.public_comments)
+
+
+@dataclass(frozen=True)
+class Talkback:
+    """`/escbot` commands in comments (escbot.talkback): who may snooze for how long, which
+    clocks a pause stops, and the label that shows a pause."""
+
+    enabled: bool
+    snooze_max: Duration  # longer snoozes need the PMO
+    pmo: Staff  # groups and users who may snooze longer
+    pausable: tuple[str, ...]  # requirement keys whose clock stops while paused
+    pause_phase1: bool  # Phase 1's deadline moves too
+    paused_label: str | None  # a declared label set while paused
 
 
 @dataclass(frozen=True)
@@ -391,6 +404,7 @@ class Policy:
     process: Process
     notifications: Notifications
     visibility: Visibility
+    talkback: Talkback
     warnings: list[str] = field(default_factory=list)
 
     def render(self, name: str, **context: Any) -> str:
@@ -1023,6 +1037,28 @@ SCHEMA = s_struct(
             ),
             {},
         ),
+        "talkback": F(
+            s_struct(
+                {
+                    "enabled": F(s_bool, True),
+                    "snooze_max": F(s_duration, "5 business days"),
+                    "pmo": F(
+                        s_struct(
+                            {
+                                "groups": F(s_list(s_str, allow_scalar=True), []),
+                                "users": F(s_list(s_username, allow_scalar=True), []),
+                            },
+                            Staff,
+                        ),
+                        {},
+                    ),
+                    "pausable": F(s_list(s_str), []),
+                    "pause_phase1": F(s_bool, True),
+                    "paused_label": F(s_optional(s_label_name), None),
+                }
+            ),
+            {},
+        ),
         "process": F(
             s_struct(
                 {
@@ -1165,8 +1201,25 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy
         report=Report(d["report"]["label"]),
         process=_process(d["process"], labels, requirements, d["report"]["label"], ctx, base),
         visibility=d["visibility"],
+        talkback=_talkback(d["talkback"], labels, requirements, ctx),
         warnings=ctx.warnings,
     )
+
+
+def _talkback(
+    raw: dict[str, Any],
+    labels: Labels,
+    requirements: dict[str, dict[str, Requirement]],
+    ctx: _Ctx,
+) -> Talkback:
+    keys = {key for reqs in requirements.values() for key in reqs}
+    for i, key in enumerate(raw["pausable"]):
+        if key not in keys:
+            raise ctx.fail(("talkback", "pausable", i), "a requirement key", key)
+    label = raw["paused_label"]
+    if label is not None and label not in {spec.name for spec in labels.all_specs()}:
+        raise ctx.fail(("talkback", "paused_label"), "a label declared in labels", label)
+    return Talkback(**raw)
 
 
 def _calendar(cal: dict[str, Any], ctx: _Ctx) -> CalendarSpec:

@@ -45,6 +45,7 @@ from escbot.snapshot import (
     read_portfolio,
     window_start,
 )
+from escbot.talkback import listen
 from escbot.timeline import Span, bot_activity, span, status_requirement
 
 WEEKS = 6  # ISO weeks in the opened-vs-closed chart, the current one included
@@ -111,6 +112,9 @@ class Row:
     compliance: Compliance
     reminders: int = 0
     ladder_mentions: int = 0
+    # Business time the clock was paused (`/escbot pause`), and whether it is paused now.
+    paused_days: float = 0.0
+    paused_now: bool = False
 
 
 @dataclass
@@ -446,6 +450,7 @@ def _row(
 ) -> Row:
     excerpt_text, update_at = _latest_update(esc, cls.level, ctx)
     ev = evaluate(esc, ctx, rules_named("tracking"))
+    talk = listen(esc, ctx)
     return Row(
         ref=esc.ref,
         title=esc.title,
@@ -466,6 +471,8 @@ def _row(
         compliance=comp,
         reminders=mentions[0],
         ladder_mentions=mentions[1],
+        paused_days=round(talk.paused_time(ctx.now, ctx.policy.calendar) / timedelta(days=1), 2),
+        paused_now=talk.paused_now() is not None,
     )
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import find_markers
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
-from escbot.policies import REPORTER, Policy
+from escbot.policies import REPORTER, Policy, Staff
 
 MAX_LOOKBACK = timedelta(days=120)
 
@@ -77,21 +78,29 @@ def companions(
     return found
 
 
-def read_staff(api: GitLab, policy: Policy) -> frozenset[str] | None:
-    """The usernames visibility.staff names (its groups' members resolved once); None when the
-    policy names no staff."""
-    staff = policy.visibility.staff
-    if not staff.declared:
-        return None
-    names = set(staff.users)
-    for path in staff.groups:
+def usernames(api: GitLab, people: Staff) -> frozenset[str]:
+    """The users a Staff-shaped list names, its groups' members resolved once."""
+    names = set(people.users)
+    for path in people.groups:
         names |= {m["username"] for m in api.group_members(path)}
     return frozenset(names)
 
 
+def read_staff(api: GitLab, policy: Policy) -> frozenset[str] | None:
+    """The usernames visibility.staff names; None when the policy names no staff."""
+    staff = policy.visibility.staff
+    return usernames(api, staff) if staff.declared else None
+
+
 def read_context(api: GitLab, policy: Policy, now: datetime) -> Context:
-    """What the rules are evaluated against besides the snapshots: the bot and the staff."""
-    return Context(policy=policy, now=now, bot=api.me()["username"], staff=read_staff(api, policy))
+    """What the rules are evaluated against besides the snapshots: the bot, the staff, the PMO."""
+    return Context(
+        policy=policy,
+        now=now,
+        bot=api.me()["username"],
+        staff=read_staff(api, policy),
+        pmo=usernames(api, policy.talkback.pmo) if policy.talkback.enabled else frozenset(),
+    )
 
 
 def check_people(
@@ -129,6 +138,13 @@ def readers(api: GitLab, project_id: int) -> tuple[Member, ...]:
         Member(m["username"], m["access_level"])
         for m in api.project_members(project_id)
         if m.get("access_level", 0) >= REPORTER
+    )
+
+
+def has_commands(policy: Policy, notes: dict[int, list[Note]]) -> bool:
+    """Whether a comment gives escbot a command (escbot's own answers only quote them)."""
+    return policy.talkback.enabled and any(
+        "/escbot" in n.body.lower() and command_lines(n.body) for ns in notes.values() for n in ns
     )
 
 
@@ -189,9 +205,11 @@ def read_portfolio(
             continue
         notes_by_project[project_id] = notes_from_events(events)
     members: dict[int, tuple[Member, ...]] = {}
-    if with_readers and policy.visibility.staff.declared:
-        # The access audit: read only when the policy can tell staff from customers.
-        for project_id in notes_by_project:
+    # The access audit (when the policy can tell staff from customers), and who may give
+    # escbot commands (escbot.talkback: Reporter and above) where a comment holds one.
+    audit = with_readers and policy.visibility.staff.declared
+    for project_id in notes_by_project:
+        if audit or has_commands(policy, notes_by_project[project_id]):
             try:
                 members[project_id] = readers(api, project_id)
             except GitLabError as exc:
@@ -251,5 +269,6 @@ def read_one(api: GitLab, project_id: int, iid: int) -> Escalation:
         retro=found.get("retro"),
         notes_since=esc.created_at,
         links=linked(links),
+        readers=readers(api, project_id),
     )
     return complete(api, esc, {"notes", "label_events"})

@@ -64,7 +64,7 @@ def test_demo_runs_every_step(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert (
-        "== 1. A GitLab of our own" in out and "labels synced from policies.yml: 44 created" in out
+        "== 1. A GitLab of our own" in out and "labels synced from policies.yml: 45 created" in out
     )
     assert "SEV1: http://127.0.0.1:" in out and "SEV2: http://127.0.0.1:" in out
     assert "description from the template: 25 checklist items under Summary" in out

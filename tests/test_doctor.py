@@ -52,7 +52,7 @@ def test_a_missing_label_is_a_warning(world: World) -> None:
     result = doctor(world, "--group", "acme")
     assert result.exit_code == 1, result.output
     assert lines(result, "warn") == [
-        "labels: 1 of 44 labels missing or different in acme (rag::red): "
+        "labels: 1 of 45 labels missing or different in acme (rag::red): "
         "run escbot labels sync --group acme --apply"
     ]
 

@@ -82,6 +82,9 @@ def test_component_declares_its_inputs_and_uses_only_those() -> None:
         )
     assert jobs[".escbot"]["resource_group"] == "escbot"
     assert jobs["escbot-check"]["artifacts"]["reports"]["junit"] == "escbot-check.xml"
+    # The audit trail is kept as an artifact of every scheduled check.
+    assert jobs["escbot-check"]["artifacts"]["paths"] == ["escbot-audit.jsonl"]
+    assert "--audit escbot-audit.jsonl" in jobs["escbot-check"]["script"][0]
     assert jobs["escbot-check"]["allow_failure"] == {"exit_codes": [1]}
     assert jobs["escbot-report"]["artifacts"]["paths"] == ["escbot-report.html"]
 

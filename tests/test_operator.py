@@ -76,7 +76,7 @@ def test_config_file_default_section_works(sandbox: Any, tmp_path: Path) -> None
     )
     result = run("labels", "sync", "--project", "root/collab", PYTHON_GITLAB_CFG=cfg)
     assert result.exit_code == 0, result.output
-    assert "root/collab: 44 labels to change" in result.output
+    assert "root/collab: 45 labels to change" in result.output
 
 
 def test_config_file_section_named_by_escbot_gitlab(sandbox: Any, tmp_path: Path) -> None:
@@ -158,11 +158,11 @@ def test_transient_5xx_and_429_are_retried_quietly(sandbox: Any, project: dict) 
     sandbox.set_faults(rate_5xx=0.1, rate_429=0.1, retry_after=0, seed=7)
     result = run("labels", "sync", "-p", "root/collab", "--apply", "--timeout", "30", **project)
     assert result.exit_code == 0, result.output
-    assert "44 labels changed" in result.output
+    assert "45 labels changed" in result.output
     assert "retry" not in result.output  # notices are for terminals only
     sandbox.set_faults(rate_5xx=0, rate_429=0)
     again = run("labels", "sync", "-p", "root/collab", **project)
-    assert "all 44 labels up to date" in again.output
+    assert "all 45 labels up to date" in again.output
 
 
 def test_timeout_option_is_validated() -> None:

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "new": "escbot.cli.new",
     "check": "escbot.cli.check",
     "closeout": "escbot.cli.closeout",
+    "explain": "escbot.cli.explain",
     "triage": "escbot.cli.triage",
     "report": "escbot.cli.report",
     "labels": "escbot.cli.labels",

@@ -9,6 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import click
 
+from escbot.audit import append as append_audit
 from escbot.check import CheckResult, run_check
 from escbot.cli.common import (
     OutputFile,
@@ -43,6 +44,12 @@ from escbot.timeline import bot_activity
     metavar="FILE",
     help="Write a JUnit report: one test per requirement.",
 )
+@click.option(
+    "--audit",
+    type=OutputFile(),
+    metavar="FILE",
+    help="Append one JSON line per decision (rule, issue, inputs, verdict, action, outcome).",
+)
 @click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")
 @wait_option
 @click.pass_context
@@ -55,6 +62,7 @@ def command(
     policies_path: str | None,
     fmt: str,
     junit: Path | None,
+    audit: Path | None,
     stats: bool,
     wait: float,
 ) -> None:
@@ -78,6 +86,8 @@ def command(
         click.echo(to_text(result, policy), nl=False)
     if junit:
         write_output(junit, to_junit(result))
+    if audit:
+        append_audit(audit, result)
     if stats:
         print_stats(api)
     ctx.exit(result.exit_code)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 
+from escbot.explain import why
 from escbot.model import Context, Escalation
 from escbot.plan import ISSUE_KINDS, NOTE_KINDS, Action, ActionKind, Evaluation
 from escbot.policies import Visibility
@@ -25,6 +26,7 @@ from escbot.rules.decision import decision_rule
 from escbot.rules.due_date import due_date_rule
 from escbot.rules.intake import intake_rule
 from escbot.rules.raid import raid_rule
+from escbot.rules.talkback import talkback_rule
 from escbot.rules.tracking import tracking_rule
 from escbot.rules.visibility import visibility_rule
 from escbot.rules.warranty import warranty_rule
@@ -40,6 +42,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     # First: an escalation opened public is made confidential before anything is posted.
     Rule("visibility", visibility_rule, frozenset({"confidential", "comment"})),
+    # Commands people gave escbot are answered (and their label set) before the reminders.
+    Rule("talkback", talkback_rule, frozenset({"comment", "labels"})),
     # The decision first: a promotion it completes changes what the others see next run.
     Rule("decision", decision_rule, frozenset({"labels", "edit_description", "comment"})),
     Rule("tracking", tracking_rule, frozenset({"comment", "labels"})),
@@ -58,6 +62,7 @@ BY_NAME = {rule.name: rule for rule in RULES}
 ON_DEMAND_CLOSEOUT: tuple[Rule, ...] = (
     replace(BY_NAME["closeout"], evaluate=partial(closeout_rule, force=True)),
     BY_NAME["warranty"],
+    BY_NAME["talkback"],
 )
 
 
@@ -77,7 +82,22 @@ def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Ev
         ev.needs |= found.needs
     ev.actions, remarks = compose(ev.actions, ctx)
     ev.notes += remarks
+    ev.actions = [explained(a, esc, ctx) for a in ev.actions]
     return ev
+
+
+def explained(action: Action, esc: Escalation, ctx: Context) -> Action:
+    """An internal note ends with a collapsed "Why this comment" section (escbot.explain; never
+    a public comment: the customer reads those), and every action keeps its reasons for the
+    audit trail."""
+    if not action.markers:
+        return action
+    reasons = why(action.markers, esc, ctx)
+    data = {**action.data, "why": reasons}
+    if action.kind != "comment" or not action.internal:
+        return replace(action, data=data)
+    section = ctx.policy.render("reminders/why.md", reasons=reasons)
+    return replace(action, body=action.body.rstrip("\n") + "\n\n" + section, data=data)
 
 
 def audience(action: Action, visibility: Visibility) -> Action:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from escbot.policies import Rung
 from escbot.render import lower_first, md
 from escbot.requirements import kind_of
 from escbot.rules.common import comment, role_users, stamp
+from escbot.talkback import Talk, listen
 
 
 def anchor(esc: Escalation, cls: Classification, ev: Evaluation) -> datetime:
@@ -41,6 +43,8 @@ def initiation(esc: Escalation, cls: Classification, start: datetime, ctx: Conte
     (the latest Phase 1 section: a promotion appends its own), DRI named, labels set."""
     policy = ctx.policy
     deadline = policy.calendar.add(start, policy.initiation.within)
+    if policy.talkback.pause_phase1:
+        deadline = paused(start, deadline, policy.initiation.within, ctx, listen(esc, ctx))
     spec = policy.process.level(cls.level)
     gaps: list[str] = []
     for need in policy.initiation.require:
@@ -71,13 +75,26 @@ def initiation(esc: Escalation, cls: Classification, start: datetime, ctx: Conte
 def requirements(
     esc: Escalation, cls: Classification, start: datetime, ctx: Context, ev: Evaluation
 ) -> list[Finding]:
-    """Each requirement of the level, judged by its kind."""
+    """Each requirement of the level, judged by its kind; a pausable one's deadline moved by
+    the time the clock was paused (`/escbot pause`)."""
     out = []
+    talk = listen(esc, ctx)
     for req in ctx.policy.requirements.get(cls.level or "", {}).values():
         finding, needs = kind_of(req).finding(esc, req, start, ctx)
         ev.needs |= needs
+        if req.key in ctx.policy.talkback.pausable and finding.due is not None and talk.pauses:
+            base = max(finding.met_at, start) if finding.met_at else start
+            due = paused(base, finding.due, req.every, ctx, talk)
+            finding = replace(finding, due=due, missed=finding.missed and ctx.now >= due)
         out.append(finding)
     return out
+
+
+def paused(base: datetime, due: datetime, every: Duration, ctx: Context, talk: Talk) -> datetime:
+    """A deadline counted from `base`, moved by the working time the clock was paused, measured
+    as the deadline's own unit counts (working hours, or whole working days)."""
+    hours_only = every.unit == "business_hours"
+    return talk.shift(base, due, ctx.now, ctx.policy.calendar, hours_only)
 
 
 def step(lower: Duration, upper: Duration) -> Duration:
@@ -131,10 +148,14 @@ def reminders(
     if not rungs:
         return []
     said = told(esc)
+    talk = listen(esc, ctx)
     by_rung: dict[int, list[dict[str, Any]]] = defaultdict(list)
     dri_told: list[datetime] = []
     for f in missed:
         assert f.due is not None
+        # `/escbot ack`: no further rung for this lapse; `/escbot snooze`: no reminder for now.
+        if talk.acked(f.rule, f.due) or talk.snoozed(f.rule, ctx.now):
+            continue
         rung, told_at = said.get((f.rule, stamp(f.due)), (-1, None))
         nxt = rung + 1
         if nxt >= len(rungs) or ctx.now < ready_at(rungs, nxt, f.due, told_at, ctx):
