@@ -9,11 +9,12 @@ message_not_found, thread_not_found, users_not_found, ...); a rate limit is HTTP
 param; params as query, form or JSON, as Slack accepts them.
 
 Methods: auth.test, auth.revoke, chat.postMessage (threads by thread_ts, `metadata`),
-chat.update, pins.add/remove/list, conversations.history/replies (include_all_metadata),
-users.lookupByEmail. Timestamps (`ts`) come from the sandbox clock. The workspace is made with
-the lever `POST /__sandbox__/slack` (channels, people, their tokens); its faults
-(`/__sandbox__/slack/faults`, the same knobs as GitLab's) are separate from GitLab's, so Slack
-can be down while GitLab is up. Requests are counted in the sandbox's stats.
+chat.update, chat.delete, pins.add/remove/list, conversations.history/replies
+(include_all_metadata), conversations.list, users.lookupByEmail. Timestamps (`ts`) come from
+the sandbox clock. The workspace is made with the lever `POST /__sandbox__/slack` (channels,
+people, their tokens); its faults (`/__sandbox__/slack/faults`, the same knobs as GitLab's)
+are separate from GitLab's, so Slack can be down while GitLab is up. Requests are counted in
+the sandbox's stats.
 """
 
 from __future__ import annotations
@@ -296,6 +297,22 @@ def chat_update(call: Call) -> dict[str, Any]:
     return {"channel": channel["id"], "ts": ts, "text": text, "message": msg}
 
 
+def chat_delete(call: Call) -> dict[str, Any]:
+    """Delete one's own message (its pin and, for a thread's parent, the thread with it)."""
+    assert call.user is not None
+    channel = call.channel()
+    ts = call.arg("ts")
+    row = call.message(channel["id"], ts)
+    if row["user_id"] != call.user["id"]:
+        raise SlackError("cant_delete_message")
+    call.conn.execute(
+        "DELETE FROM slack_messages WHERE channel_id = ? AND (ts = ? OR thread_ts = ?)",
+        (channel["id"], ts, ts),
+    )
+    call.conn.execute("DELETE FROM slack_pins WHERE channel_id = ? AND ts = ?", (channel["id"], ts))
+    return {"channel": channel["id"], "ts": ts}
+
+
 def pins_add(call: Call) -> dict[str, Any]:
     assert call.user is not None
     channel = call.channel()
@@ -403,6 +420,30 @@ def conversations_replies(call: Call) -> dict[str, Any]:
     return {"messages": msgs, "has_more": more, "response_metadata": meta}
 
 
+def conversations_list(call: Call) -> dict[str, Any]:
+    """The workspace's channels: public ones, and private ones the caller is a member of."""
+    assert call.user is not None
+    types = set((call.arg("types") or "public_channel").split(","))
+    rows = call.conn.execute(
+        "SELECT c.*, EXISTS(SELECT 1 FROM slack_members m WHERE m.channel_id = c.id "
+        "AND m.user_id = ?) AS member FROM slack_channels c ORDER BY c.name",
+        (call.user["id"],),
+    ).fetchall()
+    rows = [
+        r for r in rows
+        if ("private_channel" if r["is_private"] else "public_channel") in types
+        and (r["member"] or not r["is_private"])
+    ]  # fmt: skip
+
+    def render(r: sqlite3.Row) -> dict[str, Any]:
+        return {"id": r["id"], "name": r["name"], "is_channel": not r["is_private"],
+                "is_private": bool(r["is_private"]), "is_archived": False,
+                "is_member": bool(r["member"])}  # fmt: skip
+
+    channels, _more, meta = _page(call, rows, call.limit(100, 1000), render)
+    return {"channels": channels, "response_metadata": meta}
+
+
 def users_lookup_by_email(call: Call) -> dict[str, Any]:
     email = call.arg("email")
     if not email:
@@ -420,11 +461,13 @@ METHODS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "auth.revoke": auth_revoke,
     "chat.postMessage": chat_post_message,
     "chat.update": chat_update,
+    "chat.delete": chat_delete,
     "pins.add": pins_add,
     "pins.remove": pins_remove,
     "pins.list": pins_list,
     "conversations.history": conversations_history,
     "conversations.replies": conversations_replies,
+    "conversations.list": conversations_list,
     "users.lookupByEmail": users_lookup_by_email,
 }
 

@@ -80,6 +80,11 @@ def test_thread_metadata_and_update(sandbox: Sandbox, ws: dict[str, Any]) -> Non
     assert error_of(
         lambda: bot.chat_postMessage(channel=channel, text="x", thread_ts="1.000100")
     ) == ("thread_not_found")
+    assert error_of(lambda: dana.chat_delete(channel=channel, ts=parent["ts"])) == (
+        "cant_delete_message"
+    )
+    assert bot.chat_delete(channel=channel, ts=parent["ts"])["ok"]
+    assert bot.conversations_history(channel=channel)["messages"] == []
 
 
 def test_channel_errors(sandbox: Sandbox, ws: dict[str, Any]) -> None:
@@ -132,6 +137,16 @@ def test_cursor_pagination(sandbox: Sandbox, ws: dict[str, Any]) -> None:
     history = [m["text"] for page in bot.conversations_history(channel=channel, limit=3)
                for m in page["messages"]]  # fmt: skip
     assert history == ["top 3", "top 2", "top 1", "top 0", "parent"]
+
+
+def test_conversations_list(sandbox: Sandbox, ws: dict[str, Any]) -> None:
+    sandbox.slack_seed(channels=[{"name": "secret", "private": True, "members": ["dana"]}])
+    bot = client(sandbox, ws["tokens"]["escbot"])
+    names = [c["name"] for page in bot.conversations_list(limit=1) for c in page["channels"]]
+    assert names == ["elsewhere", "ps-project-leadership"]
+    dana = client(sandbox, ws["tokens"]["dana"])
+    private = dana.conversations_list(types="private_channel")["channels"]
+    assert [(c["name"], c["is_member"]) for c in private] == [("secret", True)]
 
 
 def test_lookup_by_email(sandbox: Sandbox, ws: dict[str, Any]) -> None:

@@ -1,0 +1,275 @@
+"""The Slack gateway: every call escbot makes to Slack, through Slack's own SDK.
+
+Handed to the reader (the thread of each escalation, people's replies as notes) and to the
+executor (open, pin, reply, unpin). Slack never blocks GitLab work: the first failure (a
+revoked token, a missing channel, an outage, a rate limit past the SDK's retries) becomes the
+run's one warning line (`failure`), every later call is skipped at once, and the next run tries
+again. Nothing is remembered outside GitLab and Slack: a thread is found again by the marker in
+the issue's description or, failing that, by its message metadata; each reply by its metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from escbot.errors import remember_secret
+from escbot.markers import Marker, find_markers
+from escbot.model import ChatThread, Escalation, Note
+from escbot.policies import Chat, Policy
+
+EVENT = "escbot"  # the metadata event_type of every message escbot posts
+TOKEN_REFUSED = ("invalid_auth", "not_authed", "token_revoked", "account_inactive")
+
+
+class ChatUnavailable(Exception):
+    """Slack could not be used this run; the message is the run's one warning line."""
+
+
+class Slack:
+    def __init__(self, client: WebClient, chat: Chat) -> None:
+        self.client, self.chat = client, chat
+        self.failure: str | None = None
+        self._ids: dict[str, str | None] = dict(chat.users)
+        self._names = {uid: name for name, uid in chat.users.items()}
+        self._channels: dict[str, str] = {}
+
+    # ---- the one place calls are made ------------------------------------------------------
+
+    def _call(
+        self, what: str, fn: Callable[..., Any], tolerate: tuple[str, ...] = (), **kw: Any
+    ) -> Any:
+        """fn(**kw); None for an error code in `tolerate` (already done)."""
+        if self.failure:
+            raise ChatUnavailable(self.failure)
+        try:
+            return fn(**kw)
+        except SlackApiError as exc:
+            code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+            if code in tolerate:
+                return None
+            if code in TOKEN_REFUSED:
+                why = f"Slack refused the token in {self.chat.token_env} ({code})"
+            elif code in ("channel_not_found", "not_in_channel", "is_archived"):
+                why = f"Slack channel {kw.get('channel')}: {code} (invite the bot to it)"
+            elif code:
+                why = f"Slack answered {code} to {what}"
+            else:
+                why = f"Slack is unavailable (HTTP {exc.response.status_code} to {what})"
+        except (SlackClientError, OSError) as exc:
+            why = f"Slack is unreachable ({type(exc).__name__}: {exc})"
+        self.failure = f"{why}; the Slack thread work waits for the next run"
+        raise ChatUnavailable(self.failure)
+
+    def channel_id(self, name: str) -> str:
+        """A channel's ID: the policy may name it (`ps-project-leadership`) or give its ID."""
+        if re.fullmatch(r"[CG][A-Z0-9]{6,}", name):
+            return name
+        if not self._channels:
+            pages = self._call(
+                "conversations.list",
+                self.client.conversations_list,
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+            )
+            for page in pages:
+                self._channels.update({c["name"]: c["id"] for c in page.get("channels") or []})
+        bare = name.removeprefix("#")
+        if bare not in self._channels:
+            self.failure = f"Slack channel #{bare} not found; the Slack thread work waits"
+            raise ChatUnavailable(self.failure)
+        return self._channels[bare]
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def messages(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        pages = self._call(
+            "conversations.replies",
+            self.client.conversations_replies,
+            channel=channel,
+            ts=ts,
+            include_all_metadata=True,
+            limit=200,
+        )
+        for page in pages:  # the SDK follows response_metadata.next_cursor
+            out += page.get("messages") or []
+        return out
+
+    def thread(self, channel: str, ts: str, bot_id: str | None = None) -> ChatThread:
+        msgs = self.messages(channel, ts)
+        parent = msgs[0] if msgs else {}
+        mirrored: set[Marker] = set()
+        replies: list[Note] = []
+        for msg in msgs[1:]:
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == EVENT:
+                mirrored.update(find_markers(" ".join(meta["event_payload"].get("markers", []))))
+            elif not msg.get("bot_id"):
+                replies.append(self.as_note(msg))
+        return ChatThread(
+            channel=channel,
+            ts=ts,
+            pinned=bool(parent.get("pinned_to")),
+            replies=tuple(replies),
+            mirrored=frozenset(mirrored),
+        )
+
+    def as_note(self, msg: dict[str, Any]) -> Note:
+        """A person's reply as a comment: by the GitLab user the policy maps them to."""
+        uid = msg.get("user") or ""
+        return Note(
+            id=int(msg["ts"].replace(".", "")),
+            body=msg.get("text") or "",
+            author=self._names.get(uid, f"slack:{uid}"),
+            created_at=ts_time(msg["ts"]),
+        )
+
+    def find_thread(self, channel: str, key: str) -> tuple[str, str] | None:
+        """The thread escbot started for an escalation, by its metadata (oldest first)."""
+        found: list[str] = []
+        pages = self._call(
+            "conversations.history",
+            self.client.conversations_history,
+            channel=self.channel_id(channel),
+            include_all_metadata=True,
+            limit=200,
+        )
+        for page in pages:
+            for msg in page.get("messages") or []:
+                meta = msg.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == EVENT and payload.get("thread") == key:
+                    found.append(msg["ts"])
+        return (self.channel_id(channel), min(found)) if found else None
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    def post(
+        self, channel: str, text: str, payload: dict[str, Any], thread_ts: str | None = None
+    ) -> tuple[str, str]:
+        answer = self._call(
+            "chat.postMessage",
+            self.client.chat_postMessage,
+            channel=self.channel_id(channel),
+            text=text,
+            thread_ts=thread_ts,
+            metadata={"event_type": EVENT, "event_payload": payload},
+            unfurl_links=False,
+        )
+        return answer["channel"], answer["ts"]
+
+    def delete(self, channel: str, ts: str) -> None:
+        self._call(
+            "chat.delete", self.client.chat_delete, ("message_not_found",), channel=channel, ts=ts
+        )
+
+    def pin(self, channel: str, ts: str) -> bool:
+        """Pin; False when it already was."""
+        done = self._call(
+            "pins.add", self.client.pins_add, ("already_pinned",), channel=channel, timestamp=ts
+        )
+        return done is not None
+
+    def unpin(self, channel: str, ts: str) -> bool:
+        """Unpin; False when it was not pinned."""
+        done = self._call(
+            "pins.remove", self.client.pins_remove, ("no_pin",), channel=channel, timestamp=ts
+        )
+        return done is not None
+
+    def permalink(self, channel: str, ts: str) -> str:
+        team = self._call("auth.test", self.client.auth_test)
+        return f"{team['url']}archives/{channel}/p{ts.replace('.', '')}"
+
+    def slack_id(self, username: str, email: str | None) -> str | None:
+        """The Slack user a GitLab user is: the policy's map, else by e-mail (cached)."""
+        if username not in self._ids:
+            uid = None
+            if self.chat.lookup_by_email and email:
+                try:
+                    found = self.client.users_lookupByEmail(email=email)
+                    uid = found["user"]["id"]
+                except SlackApiError:
+                    uid = None  # not in the workspace: named, never mentioned
+            self._ids[username] = uid
+            if uid:
+                self._names[uid] = username
+        return self._ids[username]
+
+
+def ts_time(ts: str) -> datetime:
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+def mrkdwn(markdown: str, mentions: Mapping[str, str | None]) -> str:
+    """GitLab markdown as Slack mrkdwn: markers dropped, Slack's three characters escaped,
+    bold, links, mapped @mentions."""
+    text = re.sub(r"<!--.*?-->\n?", "", markdown, flags=re.S).strip()
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = re.sub(r"(?m)^&gt; ", "> ", text)  # a quote stays a quote
+    text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
+    text = re.sub(r"\[([^\]]+)\]\((\S+?)\)", r"<\2|\1>", text)
+    for name, uid in mentions.items():
+        if uid:
+            text = re.sub(rf"(?<![\w.])@{re.escape(name)}(?![\w.-])", f"<@{uid}>", text)
+    return text
+
+
+def connect(policy: Policy, env: Mapping[str, str] = os.environ) -> Slack | None:
+    """The gateway when the policy turns Slack on; its token is registered for redaction."""
+    chat = policy.chat
+    if chat is None or not chat.slack:
+        return None
+    token = env.get(chat.token_env, "")
+    remember_secret(token)
+    client = WebClient(
+        token=token or None,
+        base_url=chat.base_url or "https://slack.com/api/",
+        timeout=15,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+    return Slack(client, chat)
+
+
+def read_threads(slack: Slack, escalations: list[Escalation]) -> list[Escalation]:
+    """Each escalation with a recorded thread gets it (people's replies, what was mirrored);
+    when Slack cannot be read they stay as they are (the rules then leave the thread alone)."""
+    out = []
+    for esc in escalations:
+        where = esc.thread_ref
+        if where is not None and not slack.failure:
+            with contextlib.suppress(ChatUnavailable):  # the failure is the run's warning
+                esc = esc.with_activity(thread=slack.thread(*where))
+        out.append(esc)
+    return out
+
+
+def send_webhook(url: str, text: str) -> None:
+    """One message to an incoming webhook (Mattermost, Teams workflows): `{"text": ...}`."""
+    req = urllib.request.Request(
+        url, json.dumps({"text": text}).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=15):
+            pass
+    except (urllib.error.URLError, OSError) as exc:
+        raise ChatUnavailable(f"the chat webhook failed ({exc}); not retried") from None
