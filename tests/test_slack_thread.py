@@ -1,0 +1,208 @@
+"""The Slack escalation thread end to end: escbot and the real slack_sdk against the sandbox's
+GitLab and Slack."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from escbot.check import run_check
+from escbot.gitlab_io import GitLab, resolve_scope
+from escbot.markers import find_markers
+from escbot.policies import load_policy
+from escbot.sandbox import Sandbox
+from tests.helpers import World, policy_text
+
+CHANNEL = "ps-project-leadership"
+
+
+class Slacky:
+    """The workspace: escbot's bot, Pat the DRI, the leadership channel."""
+
+    def __init__(self, sb: Sandbox, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sb = sb
+        ws = sb.slack_seed(
+            users=[{"name": "escbot", "bot": True}, {"name": "pat", "email": "pat@example.com"}],
+            channels=[{"name": CHANNEL, "members": ["escbot", "pat"]}],
+        )
+        self.ids, self.tokens, self.channel = ws["users"], ws["tokens"], ws["channels"][CHANNEL]
+        text = policy_text(
+            ("  slack: false", f"  slack: true\n  base_url: {sb.slack_url}"),
+            ("  # users: {pat: U0123ABCD}", f"  users: {{pat: {self.ids['pat']}}}"),
+        )
+        self.policy_path = tmp / "policies.yml"
+        self.policy_path.write_text(text)
+        monkeypatch.setenv("ESCBOT_POLICIES", str(self.policy_path))
+        monkeypatch.setenv("SLACK_BOT_TOKEN", self.tokens["escbot"])
+        self.bot = WebClient(self.tokens["escbot"], base_url=sb.slack_url)
+
+    def threads(self) -> list[dict[str, Any]]:
+        return self.bot.conversations_history(channel=self.channel, include_all_metadata=True)[
+            "messages"
+        ]
+
+    def replies(self, ts: str) -> list[dict[str, Any]]:
+        found = self.bot.conversations_replies(
+            channel=self.channel, ts=ts, include_all_metadata=True
+        )
+        return found["messages"][1:]
+
+    def escbot_replies(self, ts: str) -> list[list[str]]:
+        """The markers of each escbot reply, from its metadata."""
+        return [
+            m["metadata"]["event_payload"]["markers"]
+            for m in self.replies(ts)
+            if (m.get("metadata") or {}).get("event_type") == "escbot"
+        ]
+
+    def pinned(self) -> list[str]:
+        return [i["message"]["ts"] for i in self.bot.pins_list(channel=self.channel)["items"]]
+
+    def reply_as_pat(self, ts: str, text: str) -> None:
+        pat = WebClient(self.tokens["pat"], base_url=self.sb.slack_url)
+        pat.chat_postMessage(channel=self.channel, thread_ts=ts, text=text)
+
+
+@pytest.fixture
+def world(sandbox: Sandbox) -> World:
+    return World(sandbox)
+
+
+@pytest.fixture
+def slack(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Slacky:
+    return Slacky(sandbox, tmp_path, monkeypatch)
+
+
+def check(world: World, when: str) -> Any:
+    result = world.run("check", "--project", world.path, "--apply", when=when)
+    assert result.exit_code in (0, 1), result.output
+    return result
+
+
+def test_new_starts_and_pins_the_thread_once_and_records_it(world: World, slack: Slacky) -> None:
+    iid = world.open("2026-11-23 09:00")
+    threads = slack.threads()
+    assert len(threads) == 1
+    parent = threads[0]
+    assert parent["metadata"]["event_payload"] == {"thread": f"{world.path}#{iid}"}
+    assert "Install stalled" in parent["text"] and f"<@{slack.ids['pat']}>" in parent["text"]
+    assert slack.pinned() == [parent["ts"]]
+    text = world.issue(iid).description
+    (where,) = [m for m in find_markers(text) if m.kind == "chat-thread"]
+    assert (where.get("channel"), where.get("ts")) == (slack.channel, parent["ts"])
+    link = next(line for line in text.splitlines() if line.startswith("- Slack thread"))
+    assert "/archives/" in link and "(link)" not in link
+    assert "- [x] Escalation thread started" in text
+    assert "- [x] This issue attached to the Slack thread" in text
+    assert world.bot_markers(iid) == [] and len(world.notes(iid)) == 1  # by pat, who ran new
+    # Reruns find it again: no second thread, pin or comment.
+    check(world, "2026-11-23 10:00")
+    check(world, "2026-11-23 11:00")
+    assert len(slack.threads()) == 1 and slack.pinned() == [parent["ts"]]
+    said = [n for n in world.notes(iid) if "escbot:chat-thread" in n.body]
+    assert len(said) == 1
+
+
+def test_overlapping_runs_open_one_thread(world: World, slack: Slacky, sandbox: Sandbox) -> None:
+    """Two runs at once, neither holding the lease (the worst case): one thread stays."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLACK_BOT_TOKEN", "")  # `new` opens the issue; the thread waits for the runs
+        mp.setenv("ESCBOT_POLICIES", str(slack.policy_path))
+        iid = world.open("2026-11-23 09:00")
+    assert slack.threads() == []
+    policy = load_policy(slack.policy_path)
+    now = world.sb.now()
+    done: list[Any] = []
+
+    def run() -> None:
+        api = GitLab(sandbox.gitlab(token=world.tokens["escbot"]))
+        scope = resolve_scope(api, world.path, None)
+        done.append(run_check(api, scope, policy, now, apply=True))
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    assert [r.errors for r in done] == [[], []]
+    threads = slack.threads()
+    assert len(threads) == 1 and slack.pinned() == [threads[0]["ts"]]
+    text = world.issue(iid).description
+    assert len([m for m in find_markers(text) if m.kind == "chat-thread"]) == 1
+    assert len([n for n in world.notes(iid) if "escbot:chat-thread" in n.body]) == 1
+
+
+def test_a_thread_reply_meets_the_status_update_and_each_comment_is_mirrored_once(
+    world: World, slack: Slacky
+) -> None:
+    iid = world.open("2026-11-23 09:00")
+    ts = slack.threads()[0]["ts"]
+    world.at("2026-11-24 08:00")
+    slack.reply_as_pat(ts, "#status-update crew rebooked for Thursday")
+    check(world, "2026-11-24 10:00")
+    posted = world.bot_markers(iid)
+    assert posted, "the other daily requirements are reminded"
+    assert not [m for m in posted if "status_update" in m], "met in Slack: no GitLab reminder"
+    mirrored = slack.escbot_replies(ts)
+    assert len(mirrored) == 1 and set(mirrored[0]) == set(posted)
+    check(world, "2026-11-24 11:00")
+    assert slack.escbot_replies(ts) == mirrored  # once per marker
+
+
+def test_slack_down_for_a_day_loses_nothing(world: World, slack: Slacky) -> None:
+    iid = world.open("2026-11-23 09:00")
+    ts = slack.threads()[0]["ts"]
+    slack.sb.set_slack_faults(rate_5xx=1.0)
+    first = check(world, "2026-11-24 10:00")
+    second = check(world, "2026-11-25 10:00")
+    for result in (first, second):
+        lines = [line for line in result.stderr.splitlines() if "Slack" in line]
+        assert len(lines) == 1 and "next run" in lines[0], result.stderr
+    on_gitlab = {m for n in world.notes(iid, "escbot") for m in find_markers(n.body)}
+    assert on_gitlab, "GitLab's reminders were posted while Slack was down"
+    slack.sb.set_slack_faults(rate_5xx=0)
+    check(world, "2026-11-25 11:00")
+    in_thread = [set(markers) for markers in slack.escbot_replies(ts)]
+    assert set().union(*in_thread) >= {m.render() for m in on_gitlab if m.kind == "remind"}
+    check(world, "2026-11-25 12:00")
+    assert [set(markers) for markers in slack.escbot_replies(ts)] == in_thread
+
+
+def test_a_bad_token_is_one_line_and_gitlab_work_still_happens(
+    world: World, slack: Slacky, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-revoked-0123456789")
+    result = world.run("new", "--project", world.path, "--level", "sev1", "--type", "customer",
+                       "--category", "install-issue", "--severity", "high", "--title", "Stalled",
+                       "--customer", "Acme", "--dri", "pat", who="pat", when="2026-11-23 09:00")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = check(world, "2026-11-24 10:00")
+    lines = [line for line in result.stderr.splitlines() if "Slack" in line]
+    assert lines == [
+        "escbot: warning: Slack refused the token in SLACK_BOT_TOKEN (invalid_auth); "
+        "the Slack thread work waits for the next run"
+    ]
+    assert "xoxb-revoked" not in result.output + result.stderr
+    assert slack.threads() == []
+    iids = [i.iid for i in world.gl.projects.get(world.project.id).issues.list(get_all=True)]
+    assert any(world.bot_markers(i) for i in iids), "the reminders were posted on GitLab"
+
+
+def test_close_out_unpins_with_the_outcome_and_ticks_the_item(world: World, slack: Slacky) -> None:
+    iid = world.open("2026-11-23 09:00")
+    ts = slack.threads()[0]["ts"]
+    issue = world.issue(iid)
+    labels = [lab for lab in issue.labels if not lab.startswith("phase::")] + ["phase::resolution"]
+    world.edit(iid, "2026-11-24 09:00", labels=",".join(labels))
+    check(world, "2026-11-24 10:00")  # close-out checklist and retrospective
+    check(world, "2026-11-24 11:00")  # the retrospective exists: unpin
+    assert slack.pinned() == []
+    last = slack.replies(ts)[-1]
+    assert "Retrospective" in last["text"] and "unpinned" in last["text"]
+    assert "- [x] Escalation thread unpinned" in world.issue(iid).description
+    check(world, "2026-11-24 12:00")
+    assert sum("chat-close" in " ".join(m) for m in slack.escbot_replies(ts)) == 1
