@@ -21,7 +21,7 @@ from escbot.model import Context, Escalation, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
-from escbot.slack_io import Slack, connect, read_threads
+from escbot.slack_io import Gateway, connect, read_threads
 from escbot.snapshot import check_people, complete, read_context, read_one, read_portfolio
 
 T = TypeVar("T")
@@ -110,7 +110,7 @@ def run_check(
     *,
     apply: bool,
     rules: Iterable[Rule] = RULES,
-    chat: Slack | None = None,
+    chat: Gateway | None = None,
 ) -> CheckResult:
     result = CheckResult(now=now, applied=apply)
     muted, result.warnings = check_people(api, scope, policy)
@@ -119,7 +119,9 @@ def run_check(
     chat = chat or connect(policy)
     portfolio = read_portfolio(api, scope, policy, now)
     _report_unreadable(result, portfolio.unreadable)
-    escalations = read_threads(chat, portfolio.escalations) if chat else portfolio.escalations
+    escalations = portfolio.escalations
+    if chat and chat.slack:
+        escalations = read_threads(chat.slack, escalations)
     evaluate_all(api, escalations, ctx, result, rules)
     if apply:
         result.outcomes = apply_plan(api, result.actions, result.errors, chat)
@@ -127,10 +129,10 @@ def run_check(
     return result
 
 
-def _chat_warning(result: CheckResult, chat: Slack | None) -> None:
-    """Slack's failure is one warning line; the GitLab work was done regardless."""
-    if chat is not None and chat.failure:
-        result.warnings.append(chat.failure)
+def _chat_warning(result: CheckResult, chat: Gateway | None) -> None:
+    """Slack's failure (and the webhook's) is one warning line; the GitLab work was done."""
+    if chat is not None:
+        result.warnings += chat.failures
 
 
 def run_one(
@@ -142,7 +144,7 @@ def run_one(
     *,
     apply: bool,
     rules: Iterable[Rule],
-    chat: Slack | None = None,
+    chat: Gateway | None = None,
 ) -> CheckResult:
     """Evaluate the given rules (only) on one escalation; apply the plan if asked."""
     result = CheckResult(now=now, applied=apply)
@@ -150,8 +152,8 @@ def run_one(
     result.bot = ctx.bot
     chat = chat or connect(policy)
     esc = read_one(api, project_id, iid)
-    if chat:
-        esc = read_threads(chat, [esc])[0]
+    if chat and chat.slack:
+        esc = read_threads(chat.slack, [esc])[0]
     ev = guarded(esc.ref, result.errors, evaluate, esc, ctx, rules)
     if ev is not None:
         result.escalations, result.evaluations = [esc], [ev]

@@ -19,7 +19,7 @@ from escbot.gitlab_io import GitLab
 from escbot.markers import Marker, find_markers, marker
 from escbot.opening import raid_line
 from escbot.plan import Action, ActionKind
-from escbot.slack_io import ChatUnavailable, Slack, mrkdwn
+from escbot.slack_io import ChatUnavailable, Gateway, Slack, mrkdwn
 
 
 @dataclass
@@ -36,10 +36,10 @@ class _Issue:
     """What the executor knows of one issue during a run: its markers, read once, then kept
     current by the executor's own writes."""
 
-    def __init__(self, api: GitLab, project_id: int, iid: int, chat: Slack | None = None) -> None:
+    def __init__(self, api: GitLab, project_id: int, iid: int, chat: Gateway | None = None) -> None:
         self.api, self.project_id, self.iid = api, project_id, iid
         self._markers: set[Marker] | None = None
-        self.chat = chat  # the Slack gateway, when the policy turns Slack on
+        self.chat = chat  # Slack and the webhook, when the policy turns them on
 
     @property
     def markers(self) -> set[Marker]:
@@ -265,9 +265,9 @@ _MENTION = re.compile(r"(?<![\w`])@([A-Za-z0-9_.][A-Za-z0-9_.\-]*[A-Za-z0-9_])")
 
 
 def _slack(issue: _Issue) -> Slack:
-    if issue.chat is None:
+    if issue.chat is None or issue.chat.slack is None:
         raise ChatUnavailable("Slack is not connected in this run")
-    return issue.chat
+    return issue.chat.slack
 
 
 def _text(api: GitLab, slack: Slack, markdown: str) -> str:
@@ -354,7 +354,7 @@ def apply_plan(
     api: GitLab,
     actions: list[Action],
     errors: list[str] | None = None,
-    chat: Slack | None = None,
+    chat: Gateway | None = None,
 ) -> list[Outcome]:
     """Perform a plan, issue by issue in order; a failure stops that issue's later actions
     (they may depend on it) and is an outcome (and a line in `errors`), never an abort. Slack
@@ -369,6 +369,8 @@ def apply_plan(
         for action in group:
             try:
                 outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
+                if chat and action.kind == "comment" and outcomes[-1].status == "done":
+                    chat.echo(action.body, action.markers)  # the webhook's one-way mirror
             except ChatUnavailable as exc:
                 outcomes.append(Outcome(action, f"skipped: {exc}"))
             except GitLabError as exc:

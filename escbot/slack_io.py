@@ -231,23 +231,74 @@ def mrkdwn(markdown: str, mentions: Mapping[str, str | None]) -> str:
     return text
 
 
-def connect(policy: Policy, env: Mapping[str, str] = os.environ) -> Slack | None:
-    """The gateway when the policy turns Slack on; its token is registered for redaction."""
+class Webhook:
+    """An incoming webhook (Mattermost, Microsoft Teams workflows): a one-way mirror. Each
+    message is sent as its GitLab comment is made; one that fails is not resent (nothing can
+    be read back to find it again), and the failure is one warning line."""
+
+    def __init__(self, url: str, env_name: str) -> None:
+        self.url, self.env_name = url, env_name
+        self.failure: str | None = None
+
+    def send(self, text: str) -> None:
+        if self.failure:
+            return
+        req = urllib.request.Request(
+            self.url, json.dumps({"text": text}).encode(), {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=15):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            self.failure = f"the chat webhook in {self.env_name} failed ({reason}); not resent"
+
+
+class Gateway:
+    """What the run talks to besides GitLab: the Slack thread and the webhook mirror."""
+
+    def __init__(self, chat: Chat, slack: Slack | None, webhook: Webhook | None) -> None:
+        self.chat, self.slack, self.webhook = chat, slack, webhook
+
+    @property
+    def failures(self) -> list[str]:
+        return [
+            f
+            for f in (self.slack and self.slack.failure, self.webhook and self.webhook.failure)
+            if f
+        ]
+
+    def echo(self, markdown: str, markers: list[Marker] | tuple[Marker, ...]) -> None:
+        """A comment escbot just made, to the webhook when its kind is mirrored."""
+        if self.webhook and any(m.kind in self.chat.mirror for m in markers):
+            self.webhook.send(re.sub(r"<!--.*?-->\n?", "", markdown, flags=re.S).strip())
+
+
+def connect(policy: Policy, env: Mapping[str, str] = os.environ) -> Gateway | None:
+    """The gateway when the policy turns Slack or a webhook on; the secrets they are given are
+    registered for redaction."""
     chat = policy.chat
-    if chat is None or not chat.slack:
+    if chat is None:
         return None
-    token = env.get(chat.token_env, "")
-    remember_secret(token)
-    client = WebClient(
-        token=token or None,
-        base_url=chat.base_url or "https://slack.com/api/",
-        timeout=15,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-        ],
-    )
-    return Slack(client, chat)
+    slack = webhook = None
+    if chat.slack:
+        token = env.get(chat.token_env, "")
+        remember_secret(token)
+        client = WebClient(
+            token=token or None,
+            base_url=chat.base_url or "https://slack.com/api/",
+            timeout=15,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(),
+                RateLimitErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        slack = Slack(client, chat)
+    url = env.get(chat.webhook_env or "", "")
+    if url:
+        remember_secret(url)
+        webhook = Webhook(url, chat.webhook_env or "")
+    return Gateway(chat, slack, webhook) if slack or webhook else None
 
 
 def read_threads(slack: Slack, escalations: list[Escalation]) -> list[Escalation]:
@@ -261,15 +312,3 @@ def read_threads(slack: Slack, escalations: list[Escalation]) -> list[Escalation
                 esc = esc.with_activity(thread=slack.thread(*where))
         out.append(esc)
     return out
-
-
-def send_webhook(url: str, text: str) -> None:
-    """One message to an incoming webhook (Mattermost, Teams workflows): `{"text": ...}`."""
-    req = urllib.request.Request(
-        url, json.dumps({"text": text}).encode(), {"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=15):
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        raise ChatUnavailable(f"the chat webhook failed ({exc}); not retried") from None

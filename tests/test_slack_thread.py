@@ -3,9 +3,11 @@ GitLab and Slack."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from slack_sdk import WebClient
@@ -149,6 +151,8 @@ def test_a_thread_reply_meets_the_status_update_and_each_comment_is_mirrored_onc
     assert not [m for m in posted if "status_update" in m], "met in Slack: no GitLab reminder"
     mirrored = slack.escbot_replies(ts)
     assert len(mirrored) == 1 and set(mirrored[0]) == set(posted)
+    reply = slack.replies(ts)[-1]["text"]
+    assert f"<@{slack.ids['pat']}>" in reply and "escbot:" not in reply  # a Slack mention
     check(world, "2026-11-24 11:00")
     assert slack.escbot_replies(ts) == mirrored  # once per marker
 
@@ -206,3 +210,48 @@ def test_close_out_unpins_with_the_outcome_and_ticks_the_item(world: World, slac
     assert "- [x] Escalation thread unpinned" in world.issue(iid).description
     check(world, "2026-11-24 12:00")
     assert sum("chat-close" in " ".join(m) for m in slack.escbot_replies(ts)) == 1
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_webhook_mirrors_each_comment_once_without_slack(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mattermost or Teams: each mirrored comment posted to the webhook as it is made."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Hook.received = []
+    path = tmp_path / "policies.yml"
+    path.write_text(policy_text(("  # webhook_env:", "  webhook_env:")))
+    monkeypatch.setenv("ESCBOT_POLICIES", str(path))
+    monkeypatch.setenv("ESCBOT_CHAT_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hooks/x")
+    try:
+        iid = world.open("2026-11-23 09:00")
+        check(world, "2026-11-24 10:00")
+        check(world, "2026-11-24 11:00")
+        posted = world.notes(iid, "escbot")
+        assert len(Hook.received) == len(posted) == 1
+        assert "escbot:" not in Hook.received[0]["text"] and "@pat" in Hook.received[0]["text"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    check_after = world.run("check", "--project", world.path, "--apply", when="2026-11-25 10:00")
+    lines = [line for line in check_after.stderr.splitlines() if "webhook" in line]
+    assert lines == [
+        "escbot: warning: the chat webhook in ESCBOT_CHAT_WEBHOOK failed "
+        "([Errno 111] Connection refused); not resent"
+    ]
+    assert "/hooks/x" not in check_after.stderr  # the URL is a secret
