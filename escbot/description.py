@@ -236,7 +236,8 @@ def tick_tasks(text: str, names: list[str] | tuple[str, ...]) -> tuple[str, list
 
 def fill_link(text: str, name: str, value: str) -> str:
     """The `- Name...: (link)` line (the first starting with `name`) with `value` after its
-    colon; without one, a `- Name: value` line at the end."""
+    colon; without one, a `- Name: value` line first under the "Links" heading, else at the
+    end."""
     wanted = _norm(name)
     lines = text.split("\n")
     for i, line in enumerate(lines):
@@ -244,4 +245,10 @@ def fill_link(text: str, name: str, value: str) -> str:
         if item and not _TASK.match(line) and _norm(item.group(2)).startswith(wanted):
             lines[i] = f"{item.group(1)}{item.group(2)}: {value}"
             return "\n".join(lines)
-    return text.rstrip("\n") + f"\n\n- {name}: {value}\n"
+    new = f"- {name}: {value}"
+    for i, line in enumerate(lines):
+        m = _HEADING.match(line)
+        if m and _norm(m.group(2)) == _norm(LINKS):
+            at = i + 1 + (i + 1 < len(lines) and not lines[i + 1].strip())
+            return "\n".join([*lines[:at], new, *lines[at:]])
+    return text.rstrip("\n") + f"\n\n{new}\n"

@@ -288,12 +288,12 @@ def chat_open(api: GitLab, action: Action, issue: _Issue) -> str:
     if any(m.kind == "chat-thread" and m.get("ts") for m in find_markers(text)):
         return "already done"
     data = action.data
-    found = slack.find_thread(data["channel"], action.ref)
+    found = slack.find_thread(data["channel"], action.ref, data["oldest"])
     if found is None:
         body = _text(api, slack, action.body)
         mine = slack.post(data["channel"], body, {"thread": action.ref})
         # An overlapping run may have started one too: the oldest stays, this one goes.
-        found = slack.find_thread(data["channel"], action.ref) or mine
+        found = slack.find_thread(data["channel"], action.ref, data["oldest"]) or mine
         if found != mine:
             slack.delete(*mine)
     channel, ts = found

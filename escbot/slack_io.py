@@ -140,14 +140,16 @@ class Slack:
             created_at=ts_time(msg["ts"]),
         )
 
-    def find_thread(self, channel: str, key: str) -> tuple[str, str] | None:
-        """The thread escbot started for an escalation, by its metadata (oldest first)."""
+    def find_thread(self, channel: str, key: str, oldest: str) -> tuple[str, str] | None:
+        """The thread escbot started for an escalation since `oldest`, by its metadata (the
+        first, should an overlapping run have started another)."""
         found: list[str] = []
         pages = self._call(
             "conversations.history",
             self.client.conversations_history,
             channel=self.channel_id(channel),
             include_all_metadata=True,
+            oldest=oldest,
             limit=200,
         )
         for page in pages:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from escbot.description import fill_link, tick_tasks
 from escbot.errors import redact
 from escbot.policies import PolicyError, parse_policy
 from escbot.slack_io import connect, mrkdwn
@@ -47,4 +48,19 @@ def test_mrkdwn_mentions_links_and_markers() -> None:
     text = "<!-- escbot:remind rule=x -->\n@pat @qa.lead **Missed**: see [#12](http://g/12) & more"
     assert mrkdwn(text, {"pat": "U1", "qa.lead": None}) == (
         "<@U1> @qa.lead *Missed*: see <http://g/12|#12> &amp; more"
+    )
+
+
+def test_the_links_line_and_the_checklist() -> None:
+    text = "## Links\n\n- RAID register: #2\n- Slack thread in `#lead`: (link)\n"
+    assert fill_link(text, "Slack thread", "URL") == text.replace("(link)", "URL")
+    bare = "## Links\n\n- RAID register: #2\n"
+    assert fill_link(bare, "Slack thread", "URL") == (
+        "## Links\n\n- Slack thread: URL\n- RAID register: #2\n"
+    )
+    assert fill_link("No links.", "Slack thread", "URL") == "No links.\n\n- Slack thread: URL\n"
+    ticked = tick_tasks("- [ ] Escalation thread started\n- [ ] Other\n", ["escalation thread"])
+    assert ticked == (
+        "- [x] Escalation thread started\n- [ ] Other\n",
+        ["Escalation thread started"],
     )

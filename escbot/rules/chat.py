@@ -113,6 +113,7 @@ def open_action(esc: Escalation, cls: Classification, ctx: Context, chat: Chat) 
         markers=(once,),
         data={
             "channel": channel,
+            "oldest": f"{esc.created_at.timestamp() - 86400:.6f}",  # where to look for it
             "phase1_items": list(chat.phase1_items),
             "links_line": chat.links_line,
             "comment": note,  # on the issue once the thread is there
