@@ -255,3 +255,18 @@ def test_a_webhook_mirrors_each_comment_once_without_slack(
         "([Errno 111] Connection refused); not resent"
     ]
     assert "/hooks/x" not in check_after.stderr  # the URL is a secret
+
+
+def test_a_rate_limit_past_the_retries_is_one_line_then_caught_up(
+    world: World, slack: Slacky
+) -> None:
+    iid = world.open("2026-11-23 09:00")
+    ts = slack.threads()[0]["ts"]
+    slack.sb.set_slack_faults(rate_429=1.0, retry_after=0)
+    limited = check(world, "2026-11-24 10:00")
+    lines = [line for line in limited.stderr.splitlines() if "Slack" in line]
+    assert len(lines) == 1 and "ratelimited" in lines[0], limited.stderr
+    slack.sb.set_slack_faults(rate_429=0)
+    assert world.bot_markers(iid) and slack.escbot_replies(ts) == []
+    check(world, "2026-11-24 11:00")
+    assert len(slack.escbot_replies(ts)) == 1
