@@ -17,7 +17,7 @@ from escbot.gitlab_io import GitLab, resolve_scope
 from escbot.markers import find_markers
 from escbot.policies import load_policy
 from escbot.sandbox import Sandbox
-from tests.helpers import World, policy_text
+from tests.helpers import SEV1_DESCRIPTION, SEV1_LABELS, World, policy_text
 
 CHANNEL = "ps-project-leadership"
 
@@ -270,3 +270,18 @@ def test_a_rate_limit_past_the_retries_is_one_line_then_caught_up(
     assert world.bot_markers(iid) and slack.escbot_replies(ts) == []
     check(world, "2026-11-24 11:00")
     assert len(slack.escbot_replies(ts)) == 1
+
+
+def test_an_escalation_opened_from_a_template_gets_its_thread_at_the_next_run(
+    world: World, slack: Slacky
+) -> None:
+    world.at("2026-11-23 09:00")
+    issue = world.as_user("pat").projects.get(world.project.id).issues.create(
+        {"title": "Opened in GitLab", "description": SEV1_DESCRIPTION,
+         "labels": ",".join(SEV1_LABELS), "assignee_ids": [world.users["pat"]["id"]]}
+    )  # fmt: skip
+    assert slack.threads() == []
+    check(world, "2026-11-23 10:00")
+    (thread,) = slack.threads()
+    assert thread["metadata"]["event_payload"] == {"thread": f"{world.path}#{issue.iid}"}
+    assert "- Slack thread: " in world.issue(issue.iid).description  # no Links line: added
