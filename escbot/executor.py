@@ -25,7 +25,7 @@ from escbot.slack_io import ChatUnavailable, Gateway, Slack, mrkdwn
 @dataclass
 class Outcome:
     action: Action
-    status: str  # "done", "already done", "error: ..."
+    status: str  # "done", "already done", "skipped" (Slack unavailable), "error: ..."
 
     @property
     def error(self) -> str | None:
@@ -371,8 +371,8 @@ def apply_plan(
                 outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
                 if chat and action.kind == "comment" and outcomes[-1].status == "done":
                     chat.echo(action.body, action.markers)  # the webhook's one-way mirror
-            except ChatUnavailable as exc:
-                outcomes.append(Outcome(action, f"skipped: {exc}"))
+            except ChatUnavailable:  # the gateway's one warning line says why
+                outcomes.append(Outcome(action, "skipped"))
             except GitLabError as exc:
                 outcomes.append(Outcome(action, f"error: {exc}"))
                 break

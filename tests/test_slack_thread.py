@@ -166,6 +166,7 @@ def test_slack_down_for_a_day_loses_nothing(world: World, slack: Slacky) -> None
     for result in (first, second):
         lines = [line for line in result.stderr.splitlines() if "Slack" in line]
         assert len(lines) == 1 and "next run" in lines[0], result.stderr
+        assert "Failed" not in result.stdout and "error" not in result.stdout
     on_gitlab = {m for n in world.notes(iid, "escbot") for m in find_markers(n.body)}
     assert on_gitlab, "GitLab's reminders were posted while Slack was down"
     slack.sb.set_slack_faults(rate_5xx=0)
@@ -190,6 +191,7 @@ def test_a_bad_token_is_one_line_and_gitlab_work_still_happens(
         "escbot: warning: Slack refused the token in SLACK_BOT_TOKEN (invalid_auth); "
         "the Slack thread work waits for the next run"
     ]
+    assert "Skipped: start the Slack thread" in result.stdout
     assert "xoxb-revoked" not in result.output + result.stderr
     assert slack.threads() == []
     iids = [i.iid for i in world.gl.projects.get(world.project.id).issues.list(get_all=True)]
@@ -266,6 +268,7 @@ def test_a_rate_limit_past_the_retries_is_one_line_then_caught_up(
     limited = check(world, "2026-11-24 10:00")
     lines = [line for line in limited.stderr.splitlines() if "Slack" in line]
     assert len(lines) == 1 and "ratelimited" in lines[0], limited.stderr
+    assert "Failed" not in limited.stdout and "error" not in limited.stdout
     slack.sb.set_slack_faults(rate_429=0)
     assert world.bot_markers(iid) and slack.escbot_replies(ts) == []
     check(world, "2026-11-24 11:00")
