@@ -75,20 +75,29 @@ class Slack:
         self.failure = f"{why}; the Slack thread work waits for the next run"
         raise ChatUnavailable(self.failure)
 
+    def _items(self, what: str, fn: Callable[..., Any], key: str, **kw: Any) -> list[Any]:
+        """Every page's `key` items: the SDK follows response_metadata.next_cursor, each page
+        a call of its own (so a failure on any of them is the run's one warning line)."""
+
+        def every(**args: Any) -> list[Any]:
+            return [item for page in fn(**args) for item in page.get(key) or []]
+
+        return list(self._call(what, every, **kw))
+
     def channel_id(self, name: str) -> str:
         """A channel's ID: the policy may name it (`ps-project-leadership`) or give its ID."""
         if re.fullmatch(r"[CG][A-Z0-9]{6,}", name):
             return name
         if not self._channels:
-            pages = self._call(
+            channels = self._items(
                 "conversations.list",
                 self.client.conversations_list,
+                "channels",
                 types="public_channel,private_channel",
                 exclude_archived=True,
                 limit=1000,
             )
-            for page in pages:
-                self._channels.update({c["name"]: c["id"] for c in page.get("channels") or []})
+            self._channels = {c["name"]: c["id"] for c in channels}
         bare = name.removeprefix("#")
         if bare not in self._channels:
             self.failure = f"Slack channel #{bare} not found; the Slack thread work waits"
@@ -97,22 +106,16 @@ class Slack:
 
     # ---- reading ---------------------------------------------------------------------------
 
-    def messages(self, channel: str, ts: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        pages = self._call(
+    def thread(self, channel: str, ts: str) -> ChatThread:
+        msgs = self._items(
             "conversations.replies",
             self.client.conversations_replies,
+            "messages",
             channel=channel,
             ts=ts,
             include_all_metadata=True,
             limit=200,
         )
-        for page in pages:  # the SDK follows response_metadata.next_cursor
-            out += page.get("messages") or []
-        return out
-
-    def thread(self, channel: str, ts: str, bot_id: str | None = None) -> ChatThread:
-        msgs = self.messages(channel, ts)
         parent = msgs[0] if msgs else {}
         mirrored: set[Marker] = set()
         replies: list[Note] = []
@@ -144,20 +147,20 @@ class Slack:
         """The thread escbot started for an escalation since `oldest`, by its metadata (the
         first, should an overlapping run have started another)."""
         found: list[str] = []
-        pages = self._call(
+        messages = self._items(
             "conversations.history",
             self.client.conversations_history,
+            "messages",
             channel=self.channel_id(channel),
             include_all_metadata=True,
             oldest=oldest,
             limit=200,
         )
-        for page in pages:
-            for msg in page.get("messages") or []:
-                meta = msg.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == EVENT and payload.get("thread") == key:
-                    found.append(msg["ts"])
+        for msg in messages:
+            meta = msg.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == EVENT and payload.get("thread") == key:
+                found.append(msg["ts"])
         return (self.channel_id(channel), min(found)) if found else None
 
     # ---- writing ---------------------------------------------------------------------------
@@ -204,11 +207,13 @@ class Slack:
         if username not in self._ids:
             uid = None
             if self.chat.lookup_by_email and email:
-                try:
-                    found = self.client.users_lookupByEmail(email=email)
-                    uid = found["user"]["id"]
-                except SlackApiError:
-                    uid = None  # not in the workspace: named, never mentioned
+                found = self._call(
+                    "users.lookupByEmail",
+                    self.client.users_lookupByEmail,
+                    ("users_not_found",),  # not in the workspace: named, never mentioned
+                    email=email,
+                )
+                uid = found["user"]["id"] if found else None
             self._ids[username] = uid
             if uid:
                 self._names[uid] = username
