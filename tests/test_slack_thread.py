@@ -288,3 +288,20 @@ def test_an_escalation_opened_from_a_template_gets_its_thread_at_the_next_run(
     (thread,) = slack.threads()
     assert thread["metadata"]["event_payload"] == {"thread": f"{world.path}#{issue.iid}"}
     assert "- Slack thread: " in world.issue(issue.iid).description  # no Links line: added
+
+
+def test_a_customer_with_its_own_channel_gets_its_threads_there(
+    world: World, slack: Slacky, sandbox: Sandbox
+) -> None:
+    own = sandbox.slack_seed(channels=[{"name": "acme-escalation", "members": ["escbot"]}])
+    text = slack.policy_path.read_text().replace(
+        "  # customer_channels: {Acme Logistics: acme-escalation}",
+        "  customer_channels: {Acme Logistics: acme-escalation}",
+    )
+    slack.policy_path.write_text(text)
+    iid = world.open("2026-11-23 09:00")
+    assert slack.threads() == []
+    channel = own["channels"]["acme-escalation"]
+    (thread,) = slack.bot.conversations_history(channel=channel)["messages"]
+    assert f"channel={channel}" in world.issue(iid).description
+    assert thread["pinned_to"] == [channel]
