@@ -106,7 +106,8 @@ def test_new_starts_and_pins_the_thread_once_and_records_it(world: World, slack:
     check(world, "2026-11-23 11:00")
     assert len(slack.threads()) == 1 and slack.pinned() == [parent["ts"]]
     said = [n for n in world.notes(iid) if "escbot:chat-thread" in n.body]
-    assert len(said) == 1
+    assert len(said) == 1 and said[0].internal  # an internal note, as every escbot comment
+    assert "Escalation thread started" in said[0].body
 
 
 def test_overlapping_runs_open_one_thread(world: World, slack: Slacky, sandbox: Sandbox) -> None:
