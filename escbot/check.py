@@ -21,6 +21,7 @@ from escbot.model import Context, Escalation, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
+from escbot.slack_io import Gateway, connect, read_threads
 from escbot.snapshot import check_people, complete, read_context, read_one, read_portfolio
 
 T = TypeVar("T")
@@ -109,17 +110,29 @@ def run_check(
     *,
     apply: bool,
     rules: Iterable[Rule] = RULES,
+    chat: Gateway | None = None,
 ) -> CheckResult:
     result = CheckResult(now=now, applied=apply)
     muted, result.warnings = check_people(api, scope, policy)
     ctx = replace(read_context(api, policy, now), muted=muted)
     result.bot = ctx.bot
+    chat = chat or connect(policy)
     portfolio = read_portfolio(api, scope, policy, now)
     _report_unreadable(result, portfolio.unreadable)
-    evaluate_all(api, portfolio.escalations, ctx, result, rules)
+    escalations = portfolio.escalations
+    if chat and chat.slack:
+        escalations = read_threads(chat.slack, escalations)
+    evaluate_all(api, escalations, ctx, result, rules)
     if apply:
-        result.outcomes = apply_plan(api, result.actions, result.errors)
+        result.outcomes = apply_plan(api, result.actions, result.errors, chat)
+    _chat_warning(result, chat)
     return result
+
+
+def _chat_warning(result: CheckResult, chat: Gateway | None) -> None:
+    """Slack's failure (and the webhook's) is one warning line; the GitLab work was done."""
+    if chat is not None:
+        result.warnings += chat.failures
 
 
 def run_one(
@@ -131,19 +144,24 @@ def run_one(
     *,
     apply: bool,
     rules: Iterable[Rule],
+    chat: Gateway | None = None,
 ) -> CheckResult:
     """Evaluate the given rules (only) on one escalation; apply the plan if asked."""
     result = CheckResult(now=now, applied=apply)
     ctx = read_context(api, policy, now)
     result.bot = ctx.bot
+    chat = chat or connect(policy)
     esc = read_one(api, project_id, iid)
     if policy.labels.marker.name not in esc.labels:
         raise EscbotError(f"{esc.ref} is not an escalation: {_what_it_is(esc, policy)}")
+    if chat and chat.slack:
+        esc = read_threads(chat.slack, [esc])[0]
     ev = guarded(esc.ref, result.errors, evaluate, esc, ctx, rules)
     if ev is not None:
         result.escalations, result.evaluations = [esc], [ev]
     if apply:
-        result.outcomes = apply_plan(api, result.actions, result.errors)
+        result.outcomes = apply_plan(api, result.actions, result.errors, chat)
+    _chat_warning(result, chat)
     return result
 
 

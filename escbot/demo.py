@@ -448,6 +448,53 @@ def step_customer_view(d: Demo) -> None:
     d.echo(f"(the web view then shows what {username} sees on every page, until ?as=root)")
 
 
+def step_slack(d: Demo) -> None:
+    """The Slack thread against the sandbox's Slack, printed as the channel reads."""
+    from dataclasses import replace
+
+    from slack_sdk import WebClient
+
+    from escbot.slack_io import connect
+
+    d.header("9. The Slack escalation thread (policies.yml chat, on for this step)")
+    ws = d.sb.slack_seed(
+        users=[{"name": "escbot", "bot": True}, {"name": "pat", "real_name": "Pat Morgan"}],
+        channels=[{"name": "ps-project-leadership", "members": ["escbot", "pat"]}],
+    )
+    assert d.policy.chat is not None
+    chat = replace(d.policy.chat, slack=True, base_url=d.sb.slack_url, users=ws["users"])
+    policy = replace(d.policy, chat=chat)
+    channel = ws["channels"]["ps-project-leadership"]
+    bot = WebClient(ws["tokens"]["escbot"], base_url=d.sb.slack_url)
+    pat = WebClient(ws["tokens"]["pat"], base_url=d.sb.slack_url)
+    for day in (8, 9):
+        d.at(START + timedelta(days=day, hours=1))
+        if day == 9:  # the DRI answers in Slack: that is the week's path-to-green update
+            threads = bot.conversations_history(channel=channel)["messages"]
+            globex = next(t for t in threads if "Globex" in t["text"])
+            text = "Path to green agreed with Globex: crew added. #path-to-green"
+            pat.chat_postMessage(channel=channel, thread_ts=globex["ts"], text=text)
+        gateway = connect(policy, {chat.token_env: ws["tokens"]["escbot"]})
+        result = run_check(d.api(), d.scope(), policy, d.now, apply=True, chat=gateway)
+        done = [o.action.summary for o in result.outcomes if o.action.kind.startswith("chat_")]
+        d.echo(f"-- {d.local(d.now)}: " + ("; ".join(done) or "nothing for Slack"))
+    names = {uid: name for name, uid in ws["users"].items()}
+    d.echo("#ps-project-leadership, oldest first (📌 pinned):")
+    for parent in reversed(bot.conversations_history(channel=channel)["messages"]):
+        thread = bot.conversations_replies(channel=channel, ts=parent["ts"])["messages"]
+        for i, msg in enumerate(thread):
+            lead = ("  📌 " if parent.get("pinned_to") else "  ") if i == 0 else "      ↳ "
+            # The gist of each message: tables and hidden markers are for GitLab.
+            lines = [
+                line
+                for line in msg["text"].splitlines()
+                if line.strip() and not line.lstrip().startswith(("|", "<!--"))
+            ][:3]
+            d.echo(f"{lead}{names.get(msg['user'], '?')}: {lines[0][:100]}")
+            for line in lines[1:]:
+                d.echo(" " * (len(lead) + 2) + line[:100])
+
+
 STEPS: list[Callable[[Demo], None]] = [
     step_foundation,
     step_open,
@@ -457,6 +504,7 @@ STEPS: list[Callable[[Demo], None]] = [
     step_intake,
     step_report,
     step_customer_view,
+    step_slack,
 ]
 
 

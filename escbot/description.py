@@ -220,3 +220,35 @@ def blockers(text: str | None) -> list[Blocker]:
                 opened = None
         out.append(Blocker(item.text, opened, item.checked or item.inapplicable))
     return out
+
+
+def tick_tasks(text: str, names: list[str] | tuple[str, ...]) -> tuple[str, list[str]]:
+    """The text with the open tasks that start with any of `names` checked, and their texts."""
+    wanted = [_norm(n) for n in names if _norm(n)]
+    lines, ticked = text.split("\n"), []
+    for i, line in enumerate(lines):
+        m = _TASK.match(line)
+        if m and m.group(1) == " " and any(_norm(m.group(2)).startswith(w) for w in wanted):
+            lines[i] = line.replace("[ ]", "[x]", 1)
+            ticked.append(m.group(2).strip())
+    return "\n".join(lines), ticked
+
+
+def fill_link(text: str, name: str, value: str) -> str:
+    """The `- Name...: (link)` line (the first starting with `name`) with `value` after its
+    colon; without one, a `- Name: value` line first under the "Links" heading, else at the
+    end."""
+    wanted = _norm(name)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        item = re.match(r"^(\s*[-*+]\s+)([^:]+):", line)
+        if item and not _TASK.match(line) and _norm(item.group(2)).startswith(wanted):
+            lines[i] = f"{item.group(1)}{item.group(2)}: {value}"
+            return "\n".join(lines)
+    new = f"- {name}: {value}"
+    for i, line in enumerate(lines):
+        m = _HEADING.match(line)
+        if m and _norm(m.group(2)) == _norm(LINKS):
+            at = i + 1 + (i + 1 < len(lines) and not lines[i + 1].strip())
+            return "\n".join([*lines[:at], new, *lines[at:]])
+    return text.rstrip("\n") + f"\n\n{new}\n"

@@ -7,22 +7,25 @@ overlapping run never posts twice; failures become outcomes, never an abort of t
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from escbot import description as desc
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
-from escbot.markers import Marker, find_markers
+from escbot.markers import Marker, find_markers, marker
 from escbot.opening import raid_line
 from escbot.plan import Action, ActionKind
+from escbot.slack_io import ChatUnavailable, Gateway, Slack, mrkdwn
 
 
 @dataclass
 class Outcome:
     action: Action
-    status: str  # "done", "already done", "error: ..."
+    status: str  # "done", "already done", "skipped" (Slack unavailable), "error: ..."
 
     @property
     def error(self) -> str | None:
@@ -33,9 +36,10 @@ class _Issue:
     """What the executor knows of one issue during a run: its markers, read once, then kept
     current by the executor's own writes."""
 
-    def __init__(self, api: GitLab, project_id: int, iid: int) -> None:
+    def __init__(self, api: GitLab, project_id: int, iid: int, chat: Gateway | None = None) -> None:
         self.api, self.project_id, self.iid = api, project_id, iid
         self._markers: set[Marker] | None = None
+        self.chat = chat  # Slack and the webhook, when the policy turns them on
 
     @property
     def markers(self) -> set[Marker]:
@@ -254,6 +258,80 @@ def assign(api: GitLab, action: Action, issue: _Issue) -> str:
     return "done"
 
 
+# --------------------------------------------------------------------------------------------
+# The Slack thread: Slack through the gateway, each step found again before it is done.
+
+_MENTION = re.compile(r"(?<![\w`])@([A-Za-z0-9_.][A-Za-z0-9_.\-]*[A-Za-z0-9_])")
+
+
+def _slack(issue: _Issue) -> Slack:
+    if issue.chat is None or issue.chat.slack is None:
+        raise ChatUnavailable("Slack is not connected in this run")
+    return issue.chat.slack
+
+
+def _text(api: GitLab, slack: Slack, markdown: str) -> str:
+    """Slack's text of a markdown body: GitLab users mentioned become Slack mentions."""
+    ids = {}
+    for name in dict.fromkeys(_MENTION.findall(markdown)):
+        user = api.user(name)
+        if user is not None:
+            ids[name] = slack.slack_id(name, user.get("email") or user.get("public_email"))
+    return mrkdwn(markdown, ids)
+
+
+def chat_open(api: GitLab, action: Action, issue: _Issue) -> str:
+    """Start the thread (or find the one a run cut short posted, by its metadata), pin it,
+    record it in the description (marker, Links line, Phase 1 items ticked), say so."""
+    slack = _slack(issue)
+    text = api.issue(action.project_id, action.iid).get("description") or ""
+    if any(m.kind == "chat-thread" and m.get("ts") for m in find_markers(text)):
+        return "already done"
+    data = action.data
+    found = slack.find_thread(data["channel"], action.ref, data["oldest"])
+    if found is None:
+        body = _text(api, slack, action.body)
+        mine = slack.post(data["channel"], body, {"thread": action.ref})
+        # An overlapping run may have started one too: the oldest stays, this one goes.
+        found = slack.find_thread(data["channel"], action.ref, data["oldest"]) or mine
+        if found != mine:
+            slack.delete(*mine)
+    channel, ts = found
+    slack.pin(channel, ts)
+    link = slack.permalink(channel, ts)
+    where = marker("chat-thread", channel=channel, ts=ts)
+    new, _ticked = desc.tick_tasks(text, data["phase1_items"])
+    new = desc.fill_link(new, data["links_line"], f"{link} {where}")
+    api.edit_issue(action.project_id, action.iid, description=new)
+    post_comment(api, replace(action, kind="comment", body=data["comment"]), issue)
+    return "done"
+
+
+def chat_reply(api: GitLab, action: Action, issue: _Issue) -> str:
+    """A reply in the thread, once per set of markers (found again by message metadata)."""
+    slack = _slack(issue)
+    channel, ts = action.data["thread"]
+    if set(action.markers) <= slack.thread(channel, ts).mirrored:
+        return "already done"
+    payload = {"thread": action.ref, "markers": [m.render() for m in action.markers]}
+    slack.post(channel, _text(api, slack, action.body), payload, thread_ts=ts)
+    return "done"
+
+
+def chat_close(api: GitLab, action: Action, issue: _Issue) -> str:
+    """The outcome posted once, the close-out item ticked, and the thread unpinned last (the
+    rule plans this while the thread is pinned, so a run cut short is finished by the next)."""
+    chat_reply(api, action, issue)
+    item = action.data.get("closeout_item")
+    if item:
+        text = api.issue(action.project_id, action.iid).get("description") or ""
+        new, ticked = desc.tick_tasks(text, [item])
+        if ticked:
+            api.edit_issue(action.project_id, action.iid, description=new)
+    channel, ts = action.data["thread"]
+    return "done" if _slack(issue).unpin(channel, ts) else "already done"
+
+
 HANDLERS: dict[ActionKind, Handler] = {
     "comment": post_comment,
     "edit_description": edit_description,
@@ -266,23 +344,35 @@ HANDLERS: dict[ActionKind, Handler] = {
     "close_companion": close_companion,
     "assign": assign,
     "confidential": make_confidential,
+    "chat_open": chat_open,
+    "chat_reply": chat_reply,
+    "chat_close": chat_close,
 }
 
 
 def apply_plan(
-    api: GitLab, actions: list[Action], errors: list[str] | None = None
+    api: GitLab,
+    actions: list[Action],
+    errors: list[str] | None = None,
+    chat: Gateway | None = None,
 ) -> list[Outcome]:
     """Perform a plan, issue by issue in order; a failure stops that issue's later actions
-    (they may depend on it) and is an outcome (and a line in `errors`), never an abort."""
+    (they may depend on it) and is an outcome (and a line in `errors`), never an abort. Slack
+    failing is no error: that action is skipped (the gateway's one warning line says why) and
+    the issue's GitLab work goes on."""
     outcomes: list[Outcome] = []
     by_issue: dict[tuple[int, int], list[Action]] = defaultdict(list)
     for action in actions:
         by_issue[(action.project_id, action.iid)].append(action)
     for (project_id, iid), group in by_issue.items():
-        issue = _Issue(api, project_id, iid)
+        issue = _Issue(api, project_id, iid, chat)
         for action in group:
             try:
                 outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
+                if chat and action.kind == "comment" and outcomes[-1].status == "done":
+                    chat.echo(action.body, action.markers)  # the webhook's one-way mirror
+            except ChatUnavailable:  # the gateway's one warning line says why
+                outcomes.append(Outcome(action, "skipped"))
             except GitLabError as exc:
                 outcomes.append(Outcome(action, f"error: {exc}"))
                 break

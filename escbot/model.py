@@ -92,6 +92,17 @@ class Member:
 
 
 @dataclass(frozen=True)
+class ChatThread:
+    """The escalation's Slack thread as read this run."""
+
+    channel: str  # the channel's ID
+    ts: str  # the thread's first message
+    pinned: bool
+    replies: tuple[Note, ...]  # people's replies, as comments (they meet requirements too)
+    mirrored: frozenset[Marker]  # the markers of escbot's replies (from message metadata)
+
+
+@dataclass(frozen=True)
 class Escalation:
     project_id: int
     project_path: str
@@ -122,6 +133,7 @@ class Escalation:
     raid: Companion | None = None
     retro: Companion | None = None
     links: frozenset[tuple[int, int]] | None = None  # (project id, iid) of linked issues
+    thread: ChatThread | None = None  # its Slack thread, when recorded and readable this run
 
     @property
     def ref(self) -> str:
@@ -134,6 +146,15 @@ class Escalation:
     @property
     def description_markers(self) -> list[Marker]:
         return find_markers(self.description)
+
+    @property
+    def thread_ref(self) -> tuple[str, str] | None:
+        """(channel ID, ts) of the Slack thread the description's marker records."""
+        for m in self.description_markers:
+            channel, ts = m.get("channel"), m.get("ts")
+            if m.kind == "chat-thread" and channel and ts:
+                return channel, ts
+        return None
 
     @property
     def opened_as(self) -> str | None:

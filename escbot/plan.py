@@ -20,9 +20,12 @@ ActionKind = Literal[
     "close_companion",
     "assign",
     "confidential",
+    "chat_open",
+    "chat_reply",
+    "chat_close",
 ]
 # Kinds whose write the customer might read: a note, or an issue escbot creates.
-NOTE_KINDS: frozenset[ActionKind] = frozenset({"comment", "close_companion"})
+NOTE_KINDS: frozenset[ActionKind] = frozenset({"comment", "close_companion", "chat_open"})
 ISSUE_KINDS: frozenset[ActionKind] = frozenset({"create_raid", "create_retro"})
 
 

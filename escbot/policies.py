@@ -334,6 +334,27 @@ class Talkback:
 
 
 @dataclass(frozen=True)
+class Chat:
+    """The escalation thread in Slack, and a one-way mirror to an incoming webhook."""
+
+    slack: bool  # off by default: nothing is posted to Slack unless enabled
+    token_env: str  # the environment variable holding the bot token (never in the file)
+    base_url: str | None  # Slack's Web API unless set (the sandbox's /slack/api/)
+    channel: str  # the leadership channel, where threads start (name or ID)
+    customer_channels: dict[str, str]  # customer (intake.customers) -> its own channel
+    users: dict[str, str]  # GitLab username -> Slack user ID
+    lookup_by_email: bool  # unmapped users: Slack's users.lookupByEmail on their GitLab e-mail
+    mirror: tuple[str, ...]  # comment kinds also posted to the thread
+    phase1_items: tuple[str, ...]  # checklist items the thread's start ticks (by their start)
+    links_line: str  # the Links line that gets the thread's link (by its start)
+    closeout_item: str | None  # the close-out item unpinning ticks (a close_out.items key)
+    webhook_env: str | None  # the variable holding an incoming-webhook URL (Mattermost, Teams)
+
+    def channel_for(self, customer: str | None) -> str:
+        return self.customer_channels.get(customer or "", self.channel)
+
+
+@dataclass(frozen=True)
 class CalendarSpec:
     timezone: str
     working_days: tuple[str, ...]
@@ -406,6 +427,7 @@ class Policy:
     visibility: Visibility
     talkback: Talkback
     warnings: list[str] = field(default_factory=list)
+    chat: Chat | None = None  # None: the section's defaults (off)
 
     def render(self, name: str, **context: Any) -> str:
         """A template from the policy's own templates folder, else the shipped ones."""
@@ -1059,6 +1081,32 @@ SCHEMA = s_struct(
             ),
             {},
         ),
+        "chat": F(
+            s_struct(
+                {
+                    "slack": F(s_bool, False),
+                    "token_env": F(s_str, "SLACK_BOT_TOKEN"),
+                    "base_url": F(s_optional(s_str), None),
+                    "channel": F(s_str, "ps-project-leadership"),
+                    "customer_channels": F(s_map(s_str), {}),
+                    "users": F(s_map(s_str, s_username), {}),
+                    "lookup_by_email": F(s_bool, True),
+                    "mirror": F(
+                        s_list(s_enum(*COMMENT_KINDS)),
+                        ["remind", "promote", "rag", "gate", "closeout", "complete"],
+                    ),
+                    "phase1_items": F(
+                        s_list(s_str),
+                        ["Escalation thread started", "This issue attached to the Slack thread"],
+                    ),
+                    "links_line": F(s_str, "Slack thread"),
+                    "closeout_item": F(s_optional(s_str), "unpin"),
+                    "webhook_env": F(s_optional(s_str), None),
+                },
+                Chat,
+            ),
+            {},
+        ),
         "process": F(
             s_struct(
                 {
@@ -1203,6 +1251,7 @@ def _build(d: dict[str, Any], ctx: _Ctx, name: str, base: Path | None) -> Policy
         visibility=d["visibility"],
         talkback=_talkback(d["talkback"], labels, requirements, ctx),
         warnings=ctx.warnings,
+        chat=d["chat"],
     )
 
 

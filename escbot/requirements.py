@@ -116,13 +116,18 @@ def _last_in(times: list[datetime], after: datetime, until: datetime) -> datetim
 
 
 class NoteKind(RequirementKind):
-    """A staff member's comment (or internal note) with the requirement's tag or a heading with
-    its title; a customer's comment never counts as the team's update."""
+    """A staff member's comment (or internal note, or reply in the Slack thread) with the
+    requirement's tag or a heading with its title; a customer's comment never counts as the
+    team's update."""
 
     name = "note"
 
     def met_times(self, esc: Escalation, req: Requirement, ctx: Context) -> list[datetime]:
-        return sorted(n.created_at for n in esc.notes if ctx.counts(n) and req.matches(n.body))
+        # A reply in the escalation's Slack thread is a comment like any other.
+        replies = esc.thread.replies if esc.thread else ()
+        return sorted(
+            n.created_at for n in (*esc.notes, *replies) if ctx.counts(n) and req.matches(n.body)
+        )
 
     def detail(self, req: Requirement, esc: Escalation) -> str:
         return f'a comment with {req.tag} or a heading "{req.title}"'

@@ -87,3 +87,5 @@ def test_demo_runs_every_step(tmp_path) -> None:
     assert "briefing issue created: http://127.0.0.1:" in out
     assert "/demo-pmo/briefings/-/issues/1\n" in out  # the PMO's own project, not a customer's
     assert "dana, Guest in demo-customers/acme-logistics, sees 0 of its 5 issues" in out
+    assert "start the Slack thread of demo-customers/globex-rentals#1" in out
+    assert "      ↳ pat: Path to green agreed with Globex" in out

@@ -11,12 +11,15 @@ import pytest
 
 from escbot.executor import HANDLERS
 from escbot.markers import marker
-from escbot.model import Companion, Context, Escalation, LabelEvent
+from escbot.model import ChatThread, Companion, Context, Escalation, LabelEvent
 from escbot.plan import ActionKind
 from escbot.policies import REQUIREMENT_KINDS
 from escbot.requirements import KINDS
 from escbot.rules import RULES, Rule, evaluate
-from tests.helpers import BOT, SEV1_DESCRIPTION, escalation, ny, policy
+from tests.helpers import BOT, SEV1_DESCRIPTION, escalation, note, ny, policy
+
+# Every rule on: the Slack thread too.
+ALL_ON = policy(chat=("  slack: false", "  slack: true"))
 
 PACKAGE = Path(__file__).resolve().parent.parent / "escbot"
 
@@ -171,6 +174,15 @@ def _snapshots() -> list[Escalation]:
             labels=(*SEV2, "needs-decision"),
             description="## Leadership decision\n- [ ] Escalate to Sev 1\n- [x] Remain in monitoring\n",
         ),
+        # Its Slack thread: a comment to mirror, and close-out to unpin.
+        escalation(
+            created_at=created,
+            description=done + "\n<!-- escbot:chat-thread channel=C0LEAD ts=1762000000.000100 -->",
+            labels=(*escalation().labels[:-1], "phase::resolution"),
+            retro=raid,
+            notes=(note(str(marker("remind", rule="x")), created + timedelta(days=1), BOT),),
+            thread=ChatThread("C0LEAD", "1762000000.000100", True, (), frozenset()),
+        ),
         escalation(
             created_at=created,
             author="support-bot",
@@ -186,7 +198,7 @@ def _snapshots() -> list[Escalation]:
 
 def test_rules_plan_only_the_kinds_they_declare() -> None:
     escs = _snapshots()
-    ctx = Context(policy=policy(), now=ny("2026-11-24 10:00"), bot=BOT)
+    ctx = Context(policy=ALL_ON, now=ny("2026-11-24 10:00"), bot=BOT)
     seen: set[str] = set()
     for esc in escs:
         for rule in RULES:
@@ -200,7 +212,7 @@ def test_rules_plan_only_the_kinds_they_declare() -> None:
 def test_each_rule_is_pure_over_a_snapshot(rule: Rule) -> None:
     """Same snapshot, same verdict: no hidden clock or state."""
     escs = _snapshots()
-    ctx = Context(policy=policy(), now=ny("2026-11-24 10:00"), bot=BOT)
+    ctx = Context(policy=ALL_ON, now=ny("2026-11-24 10:00"), bot=BOT)
     for esc in escs:
         assert rule.evaluate(esc, ctx) == rule.evaluate(esc, ctx)
     assert evaluate(escs[0], ctx).findings

@@ -37,6 +37,22 @@ REQUIRED = [
 ]
 
 
+def start_thread(api: GitLab, policy: Policy, now: datetime, issue: dict[str, Any] | None) -> None:
+    """The escalation's Slack thread at once (policy `chat`); else the next run starts it."""
+    if issue is None or policy.chat is None or not policy.chat.slack:
+        return
+    from escbot.check import run_one
+    from escbot.rules import rules_named
+
+    done = run_one(
+        api, issue["project_id"], issue["iid"], policy, now, apply=True, rules=rules_named("chat")
+    )
+    for outcome in done.outcomes:
+        click.echo(f"{outcome.action.summary}: {outcome.status}", err=True)
+    for warning in done.warnings:
+        click.echo(f"escbot: warning: {warning}", err=True)
+
+
 def interactive() -> bool:
     """True when a person can answer prompts (tests replace this)."""
     try:
@@ -299,6 +315,7 @@ def command(
             result = open_escalation(
                 api, policy, request, progress=lambda text: click.echo(text, err=True)
             )
+            start_thread(api, policy, now, result.escalation)
     else:
         for action in result.actions:
             click.echo(action, err=True)

@@ -65,7 +65,8 @@ def serve(
     """Serve the sandbox until Ctrl-C or SIGTERM.
 
     The first line of output is `sandbox: <base URL> token=<root token>`; the second,
-    `web: <URL>`, is where a person starts reading (the read-only web view).
+    `web: <URL>`, is where a person starts reading (the read-only web view); the third,
+    `slack: <URL>`, the base URL of its Slack Web API for slack_sdk.
     """
     from escbot.sandbox import start_sandbox
 
@@ -90,6 +91,7 @@ def serve(
     echo_unredacted(f"sandbox: {sb.url} token={sb.token}")
     who = "from this machine, no token needed" if _loopback(host) else "root's token needed"
     click.echo(f"web: {sb.url}/ (start reading here: read-only, what root sees; {who})")
+    click.echo(f"slack: {sb.slack_url} (Slack Web API; POST /__sandbox__/slack makes a workspace)")
     sys.stdout.flush()
     stop = threading.Event()
 

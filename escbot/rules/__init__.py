@@ -20,6 +20,7 @@ from escbot.explain import why
 from escbot.model import Context, Escalation
 from escbot.plan import ISSUE_KINDS, NOTE_KINDS, Action, ActionKind, Evaluation
 from escbot.policies import Visibility
+from escbot.rules.chat import chat_rule, mirror
 from escbot.rules.closeout import closeout_rule
 from escbot.rules.compose import compose
 from escbot.rules.decision import decision_rule
@@ -56,6 +57,8 @@ RULES: tuple[Rule, ...] = (
     Rule("intake", intake_rule, frozenset({"comment", "labels", "assign"})),
     Rule("raid", raid_rule, frozenset({"create_raid"})),
     Rule("due_date", due_date_rule, frozenset({"due_date"})),
+    # Last: Slack's actions come after the GitLab work they mirror.
+    Rule("chat", chat_rule, frozenset({"chat_open", "chat_reply", "chat_close"})),
 )
 BY_NAME = {rule.name: rule for rule in RULES}
 # `escbot closeout`: the close-out rules whatever the escalation's phase, and the warranty.
@@ -81,6 +84,7 @@ def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Ev
         ev.notes += found.notes
         ev.needs |= found.needs
     ev.actions, remarks = compose(ev.actions, ctx)
+    ev.actions += mirror(esc, ev.actions, ctx)  # the composed comments, also in the thread
     ev.notes += remarks
     ev.actions = [explained(a, esc, ctx) for a in ev.actions]
     return ev

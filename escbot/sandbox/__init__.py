@@ -19,6 +19,8 @@ Test levers (admin token; never under /api/v4, never counted in stats):
   POST /__sandbox__/service_desk  an issue as Service Desk files it (support-bot, confidential)
   POST /__sandbox__/job_token     {"user": name} -> a CI job token (reads project issues only)
   POST /__sandbox__/reset         everything but root and its token
+  POST /__sandbox__/slack         Slack people and channels (escbot/sandbox/slack.py)
+  GET/PUT /__sandbox__/slack/faults  Slack's own faults, the same knobs as GitLab's
 """
 
 from __future__ import annotations
@@ -160,6 +162,20 @@ class Sandbox:
 
     def reset(self) -> None:
         self.request("POST", "/__sandbox__/reset")
+
+    # ------------------------------------------------------------ Slack
+    @property
+    def slack_url(self) -> str:
+        """The Slack Web API's base URL, for `slack_sdk.WebClient(base_url=...)`."""
+        return f"{self.url}/slack/api/"
+
+    def slack_seed(self, **kw: Any) -> dict[str, Any]:
+        """Slack people (users: name, real_name, email, bot) and channels (name, members);
+        returns their IDs and a token for each person."""
+        return self.request("POST", "/__sandbox__/slack", kw)
+
+    def set_slack_faults(self, **kw: Any) -> dict[str, Any]:
+        return self.request("PUT", "/__sandbox__/slack/faults", kw)
 
     # ------------------------------------------------------------ users
     def create_user(

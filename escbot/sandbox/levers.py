@@ -4,15 +4,18 @@ desk, reset and job tokens. Admin token required; never counted in stats."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from escbot.sandbox import render
+from escbot.sandbox import render, slack
 from escbot.sandbox.access import find_project, find_user
 from escbot.sandbox.api_issues import create_issue_row, reload
 from escbot.sandbox.clock import fmt
 from escbot.sandbox.core import ApiError, Ctx, invalid, missing, to_bool, to_int
 from escbot.sandbox.domain import insert_token, insert_user
 from escbot.sandbox.store import DATA_TABLES
+
+if TYPE_CHECKING:
+    from escbot.sandbox.server import Faults
 
 NOT_FOUND = ApiError(404, {"error": "404 Not Found"})
 
@@ -62,7 +65,7 @@ def _faults_get(ctx: Ctx) -> Any:
     return ctx.app.faults.snapshot()
 
 
-def _faults_put(ctx: Ctx) -> Any:
+def _faults_put(ctx: Ctx, faults: Faults | None = None) -> Any:
     data = {k: v for k, v in ctx.params.items() if k not in ("private_token", "access_token")}
     clean: dict[str, Any] = {}
     for k, v in data.items():
@@ -72,7 +75,7 @@ def _faults_put(ctx: Ctx) -> Any:
             except ValueError:
                 raise invalid(k) from None
         clean[k] = v
-    return ctx.app.faults.update(clean)
+    return (faults or ctx.app.faults).update(clean)
 
 
 def _settings_get(ctx: Ctx) -> Any:
@@ -128,6 +131,14 @@ def _service_desk(ctx: Ctx) -> Any:
     return render.issue_json(bctx, reload(ctx, issue["id"]), context_project=project["id"])
 
 
+def _slack_seed(ctx: Ctx) -> Any:
+    return slack.seed(ctx.conn, ctx.params)
+
+
+def _slack_faults_put(ctx: Ctx) -> Any:
+    return _faults_put(ctx, ctx.app.slack_faults)
+
+
 def _reset(ctx: Ctx) -> Any:
     conn = ctx.conn
     root = find_user(conn, "root")
@@ -142,10 +153,13 @@ def _reset(ctx: Ctx) -> Any:
     conn.execute("DELETE FROM tokens WHERE user_id != ? OR kind != 'pat'", (root_id,))
     ctx.app.stats.reset()
     ctx.app.rate.reset()
-    ctx.app.faults.update(
-        {"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0, "drop_after_writes": [],
-         "rate_drop_after_write": 0}
-    )  # fmt: skip
+    for faults in (ctx.app.faults, ctx.app.slack_faults):
+        faults.update(
+            {"latency_ms": 0, "rate_5xx": 0, "rate_429": 0, "rate_drop": 0,
+             "drop_after_writes": [], "rate_drop_after_write": 0}
+        )  # fmt: skip
+    for table in slack.TABLES:
+        conn.execute(f"DELETE FROM {table}")
     return {"reset": True}
 
 
@@ -174,4 +188,7 @@ ROUTES = {
     ("POST", "/service_desk"): _service_desk,
     ("POST", "/reset"): _reset,
     ("POST", "/job_token"): _job_token,
+    ("POST", "/slack"): _slack_seed,
+    ("GET", "/slack/faults"): lambda ctx: ctx.app.slack_faults.snapshot(),
+    ("PUT", "/slack/faults"): _slack_faults_put,
 }

@@ -36,6 +36,7 @@ from escbot.sandbox import (  # noqa: F401
     api_notes,
     api_search,
     api_users,
+    slack,
     web,
 )
 from escbot.sandbox.access import find_user
@@ -353,6 +354,9 @@ class App:
         self.clock = clock
         self.settings: dict[str, Any] = {"scoped_labels": scoped_labels, "rate_limit": rate_limit}
         self.faults = Faults()
+        self.slack_faults = Faults()  # Slack's own: it can be down while GitLab is up
+        with store.lock:
+            slack.install(store.conn)
         self.limits = Limits()
         self.stats = Stats()
         self.rate = RateLimiter()
@@ -367,6 +371,9 @@ class App:
         try:
             if path == "/__sandbox__" or path.startswith("/__sandbox__/"):
                 return self._levers(method, path, qs, headers, body, base)
+            if path.startswith(slack.PREFIX):
+                answer = slack.handle(self, method, path, qs, headers, body)
+                return DROP if answer is None else Response(*answer)
             if path == "/api/v4" or path.startswith("/api/v4/"):
                 return self._api(method, path, qs, headers, body, base, client)
             if method in ("GET", "HEAD"):  # the read-only web view
