@@ -21,7 +21,14 @@ from escbot.model import Context, Escalation, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
-from escbot.snapshot import check_people, complete, read_context, read_one, read_portfolio
+from escbot.snapshot import (
+    check_people,
+    complete,
+    read_context,
+    read_one,
+    read_portfolio,
+    threads_read,
+)
 
 T = TypeVar("T")
 
@@ -118,7 +125,8 @@ def run_check(
     _report_unreadable(result, portfolio.unreadable)
     evaluate_all(api, portfolio.escalations, ctx, result, rules)
     if apply:
-        result.outcomes = apply_plan(api, result.actions, result.errors)
+        read = threads_read(result.escalations)
+        result.outcomes = apply_plan(api, result.actions, result.errors, read)
     return result
 
 

@@ -1,14 +1,19 @@
 """The executor: a plan of actions becomes GitLab writes, each idempotent by its marker.
 
 One static table, HANDLERS, maps every action kind to its handler; every write goes through the
-gateway (escbot.gitlab_io). Before a write the handler reads what is there now, so a rerun or an
-overlapping run never posts twice; failures become outcomes, never an abort of the run.
+gateway (escbot.gitlab_io). Before a write the handler looks at what is there now, so a rerun or
+an overlapping run never posts twice; failures become outcomes, never an abort of the run.
+
+Comments cost one POST each under the lease: the run's own read of an escalation's whole thread
+(taken under the lease, so no other escbot run has written since) stands in for the pre-check,
+and no overlapping run can have posted the same marker, so there is nothing to dedupe. Without
+the lease, or for an issue the run did not read whole, the thread is read before and after.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +35,14 @@ class Outcome:
 
 
 class _Issue:
-    """What the executor knows of one issue during a run: its markers, read once, then kept
-    current by the executor's own writes."""
+    """What the executor knows of one issue during a run: its markers, read once (or taken from
+    the run's own read, `known`), then kept current by the executor's own writes."""
 
-    def __init__(self, api: GitLab, project_id: int, iid: int) -> None:
+    def __init__(
+        self, api: GitLab, project_id: int, iid: int, known: Iterable[Marker] | None = None
+    ) -> None:
         self.api, self.project_id, self.iid = api, project_id, iid
-        self._markers: set[Marker] | None = None
+        self._markers: set[Marker] | None = None if known is None else set(known)
 
     @property
     def markers(self) -> set[Marker]:
@@ -73,7 +80,9 @@ def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
         return "already done"
     note = api.add_note(action.project_id, action.iid, action.body, internal=action.internal)
     issue.posted(action)
-    # Two overlapping runs can both post; the later note removes itself, so one remains.
+    if api.leased:
+        return "done"  # no other escbot run writes while this one holds the lease
+    # Without the lease two overlapping runs can both post; the later note removes itself.
     wanted = set(action.markers)
     for other in api.notes(action.project_id, action.iid):
         if other["id"] < note["id"] and wanted & set(find_markers(other.get("body"))):
@@ -270,16 +279,23 @@ HANDLERS: dict[ActionKind, Handler] = {
 
 
 def apply_plan(
-    api: GitLab, actions: list[Action], errors: list[str] | None = None
+    api: GitLab,
+    actions: list[Action],
+    errors: list[str] | None = None,
+    read: Mapping[tuple[int, int], Iterable[Marker]] | None = None,
 ) -> list[Outcome]:
     """Perform a plan, issue by issue in order; a failure stops that issue's later actions
-    (they may depend on it) and is an outcome (and a line in `errors`), never an abort."""
+    (they may depend on it) and is an outcome (and a line in `errors`), never an abort.
+
+    `read`: the markers in the comments of issues whose whole thread this run read under the
+    lease; while the lease is held they are the pre-check (no second read of the thread)."""
+    known = read if read is not None and api.leased else {}
     outcomes: list[Outcome] = []
     by_issue: dict[tuple[int, int], list[Action]] = defaultdict(list)
     for action in actions:
         by_issue[(action.project_id, action.iid)].append(action)
     for (project_id, iid), group in by_issue.items():
-        issue = _Issue(api, project_id, iid)
+        issue = _Issue(api, project_id, iid, known.get((project_id, iid)))
         for action in group:
             try:
                 outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))

@@ -394,6 +394,11 @@ class GitLab:
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             raise describe_error(exc, what) from None
 
+    @property
+    def leased(self) -> bool:
+        """A lease guards this run's writes: no other escbot run writes meanwhile."""
+        return self.guard is not None
+
     def _guarded(self) -> None:
         if self.guard is not None:
             self.guard()

@@ -17,7 +17,7 @@ from typing import Any
 
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
-from escbot.markers import find_markers
+from escbot.markers import Marker, find_markers
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
 from escbot.policies import REPORTER, Policy
 
@@ -210,6 +210,12 @@ def read_portfolio(
                 )
             )
     return portfolio
+
+
+def threads_read(escalations: Iterable[Escalation]) -> dict[tuple[int, int], list[Marker]]:
+    """escbot's markers on each escalation whose whole comment thread this run read: the
+    executor's pre-check under the lease."""
+    return {e.key: e.posted_markers for e in escalations if e.notes_since is None}
 
 
 def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
