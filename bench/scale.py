@@ -107,15 +107,15 @@ def change(url: str, token: str, share: float) -> int:
 
 def child(url: str, token: str, apply: bool, now: datetime) -> None:
     """One run of `check`, measured from inside: its own CPU and peak memory."""
-    import gitlab
 
     from escbot.check import run_check
-    from escbot.gitlab_io import GitLab
+    from escbot.gitlab_io import GitLab, connect
     from escbot.lease import Lease
     from escbot.policies import load_policy
 
+    os.environ["GITLAB_TOKEN"] = token
     policy = load_policy()
-    api = GitLab(gitlab.Gitlab(url, private_token=token))
+    api = GitLab(connect(url=url, budget=600))  # escbot's Transport: retries and pacing
     cpu0 = time.process_time()
     started = time.perf_counter()
     scope = ("group", api.group(GROUP))
@@ -225,12 +225,16 @@ def main() -> None:
     parser.add_argument("--escalations", type=int, nargs="+", default=[500, 1000, 5000])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--dimensions", action="store_true")
+    parser.add_argument(
+        "--notes-per-minute", default="120", help="ESCBOT_NOTES_PER_MINUTE of the apply runs"
+    )
     args = parser.parse_args()
+    os.environ["ESCBOT_NOTES_PER_MINUTE"] = args.notes_per_minute
     os.environ.setdefault("ESCBOT_TIMEOUT", "600")
     if args.dimensions:
         dimensions(args.latency_ms)
         return
-    print(f"latency {args.latency_ms} ms per request")
+    print(f"latency {args.latency_ms} ms per request, {args.notes_per_minute} notes a minute")
     for n in args.escalations:
         portfolio(n, max(1, n // 25), 4 * n, args.latency_ms)
 

@@ -27,6 +27,7 @@ from escbot.snapshot import (
     read_context,
     read_one,
     read_portfolio,
+    stream_portfolio,
     threads_read,
 )
 
@@ -121,9 +122,9 @@ def run_check(
     muted, result.warnings = check_people(api, scope, policy)
     ctx = replace(read_context(api, policy, now), muted=muted)
     result.bot = ctx.bot
-    portfolio = read_portfolio(api, scope, policy, now)
-    _report_unreadable(result, portfolio.unreadable)
-    evaluate_all(api, portfolio.escalations, ctx, result, rules)
+    for part in stream_portfolio(api, scope, policy, now):  # evaluated project by project
+        _report_unreadable(result, part.unreadable)
+        evaluate_all(api, part.escalations, ctx, result, rules)
     if apply:
         read = threads_read(result.escalations)
         result.outcomes = apply_plan(api, result.actions, result.errors, read)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from escbot.errors import GitLabError
-from escbot.gitlab_io import GitLab
+from escbot.gitlab_io import GitLab, NotesCapReached
 from escbot.markers import Marker, find_markers
 from escbot.opening import raid_line
 from escbot.plan import Action, ActionKind
@@ -27,7 +27,7 @@ from escbot.plan import Action, ActionKind
 @dataclass
 class Outcome:
     action: Action
-    status: str  # "done", "already done", "error: ..."
+    status: str  # "done", "already done", "deferred" (the run's note cap), "error: ..."
 
     @property
     def error(self) -> str | None:
@@ -290,6 +290,7 @@ def apply_plan(
     `read`: the markers in the comments of issues whose whole thread this run read under the
     lease; while the lease is held they are the pre-check (no second read of the thread)."""
     known = read if read is not None and api.leased else {}
+    api.announce_notes(sum(1 for a in actions if a.kind == "comment"))
     outcomes: list[Outcome] = []
     by_issue: dict[tuple[int, int], list[Action]] = defaultdict(list)
     for action in actions:
@@ -299,6 +300,10 @@ def apply_plan(
         for action in group:
             try:
                 outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
+            except NotesCapReached:
+                # The next run finds what this one posted by its markers and does the rest.
+                outcomes += [Outcome(a, "deferred") for a in group[group.index(action) :]]
+                break
             except GitLabError as exc:
                 outcomes.append(Outcome(action, f"error: {exc}"))
                 break

@@ -93,3 +93,43 @@ def test_without_the_lease_each_comment_is_looked_for_before_and_after(sandbox) 
     posted = routes["POST /projects/:id/issues/:noteable_id/notes"]
     assert posted > 20
     assert routes["GET /projects/:id/issues/:noteable_id/notes"] == 2 * posted
+
+
+def test_a_capped_run_posts_its_share_and_the_next_runs_finish_without_repeating(
+    sandbox,
+) -> None:
+    env = {**_seed_small(sandbox), "ESCBOT_NOTES_PER_RUN": "12"}
+    first = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
+    assert "30 comments to post" in first.stderr and "this run posts 12" in first.stderr
+    assert first.output.count("Left for the next run: comment on") == 18
+    assert sandbox.stats()["by_route"]["POST /projects/:id/issues/:noteable_id/notes"] == 12
+    for _ in range(15):  # each run climbs the ladder too: more to say than the cap at first
+        later = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
+        if "Left for the next run" not in later.output:
+            break
+    assert "Left for the next run" not in later.output
+    markers = _bot_markers(sandbox)
+    assert all(per_issue for per_issue in markers)  # every escalation got its comment
+    assert all(len(set(per_issue)) == len(per_issue) for per_issue in markers)
+
+
+def test_reads_are_sized_from_gitlabs_rate_limit_headers(sandbox, monkeypatch) -> None:
+    from escbot.check import run_check
+    from escbot.gitlab_io import READERS, GitLab, connect
+    from escbot.policies import load_policy
+    from tests.helpers import ny
+
+    _seed_small(sandbox)
+    sandbox.settings(rate_limit=1000)
+    monkeypatch.setenv("GITLAB_TOKEN", sandbox.token)
+    api = GitLab(connect(url=sandbox.url))
+    pacer = api.pacer
+    assert pacer is not None and pacer.remaining is None and pacer.readers() == READERS
+    run_check(api, ("group", api.group("bench")), load_policy(), ny("2026-11-23 09:00"),
+              apply=False)  # fmt: skip
+    # GitLab said how many requests are left this minute, less those sent since.
+    assert pacer.remaining == 1000 - api.stats.total
+    sandbox.settings(rate_limit=100)
+    api.user("nobody-at-all")
+    assert pacer.remaining is not None and pacer.remaining < 100
+    assert 1 <= pacer.readers() < READERS
