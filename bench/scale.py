@@ -137,15 +137,17 @@ def child(url: str, token: str, apply: bool, now: datetime) -> None:
 
 
 def measure(
-    url: str, token: str, apply: bool, latency_ms: int, now: datetime = NOW
+    url: str, token: str, apply: bool, latency_ms: int, now: datetime = NOW, paced: bool = True
 ) -> dict[str, Any]:
     lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": latency_ms})
     lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
+    # The measured runs keep escbot's own 2,000 requests a minute; the set-up need not.
+    env = {**os.environ, **({} if paced else {"ESCBOT_REQUESTS_PER_MINUTE": "1000000"})}
     try:
         mode = "apply" if apply else "dry"
         out = subprocess.run(
             [sys.executable, __file__, "--child", mode, url, token, now.isoformat()],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=env,
         )  # fmt: skip
     finally:
         lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": 0})
@@ -177,7 +179,7 @@ def portfolio(escalations: int, projects: int, unrelated: int, latency_ms: int) 
     try:
         seed(url, token, escalations, projects, unrelated)
         # The first apply (registers, due dates, first reminders) is the set-up, not measured.
-        measure(url, token, True, 0, SEEDED)
+        measure(url, token, True, 0, SEEDED, paced=False)
         lines = [f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:"]
         cold = measure(url, token, False, latency_ms)
         lines.append(line("cold", cold))
