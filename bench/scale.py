@@ -32,6 +32,7 @@ NOW = SEEDED + timedelta(days=1)  # the measured runs: a day after the first app
 SEV1 = ["escalation", "escalation::sev1", "severity::high", "type::customer", "phase::active"]
 SEV2 = ["escalation", "escalation::sev2", "severity::medium", "type::internal", "phase::active"]
 GROUP = "bench"
+SERVE = ["--port", "0", "--rate-limit", "1000000", "--now"]
 
 
 def lever(url: str, token: str, method: str, path: str, data: Any = None) -> Any:
@@ -48,8 +49,7 @@ def start_server() -> tuple[subprocess.Popen[str], str, str]:
     # GitLab's window is per user: the set-up's requests must not eat the measured runs' minute
     # (escbot's own ceiling, 2,000 a minute, still holds in the measured runs).
     proc = subprocess.Popen(
-        [sys.executable, "-m", "escbot", "sandbox", "serve", "--port", "0",
-         "--now", SEEDED.isoformat(), "--rate-limit", "1000000"],  # fmt: skip
+        [sys.executable, "-m", "escbot", "sandbox", "serve", *SERVE, SEEDED.isoformat()],
         stdout=subprocess.PIPE,
         text=True,
     )
