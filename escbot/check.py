@@ -22,7 +22,15 @@ from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
 from escbot.slack_io import Gateway, connect, read_threads
-from escbot.snapshot import check_people, complete, read_context, read_one, read_portfolio
+from escbot.snapshot import (
+    check_people,
+    complete,
+    read_context,
+    read_one,
+    read_portfolio,
+    stream_portfolio,
+    threads_read,
+)
 
 T = TypeVar("T")
 
@@ -117,14 +125,15 @@ def run_check(
     ctx = replace(read_context(api, policy, now), muted=muted)
     result.bot = ctx.bot
     chat = chat or connect(policy)
-    portfolio = read_portfolio(api, scope, policy, now)
-    _report_unreadable(result, portfolio.unreadable)
-    escalations = portfolio.escalations
-    if chat and chat.slack:
-        escalations = read_threads(chat.slack, escalations)
-    evaluate_all(api, escalations, ctx, result, rules)
+    for part in stream_portfolio(api, scope, policy, now):  # evaluated project by project
+        _report_unreadable(result, part.unreadable)
+        escalations = part.escalations
+        if chat and chat.slack:
+            escalations = read_threads(chat.slack, escalations)
+        evaluate_all(api, escalations, ctx, result, rules)
     if apply:
-        result.outcomes = apply_plan(api, result.actions, result.errors, chat)
+        read = threads_read(result.escalations)
+        result.outcomes = apply_plan(api, result.actions, result.errors, chat, read)
     _chat_warning(result, chat)
     return result
 

@@ -1,21 +1,26 @@
 """The executor: a plan of actions becomes GitLab writes, each idempotent by its marker.
 
 One static table, HANDLERS, maps every action kind to its handler; every write goes through the
-gateway (escbot.gitlab_io). Before a write the handler reads what is there now, so a rerun or an
-overlapping run never posts twice; failures become outcomes, never an abort of the run.
+gateway (escbot.gitlab_io). Before a write the handler looks at what is there now, so a rerun or
+an overlapping run never posts twice; failures become outcomes, never an abort of the run.
+
+Comments cost one POST each under the lease: the run's own read of an escalation's whole thread
+(taken under the lease, so no other escbot run has written since) stands in for the pre-check,
+and no overlapping run can have posted the same marker, so there is nothing to dedupe. Without
+the lease, or for an issue the run did not read whole, the thread is read before and after.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from escbot import description as desc
 from escbot.errors import GitLabError
-from escbot.gitlab_io import GitLab
+from escbot.gitlab_io import GitLab, NotesCapReached
 from escbot.markers import Marker, find_markers, marker
 from escbot.opening import raid_line
 from escbot.plan import Action, ActionKind
@@ -25,7 +30,8 @@ from escbot.slack_io import ChatUnavailable, Gateway, Slack, mrkdwn
 @dataclass
 class Outcome:
     action: Action
-    status: str  # "done", "already done", "skipped" (Slack unavailable), "error: ..."
+    status: str  # "done", "already done", "skipped" (Slack unavailable), "deferred" (the
+    # run's note cap), "error: ..."
 
     @property
     def error(self) -> str | None:
@@ -33,12 +39,19 @@ class Outcome:
 
 
 class _Issue:
-    """What the executor knows of one issue during a run: its markers, read once, then kept
-    current by the executor's own writes."""
+    """What the executor knows of one issue during a run: its markers, read once (or taken from
+    the run's own read, `known`), then kept current by the executor's own writes."""
 
-    def __init__(self, api: GitLab, project_id: int, iid: int, chat: Gateway | None = None) -> None:
+    def __init__(
+        self,
+        api: GitLab,
+        project_id: int,
+        iid: int,
+        chat: Gateway | None = None,
+        known: Iterable[Marker] | None = None,
+    ) -> None:
         self.api, self.project_id, self.iid = api, project_id, iid
-        self._markers: set[Marker] | None = None
+        self._markers: set[Marker] | None = None if known is None else set(known)
         self.chat = chat  # Slack and the webhook, when the policy turns them on
 
     @property
@@ -77,7 +90,9 @@ def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
         return "already done"
     note = api.add_note(action.project_id, action.iid, action.body, internal=action.internal)
     issue.posted(action)
-    # Two overlapping runs can both post; the later note removes itself, so one remains.
+    if api.leased:
+        return "done"  # no other escbot run writes while this one holds the lease
+    # Without the lease two overlapping runs can both post; the later note removes itself.
     wanted = set(action.markers)
     for other in api.notes(action.project_id, action.iid):
         if other["id"] < note["id"] and wanted & set(find_markers(other.get("body"))):
@@ -355,17 +370,23 @@ def apply_plan(
     actions: list[Action],
     errors: list[str] | None = None,
     chat: Gateway | None = None,
+    read: Mapping[tuple[int, int], Iterable[Marker]] | None = None,
 ) -> list[Outcome]:
     """Perform a plan, issue by issue in order; a failure stops that issue's later actions
     (they may depend on it) and is an outcome (and a line in `errors`), never an abort. Slack
     failing is no error: that action is skipped (the gateway's one warning line says why) and
-    the issue's GitLab work goes on."""
+    the issue's GitLab work goes on.
+
+    `read`: the markers in the comments of issues whose whole thread this run read under the
+    lease; while the lease is held they are the pre-check (no second read of the thread)."""
+    known = read if read is not None and api.leased else {}
+    api.announce_notes(sum(1 for a in actions if a.kind == "comment"))
     outcomes: list[Outcome] = []
     by_issue: dict[tuple[int, int], list[Action]] = defaultdict(list)
     for action in actions:
         by_issue[(action.project_id, action.iid)].append(action)
     for (project_id, iid), group in by_issue.items():
-        issue = _Issue(api, project_id, iid, chat)
+        issue = _Issue(api, project_id, iid, chat, known.get((project_id, iid)))
         for action in group:
             try:
                 outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
@@ -373,6 +394,10 @@ def apply_plan(
                     chat.echo(action.body, action.markers)  # the webhook's one-way mirror
             except ChatUnavailable:  # the gateway's one warning line says why
                 outcomes.append(Outcome(action, "skipped"))
+            except NotesCapReached:
+                # The next run finds what this one posted by its markers and does the rest.
+                outcomes += [Outcome(a, "deferred") for a in group[group.index(action) :]]
+                break
             except GitLabError as exc:
                 outcomes.append(Outcome(action, f"error: {exc}"))
                 break

@@ -12,9 +12,11 @@ import itertools
 import os
 import re
 import socket
+import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from escbot.errors import EscbotError, GitLabError, GitLabUnavailable, redact, r
 from escbot.model import ProjectRef
 
 T = TypeVar("T")
+A = TypeVar("A")
 PER_PAGE = 100
 
 
@@ -42,6 +45,75 @@ READ_TIMEOUT = 60.0
 MAX_WAIT = 10.0  # between two attempts, unless GitLab asks for longer (Retry-After)
 # python-gitlab's list (RETRYABLE_TRANSIENT_ERROR_CODES), and 429.
 RETRY_STATUSES = frozenset([429, 500, 502, 503, 504, *range(520, 531)])
+# Pacing (ESCBOT_REQUESTS_PER_MINUTE, ESCBOT_NOTES_PER_MINUTE): GitLab.com allows 2,000
+# authenticated API requests a minute per user, and throttles note creation separately.
+REQUESTS_PER_MINUTE = 2000
+NOTES_PER_MINUTE = 120
+READERS = 8  # parallel reads at most; fewer when GitLab says few requests are left
+
+
+def env_rate(name: str, default: int | None) -> int | None:
+    """A positive whole number from the environment (a rate or a cap), else `default`."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise EscbotError(f"{name}={text!r}: expected a whole number of at least 1")
+    return int(text)
+
+
+def _turn(sent: deque[float], per_minute: int, now: float) -> float:
+    """When the next request may go out so that at most `per_minute` go out in any minute."""
+    while sent and now - sent[0] >= 60:
+        sent.popleft()
+    return sent[-per_minute] + 60 if len(sent) >= per_minute else now
+
+
+class Pacer:
+    """Requests kept under a ceiling, shared by every thread of a run: at most `per_minute`
+    in any 60 seconds, no more than GitLab says are left before its window resets
+    (RateLimit-Remaining, RateLimit-Reset), and new notes at most `notes_per_minute`."""
+
+    def __init__(self, per_minute: int, notes_per_minute: int) -> None:
+        self.per_minute, self.notes_per_minute = per_minute, notes_per_minute
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()  # when each request of the last minute went out
+        self._notes: deque[float] = deque()  # the same, new notes only
+        self.remaining: int | None = None  # as GitLab last said, less what was sent since
+        self._reset_at = 0.0
+
+    def wait(self, note: bool) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = _turn(self._sent, self.per_minute, now)
+            if self.remaining is not None and self.remaining <= READERS and self._reset_at > now:
+                at = max(at, self._reset_at)  # leave GitLab's last few for the requests in flight
+            if note:
+                at = max(at, _turn(self._notes, self.notes_per_minute, now))
+                self._notes.append(at)
+            self._sent.append(at)
+            if self.remaining is not None:
+                self.remaining -= 1
+        if at > now:
+            time.sleep(at - now)
+
+    def observe(self, response: requests.Response) -> None:
+        remaining, reset = (
+            response.headers.get("RateLimit-Remaining"),
+            response.headers.get("RateLimit-Reset"),
+        )
+        if remaining is None or not remaining.isdigit():
+            return
+        with self._lock:
+            self.remaining = int(remaining)
+            if reset and reset.isdigit():  # GitLab sends the Unix time the window resets
+                self._reset_at = time.monotonic() + max(0.0, int(reset) - time.time())
+
+    def readers(self) -> int:
+        """How many reads may run at once: READERS, fewer when few requests are left."""
+        if self.remaining is None:
+            return READERS
+        return max(1, min(READERS, self.remaining // 50))
 
 
 def connect(
@@ -81,8 +153,12 @@ def connect(
     base = check_url(base)
     for key in TOKEN_KEYS:
         options[key] = check_token(options.get(key))
+    pacer = Pacer(
+        env_rate("ESCBOT_REQUESTS_PER_MINUTE", REQUESTS_PER_MINUTE) or REQUESTS_PER_MINUTE,
+        env_rate("ESCBOT_NOTES_PER_MINUTE", NOTES_PER_MINUTE) or NOTES_PER_MINUTE,
+    )
     return gitlab.Gitlab(
-        base, per_page=PER_PAGE, session=Transport(base, budget, on_retry), **options
+        base, per_page=PER_PAGE, session=Transport(base, budget, on_retry, pacer), **options
     )
 
 
@@ -177,13 +253,22 @@ class Transport(requests.Session):
     """
 
     def __init__(
-        self, base: str, budget: float, on_retry: Callable[[str], None] | None = None
+        self,
+        base: str,
+        budget: float,
+        on_retry: Callable[[str], None] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         super().__init__()
         self.base = base
         self.budget = budget
         self.spent = 0.0
         self.on_retry = on_retry
+        self.pacer = pacer or Pacer(REQUESTS_PER_MINUTE, NOTES_PER_MINUTE)
+        # One pooled connection per parallel reader.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=READERS)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         verb = method.decode() if isinstance(method, bytes) else method
@@ -192,8 +277,10 @@ class Transport(requests.Session):
         # A new note or issue whose answer was lost may exist: never resent blindly; the
         # gateway looks for it first (GitLab.create_once). 429s were refused unread: retried.
         once = verb.upper() == "POST" and bool(_NOT_REPEATABLE.search(path))
+        note = once and path.endswith("/notes")
         failures = MAX_RETRIES if once else 0  # 5xx, timeouts, dropped connections: capped
         for attempt in itertools.count():
+            self.pacer.wait(note)  # waiting for our turn is not failing: not on the budget
             left = self.budget - self.spent
             kwargs["timeout"] = (min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left))
             started = time.monotonic()
@@ -216,6 +303,7 @@ class Transport(requests.Session):
                 failures += 1
                 failure = f"no answer within {kwargs['timeout'][1]:.0f}s"
             else:
+                self.pacer.observe(response)
                 if response.status_code not in RETRY_STATUSES:
                     return self._gitlab_answer(response, target)
                 failure = f"{response.status_code} {response.reason or ''}".strip()
@@ -268,6 +356,11 @@ def _unreachable(exc: requests.exceptions.ConnectionError) -> str | None:
     if isinstance(cause, socket.gaierror):
         return "unknown host"
     return "connection refused" if isinstance(cause, ConnectionRefusedError) else "cannot connect"
+
+
+class NotesCapReached(GitLabError):
+    """The run posted as many new notes as it may (ESCBOT_NOTES_PER_RUN); the next run,
+    finding the markers of what was posted, posts the rest."""
 
 
 def _retry_after(response: requests.Response) -> float:
@@ -382,9 +475,13 @@ def _route_kind(method: str, url: str) -> str:
 class GitLab:
     """escbot's view of GitLab: plain functions over a python-gitlab client."""
 
-    def __init__(self, gl: gitlab.Gitlab) -> None:
+    def __init__(self, gl: gitlab.Gitlab, *, notes_per_run: int | None = None) -> None:
         self.gl = gl
         self.stats = RequestStats()
+        self._count_lock = threading.Lock()  # parallel reads answer on several threads
+        # New notes this run may still post (None: no cap); the next run posts the rest.
+        self.notes_left = notes_per_run
+        self.notify: Callable[[str], None] | None = None  # a line for the operator, at once
         self._projects: dict[int | str, Any] = {}
         self._groups: dict[int | str, Any] = {}
         self._users: dict[str, dict[str, Any] | None] = {}
@@ -394,7 +491,44 @@ class GitLab:
         gl.session.hooks.setdefault("response", []).append(self._count)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.stats.by_kind[_route_kind(response.request.method or "GET", response.url)] += 1
+        kind = _route_kind(response.request.method or "GET", response.url)
+        with self._count_lock:
+            self.stats.by_kind[kind] += 1
+
+    @property
+    def pacer(self) -> Pacer | None:
+        """The Transport's pacing (None for a client built without escbot's Transport)."""
+        session = self.gl.session
+        return session.pacer if isinstance(session, Transport) else None
+
+    def announce_notes(self, count: int) -> None:
+        """Say up front how long posting `count` notes takes at the notes pace, and how many
+        of them this run posts (its cap); nothing when all are posted within a minute."""
+        pacer = self.pacer
+        now = count if self.notes_left is None else min(count, self.notes_left)
+        if self.notify is None or pacer is None or (now == count <= pacer.notes_per_minute):
+            return
+        text = (
+            f"{count} comments to post, at most {pacer.notes_per_minute} a minute "
+            f"(ESCBOT_NOTES_PER_MINUTE): about {now / pacer.notes_per_minute:.0f} minutes"
+        )
+        if now < count:
+            text += f"; this run posts {now} (ESCBOT_NOTES_PER_RUN), the next runs the rest"
+        self.notify(text)
+
+    def parallel(self, fn: Callable[[A], T], items: Iterable[A]) -> Iterator[tuple[A, Future[T]]]:
+        """fn over items, a few at once (as many as GitLab's rate limit allows, READERS at
+        most), yielded in the items' order; no more than that many answers wait unread."""
+        pacer = self.pacer
+        readers = pacer.readers() if pacer else READERS
+        pending: deque[tuple[A, Future[T]]] = deque()
+        with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="escbot-read") as pool:
+            for item in items:
+                pending.append((item, pool.submit(fn, item)))
+                if len(pending) >= readers:
+                    yield pending.popleft()
+            while pending:
+                yield pending.popleft()
 
     @property
     def url(self) -> str:
@@ -406,6 +540,11 @@ class GitLab:
             return fn()
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             raise describe_error(exc, what() if callable(what) else what) from None
+
+    @property
+    def leased(self) -> bool:
+        """A lease guards this run's writes: no other escbot run writes meanwhile."""
+        return self.guard is not None
 
     def _guarded(self) -> None:
         if self.guard is not None:
@@ -676,6 +815,10 @@ class GitLab:
         if internal:
             data["internal"] = True
         path = f"/projects/{project_id}/issues/{iid}/notes"
+        if self.notes_left is not None:
+            if self.notes_left <= 0:
+                raise NotesCapReached(f"comment on {project_id}#{iid}: this run's cap reached")
+            self.notes_left -= 1
 
         def saved() -> dict[str, Any] | None:
             me = self.me()["username"]

@@ -10,7 +10,7 @@ reported and never evaluated.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
-from escbot.markers import find_markers
+from escbot.markers import Marker, find_markers
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
 from escbot.policies import REPORTER, Policy, Staff
 
@@ -51,11 +51,16 @@ def activity_start(policy: Policy, now: datetime, escalations: list[Escalation])
     return max(min(window_start(policy, now), _midnight(oldest)), _midnight(now - MAX_LOOKBACK))
 
 
-def notes_from_events(events: Iterable[dict[str, Any]]) -> dict[int, list[Note]]:
+def notes_from_events(
+    events: Iterable[dict[str, Any]], wanted: set[int] | None = None
+) -> dict[int, list[Note]]:
+    """Comments by issue iid (only the `wanted` issues' when given), oldest first."""
     by_iid: dict[int, list[Note]] = defaultdict(list)
     for event in events:
         note = event.get("note") or {}
         if note.get("noteable_type") != "Issue" or note.get("noteable_iid") is None:
+            continue
+        if wanted is not None and note["noteable_iid"] not in wanted:
             continue
         if "author" not in note and event.get("author"):
             note = {**note, "author": event["author"]}
@@ -149,6 +154,17 @@ def has_commands(policy: Policy, notes: dict[int, list[Note]]) -> bool:
 
 
 def read_portfolio(
+    api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, **options: Any
+) -> Portfolio:
+    """The whole portfolio at once (see stream_portfolio for what it holds)."""
+    portfolio = Portfolio()
+    for part in stream_portfolio(api, scope, policy, now, **options):
+        portfolio.escalations += part.escalations
+        portfolio.unreadable += part.unreadable
+    return portfolio
+
+
+def stream_portfolio(
     api: GitLab,
     scope: tuple[str, Any],
     policy: Policy,
@@ -159,12 +175,13 @@ def read_portfolio(
     intake: bool = True,
     with_companions: bool = True,
     with_readers: bool = True,
-) -> Portfolio:
+) -> Iterator[Portfolio]:
     """Open escalations, those closed since `closed_since` (default: the rules' window; the
     close-out rules still apply to them), and, with `intake`, e-mailed issues not classified
     yet, each with its comments since `notes_from` (default: enough for every open one's whole
     history) and its companions; with `with_readers` and staff named in the policy, each
-    project's members who read confidential issues (the access audit)."""
+    project's members who read confidential issues (the access audit). One project at a time,
+    so a caller that evaluates each part as it comes holds one project's activity at most."""
     marker_label = policy.labels.marker.name
     issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
     issues += api.list_issues(
@@ -191,43 +208,71 @@ def read_portfolio(
             api, scope, names.raid_register, "raid", state="all", updated_after=since
         )
         retros = companions(api, scope, names.retrospective, "retro", state="all")
-    notes_by_project: dict[int, dict[int, list[Note]]] = {}
-    portfolio = Portfolio()
-    for project_id in sorted({e.project_id for e in escalations}):
-        try:
-            events = api.note_events(project_id, after=(since - timedelta(days=1)).date())
-        except GitLabError as exc:
-            portfolio.unreadable += [
-                Unreadable(e.ref, f"its activity could not be read ({exc})")
-                for e in escalations
-                if e.project_id == project_id
-            ]
-            continue
-        notes_by_project[project_id] = notes_from_events(events)
-    members: dict[int, tuple[Member, ...]] = {}
-    # The access audit (when the policy can tell staff from customers), and who may give
-    # escbot commands (escbot.talkback: Reporter and above) where a comment holds one.
-    audit = with_readers and policy.visibility.staff.declared
-    for project_id in notes_by_project:
-        if audit or has_commands(policy, notes_by_project[project_id]):
-            try:
-                members[project_id] = readers(api, project_id)
-            except GitLabError as exc:
-                path = next(e.project_path for e in escalations if e.project_id == project_id)
-                reason = f"the access audit (its members could not be read: {exc})"
-                portfolio.unreadable.append(Unreadable(path, reason))
+    yield from _by_project(api, policy, escalations, since, with_readers, raids, retros)
+
+
+def _by_project(
+    api: GitLab,
+    policy: Policy,
+    escalations: list[Escalation],
+    since: datetime,
+    with_readers: bool,
+    raids: dict[tuple[int, int], Companion],
+    retros: dict[tuple[int, int], Companion],
+) -> Iterator[Portfolio]:
+    """Each project's escalations with their activity, one project at a time: the projects are
+    read a few at once (GitLab's rate limit permitting), and only the escalations' comments are
+    kept of each project's events, so no more than a few projects' raw events are ever held."""
+    projects: dict[int, list[Escalation]] = defaultdict(list)
     for esc in escalations:
-        if esc.project_id in notes_by_project:
-            portfolio.escalations.append(
+        projects[esc.project_id].append(esc)
+    # The access audit: read only when the policy can tell staff from customers.
+    audit = with_readers and policy.visibility.staff.declared
+    after = (since - timedelta(days=1)).date()
+
+    def read(
+        project_id: int,
+    ) -> tuple[dict[int, list[Note]], tuple[Member, ...] | GitLabError | None]:
+        wanted = {e.iid for e in projects[project_id]}
+        notes = notes_from_events(api.note_events(project_id, after), wanted)
+        # The members: for the access audit, and to know who may give escbot commands
+        # (escbot.talkback: Reporter and above) where a comment holds one.
+        if not (audit or has_commands(policy, notes)):
+            return notes, None
+        try:
+            return notes, readers(api, project_id)
+        except GitLabError as exc:  # only the audit is lost: the escalations are evaluated
+            return notes, exc
+
+    for project_id, answer in api.parallel(read, sorted(projects)):
+        part = Portfolio()
+        try:
+            notes, members = answer.result()
+        except GitLabError as exc:
+            reason = f"its activity could not be read ({exc})"
+            part.unreadable = [Unreadable(e.ref, reason) for e in projects[project_id]]
+            yield part
+            continue
+        if isinstance(members, GitLabError):
+            reason = f"the access audit (its members could not be read: {members})"
+            part.unreadable.append(Unreadable(projects[project_id][0].project_path, reason))
+        for esc in projects[project_id]:
+            part.escalations.append(
                 esc.with_activity(
-                    readers=members.get(esc.project_id),
-                    notes=tuple(notes_by_project[esc.project_id].get(esc.iid, ())),
+                    readers=members if isinstance(members, tuple) else None,
+                    notes=tuple(notes.get(esc.iid, ())),
                     notes_since=since if esc.created_at < since else None,
                     raid=raids.get(esc.key),
                     retro=retros.get(esc.key),
                 )
             )
-    return portfolio
+        yield part
+
+
+def threads_read(escalations: Iterable[Escalation]) -> dict[tuple[int, int], list[Marker]]:
+    """escbot's markers on each escalation whose whole comment thread this run read: the
+    executor's pre-check under the lease."""
+    return {e.key: e.posted_markers for e in escalations if e.notes_since is None}
 
 
 def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:

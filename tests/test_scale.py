@@ -1,7 +1,11 @@
 """A portfolio, not a project: 300 escalations in 20 projects cost a few list pages plus one
-bulk activity read per project, never one notes request per escalation."""
+bulk activity read per project, never one notes request per escalation; applying costs one POST
+per escalation with something to say, paced and capped per run (bench/scale.py has the
+figures at 5,000)."""
 
 from __future__ import annotations
+
+import re
 
 from click.testing import CliRunner
 
@@ -34,3 +38,100 @@ def test_check_of_300_escalations_in_20_projects_reads_in_bulk(sandbox) -> None:
     assert stats["total"] == 7 + 20 + 2 + people  # plus GET /user and GET /groups/:id
     assert set(stats["by_method"]) == {"GET"}
     assert f"requests: {29 + people} (" in result.output  # --stats says the same
+
+
+def _seed_small(sandbox) -> dict[str, str]:
+    sandbox.seed(group="bench", projects=3, issues=30, notes_per_issue=3, closed_ratio=0,
+                 days=30, label_sets=[SEV1, SEV2], seed=7)  # fmt: skip
+    sandbox.reset_stats()
+    return {"GITLAB_URL": sandbox.url, "GITLAB_TOKEN": sandbox.token}
+
+
+def _bot_markers(sandbox) -> list[list[str]]:
+    """The markers of escbot's comments, per escalation."""
+    gl = sandbox.gitlab()
+    issues = gl.groups.get("bench").issues.list(labels="escalation", get_all=True)
+    return [
+        [m for n in gl.projects.get(i.project_id, lazy=True).issues.get(i.iid, lazy=True)
+         .notes.list(get_all=True) for m in re.findall(r"<!-- escbot:.*? -->", n.body)]
+        for i in issues
+    ]  # fmt: skip
+
+
+def test_apply_under_the_lease_is_one_post_per_escalation_with_something_to_say(sandbox) -> None:
+    env = _seed_small(sandbox)
+    result = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
+    assert result.exit_code == 1, result.output
+    routes = sandbox.stats()["by_route"]
+    # Each of the 30 escalations has something to say: one comment each.
+    assert routes["POST /projects/:id/issues/:noteable_id/notes"] == 30
+    # The run's own read of each thread is the pre-check; under the lease there is nothing to
+    # dedupe: no thread is read again around a write.
+    assert "GET /projects/:id/issues/:noteable_id/notes" not in routes
+    sandbox.reset_stats()
+    # The next run climbs the ladder one rung (a new marker each), and repeats nothing.
+    again = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
+    assert again.exit_code == 1, again.output
+    routes = sandbox.stats()["by_route"]
+    assert "GET /projects/:id/issues/:noteable_id/notes" not in routes
+    markers = _bot_markers(sandbox)
+    assert sum(map(len, markers)) > 30
+    assert all(len(set(per_issue)) == len(per_issue) for per_issue in markers)
+
+
+def test_without_the_lease_each_comment_is_looked_for_before_and_after(sandbox) -> None:
+    """A token that cannot take the lease keeps the last line of defence: the thread is read
+    before posting and again after (an overlapping run's copy is then removed)."""
+    from escbot.check import run_check
+    from escbot.gitlab_io import GitLab
+    from escbot.policies import load_policy
+    from tests.helpers import ny
+
+    _seed_small(sandbox)
+    api = GitLab(sandbox.gitlab())
+    scope = ("group", api.group("bench"))
+    run_check(api, scope, load_policy(), ny("2026-11-23 09:00"), apply=True)
+    routes = sandbox.stats()["by_route"]
+    posted = routes["POST /projects/:id/issues/:noteable_id/notes"]
+    assert posted > 20
+    assert routes["GET /projects/:id/issues/:noteable_id/notes"] == 2 * posted
+
+
+def test_a_capped_run_posts_its_share_and_the_next_runs_finish_without_repeating(
+    sandbox,
+) -> None:
+    env = {**_seed_small(sandbox), "ESCBOT_NOTES_PER_RUN": "12"}
+    first = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
+    assert "30 comments to post" in first.stderr and "this run posts 12" in first.stderr
+    assert first.output.count("Left for the next run: comment on") == 18
+    assert sandbox.stats()["by_route"]["POST /projects/:id/issues/:noteable_id/notes"] == 12
+    for _ in range(15):  # each run climbs the ladder too: more to say than the cap at first
+        later = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
+        if "Left for the next run" not in later.output:
+            break
+    assert "Left for the next run" not in later.output
+    markers = _bot_markers(sandbox)
+    assert all(per_issue for per_issue in markers)  # every escalation got its comment
+    assert all(len(set(per_issue)) == len(per_issue) for per_issue in markers)
+
+
+def test_reads_are_sized_from_gitlabs_rate_limit_headers(sandbox, monkeypatch) -> None:
+    from escbot.check import run_check
+    from escbot.gitlab_io import READERS, GitLab, connect
+    from escbot.policies import load_policy
+    from tests.helpers import ny
+
+    _seed_small(sandbox)
+    sandbox.settings(rate_limit=1000)
+    monkeypatch.setenv("GITLAB_TOKEN", sandbox.token)
+    api = GitLab(connect(url=sandbox.url))
+    pacer = api.pacer
+    assert pacer is not None and pacer.remaining is None and pacer.readers() == READERS
+    run_check(api, ("group", api.group("bench")), load_policy(), ny("2026-11-23 09:00"),
+              apply=False)  # fmt: skip
+    # GitLab said how many requests are left this minute, less those sent since.
+    assert pacer.remaining == 1000 - api.stats.total
+    sandbox.settings(rate_limit=100)
+    api.user("nobody-at-all")
+    assert pacer.remaining is not None and pacer.remaining < 100
+    assert 1 <= pacer.readers() < READERS

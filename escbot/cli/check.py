@@ -108,9 +108,12 @@ def to_text(result: CheckResult, policy: Policy, command: str = "check") -> str:
         lines += [f"  note    {n}" for n in ev.notes]
     if result.applied:
         for o in result.outcomes:
-            verb = {"done": "Did", "already done": "Already done:", "skipped": "Skipped:"}.get(
-                o.status
-            )
+            verb = {
+                "done": "Did",
+                "already done": "Already done:",
+                "skipped": "Skipped:",
+                "deferred": "Left for the next run:",
+            }.get(o.status)
             lines.append(
                 f"{verb} {o.action.summary}" if verb else f"Failed: {o.action.summary}: {o.status}"
             )

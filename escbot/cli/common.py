@@ -16,7 +16,7 @@ import click
 
 from escbot.businesstime import parse_instant
 from escbot.errors import EscbotError, RedactingStream, redact
-from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, Transport, connect
+from escbot.gitlab_io import DEFAULT_BUDGET, GitLab, Transport, connect, env_rate
 from escbot.lease import Lease
 from escbot.policies import Policy, load_policy
 
@@ -154,13 +154,18 @@ def open_gitlab(*, progress: bool = True) -> GitLab:
     budget = ctx.meta.get("escbot.timeout", DEFAULT_BUDGET) if ctx else DEFAULT_BUDGET
     terminal = stderr_is_terminal()
     on_retry = (lambda text: click.echo(f"escbot: {text}", err=True)) if terminal else None
-    api = GitLab(connect(budget=budget, on_retry=on_retry))
+    api = GitLab(
+        connect(budget=budget, on_retry=on_retry),
+        notes_per_run=env_rate("ESCBOT_NOTES_PER_RUN", None),
+    )
+    api.notify = lambda text: click.echo(f"escbot: {text}", err=True)
     api.require_notes_access()
     if progress and terminal and ctx is not None:
         # Retry notices then print above the bar instead of ending it.
         session = api.gl.session
         assert isinstance(session, Transport)
         stop, session.on_retry = show_progress(api, ctx.command_path)
+        api.notify = session.on_retry
         ctx.call_on_close(stop)
     return api
 

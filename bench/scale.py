@@ -1,0 +1,238 @@
+"""Portfolio scale (issue 19): requests by kind, seconds, CPU seconds and peak MB of `escbot check`.
+
+    .venv/bin/python bench/scale.py [--escalations 500 1000 5000] [--latency-ms 50]
+    .venv/bin/python bench/scale.py --dimensions      # the cost of each dimension alone
+
+For each size: a sandbox in its own process (so escbot's CPU and memory are measured alone),
+seeded with one group of `escalations / 25` projects, the escalations carrying 24 notes each over
+60 days and four unrelated issues per escalation (about one note each), and a first apply run (its
+RAID registers, due dates and first reminders: set-up, not measured); then, a day later and each
+in a fresh process, a cold dry run, an apply run, and a warm dry run after 2% of the
+escalations got a staff comment. Figures only; nothing is asserted (tests/test_scale.py pins
+request counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SEEDED = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday; the seed's history ends here
+NOW = SEEDED + timedelta(days=1)  # the measured runs: a day after the first apply
+SEV1 = ["escalation", "escalation::sev1", "severity::high", "type::customer", "phase::active"]
+SEV2 = ["escalation", "escalation::sev2", "severity::medium", "type::internal", "phase::active"]
+GROUP = "bench"
+SERVE = ["--port", "0", "--rate-limit", "1000000", "--now"]
+
+
+def lever(url: str, token: str, method: str, path: str, data: Any = None) -> Any:
+    body = json.dumps(data).encode() if data is not None else None
+    req = urllib.request.Request(url + path, data=body, method=method)
+    req.add_header("PRIVATE-TOKEN", token)
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def start_server() -> tuple[subprocess.Popen[str], str, str]:
+    # GitLab's window is per user: the set-up's requests must not eat the measured runs' minute
+    # (escbot's own ceiling, 2,000 a minute, still holds in the measured runs).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "escbot", "sandbox", "serve", *SERVE, SEEDED.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    found = re.match(r"sandbox: (\S+) token=(\S+)", proc.stdout.readline())
+    assert found, "the sandbox did not start"
+    return proc, found.group(1), found.group(2)
+
+
+def seed(url: str, token: str, escalations: int, projects: int, unrelated_notes: int) -> None:
+    lever(url, token, "POST", "/__sandbox__/seed",
+          {"group": GROUP, "projects": projects, "issues": escalations, "notes_per_issue": 24,
+           "closed_ratio": 0, "days": 60, "label_sets": [SEV1, SEV2], "seed": 1})  # fmt: skip
+    if unrelated_notes:
+        lever(url, token, "POST", "/__sandbox__/seed",
+              {"group": GROUP, "projects": projects, "issues": unrelated_notes,
+               "notes_per_issue": 1, "closed_ratio": 0.5, "days": 60, "label_sets": [["bug"]],
+               "seed": 2})  # fmt: skip
+
+
+def change(url: str, token: str, share: float) -> int:
+    """A staff member (not the bot) comments on `share` of the escalations: what a warm run
+    has to notice."""
+    import gitlab
+
+    gl = gitlab.Gitlab(url, private_token=token)
+    try:
+        pm = gl.users.create({"username": "pm", "name": "PM", "email": "pm@example.com",
+                              "force_random_password": True,
+                              "skip_confirmation": True})  # fmt: skip
+        gl.groups.get(GROUP).members.create({"user_id": pm.id, "access_level": 40})
+    except gitlab.GitlabCreateError:
+        pm = gl.users.list(username="pm")[0]
+    pm_token = pm.personal_access_tokens.create({"name": "bench", "scopes": ["api"]}).token
+    as_pm = gitlab.Gitlab(url, private_token=pm_token)
+    issues = gl.groups.get(GROUP).issues.list(labels="escalation", state="opened", iterator=True)
+    every = max(1, round(1 / share))
+    changed = 0
+    for n, issue in enumerate(issues):
+        if n % every == 0:
+            project = as_pm.projects.get(issue.project_id, lazy=True)
+            project.issues.get(issue.iid, lazy=True).notes.create(
+                {"body": "## Status update\n#status-update all on track"}
+            )
+            changed += 1
+    return changed
+
+
+def child(url: str, token: str, apply: bool, now: datetime) -> None:
+    """One run of `check`, measured from inside: its own CPU and peak memory."""
+
+    from escbot.check import run_check
+    from escbot.gitlab_io import GitLab, connect
+    from escbot.lease import Lease
+    from escbot.policies import load_policy
+
+    os.environ["GITLAB_TOKEN"] = token
+    policy = load_policy()
+    api = GitLab(connect(url=url, budget=600))  # escbot's Transport: retries and pacing
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    scope = ("group", api.group(GROUP))
+    if apply:
+        with Lease(api, scope, "check --apply", wait=0):
+            result = run_check(api, scope, policy, now, apply=True)
+    else:
+        result = run_check(api, scope, policy, now, apply=False)
+    said = {(a.project_id, a.iid) for a in result.actions if a.kind == "comment"}
+    print(json.dumps({
+        "requests": dict(api.stats.by_kind),
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu0,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "escalations": len(result.escalations),
+        "with_something_to_say": len(said),
+        "errors": len(result.errors),
+    }))  # fmt: skip
+
+
+def measure(
+    url: str, token: str, apply: bool, latency_ms: int, now: datetime = NOW, paced: bool = True
+) -> dict[str, Any]:
+    lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": latency_ms})
+    lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
+    # The measured runs keep escbot's own 2,000 requests a minute; the set-up need not.
+    env = {**os.environ, **({} if paced else {"ESCBOT_REQUESTS_PER_MINUTE": "1000000"})}
+    try:
+        mode = "apply" if apply else "dry"
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, url, token, now.isoformat()],
+            capture_output=True, text=True, check=True, env=env,
+        )  # fmt: skip
+    finally:
+        lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": 0})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def kinds(requests: dict[str, int]) -> str:
+    """The request kinds, largest first, shortened: `GET /projects/:id/events` = `events`."""
+    short: Counter[str] = Counter()
+    for kind, n in requests.items():
+        method, path = kind.split(" ", 1)
+        tail = "/".join(p for p in path.split("/") if p and p != ":id")
+        short[f"{method} {tail.removeprefix('projects/').removeprefix('groups/')}"] += n
+    return ", ".join(f"{k} {n}" for k, n in short.most_common(5))
+
+
+def line(label: str, m: dict[str, Any]) -> str:
+    total = sum(m["requests"].values())
+    posts = sum(n for k, n in m["requests"].items() if k.startswith("POST") and "notes" in k)
+    return (
+        f"  {label:<5} {total:>6} req {m['seconds']:>7.1f} s {m['cpu']:>6.1f} s CPU "
+        f"{m['peak_mb']:>5.0f} MB  say {m['with_something_to_say']:>5} posts {posts:>5}  "
+        f"errors {m['errors']}  [{kinds(m['requests'])}]"
+    )
+
+
+def portfolio(escalations: int, projects: int, unrelated: int, latency_ms: int) -> list[str]:
+    proc, url, token = start_server()
+    try:
+        seed(url, token, escalations, projects, unrelated)
+        # The first apply (registers, due dates, first reminders) is the set-up, not measured.
+        measure(url, token, True, 0, SEEDED, paced=False)
+        lines = [f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:"]
+        cold = measure(url, token, False, latency_ms)
+        lines.append(line("cold", cold))
+        print(lines[-1], flush=True)
+        applied = measure(url, token, True, latency_ms)
+        lines.append(line("apply", applied))
+        print(lines[-1], flush=True)
+        change(url, token, 0.02)
+        warm = measure(url, token, False, latency_ms)
+        lines.append(line("warm", warm))
+        print(lines[-1], flush=True)
+        return lines
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def dimensions(latency_ms: int) -> None:
+    """Cold dry-run requests as one dimension grows and the others stay put."""
+    base = {"escalations": 500, "projects": 20, "unrelated": 2000}
+    for dim, values in (("escalations", (500, 1000)), ("projects", (20, 40)),
+                        ("unrelated", (2000, 4000))):  # fmt: skip
+        costs = []
+        for value in values:
+            shape = {**base, dim: value}
+            proc, url, token = start_server()
+            try:
+                seed(url, token, shape["escalations"], shape["projects"], shape["unrelated"])
+                m = measure(url, token, False, latency_ms)
+            finally:
+                proc.terminate()
+                proc.wait()
+            costs.append((value, sum(m["requests"].values()), m["seconds"]))
+        (v0, r0, s0), (v1, r1, s1) = costs
+        per = (r1 - r0) / (v1 - v0)
+        print(f"{dim:<12} {v0}->{v1}: {r0}->{r1} requests ({per:.3f} per unit), "
+              f"{s0:.1f}->{s1:.1f} s", flush=True)  # fmt: skip
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[3], sys.argv[4], sys.argv[2] == "apply", datetime.fromisoformat(sys.argv[5]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--escalations", type=int, nargs="+", default=[500, 1000, 5000])
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--dimensions", action="store_true")
+    parser.add_argument(
+        "--notes-per-minute", default="120", help="ESCBOT_NOTES_PER_MINUTE of the apply runs"
+    )
+    args = parser.parse_args()
+    os.environ["ESCBOT_NOTES_PER_MINUTE"] = args.notes_per_minute
+    os.environ.setdefault("ESCBOT_TIMEOUT", "600")
+    if args.dimensions:
+        dimensions(args.latency_ms)
+        return
+    print(f"latency {args.latency_ms} ms per request, {args.notes_per_minute} notes a minute")
+    for n in args.escalations:
+        portfolio(n, max(1, n // 25), 4 * n, args.latency_ms)
+
+
+if __name__ == "__main__":
+    main()
