@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -228,3 +230,18 @@ def print_stats(api: GitLab) -> None:
     stats = api.stats
     kinds = ", ".join(f"{k}: {n}" for k, n in sorted(stats.by_kind.items()))
     click.echo(f"requests: {stats.total} ({kinds}); wall time {stats.elapsed():.2f}s", err=True)
+
+
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass

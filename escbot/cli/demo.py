@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import click
 
-from escbot.cli.common import load, policies_option
+from escbot.cli.common import load, policies_option, wait_for_stop
 from escbot.errors import EscbotError, echo_unredacted
 
 
@@ -66,18 +63,3 @@ def command(out: Path, serve: bool, port: int, policies_path: str | None) -> Non
         echo_unredacted(f"sandbox: {sb.url} token={sb.token} (the API; Ctrl-C stops it)")
         sys.stdout.flush()
         wait_for_stop()
-
-
-def wait_for_stop() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass

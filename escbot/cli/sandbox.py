@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import sys
-import threading
-from typing import Any
 
 import click
 
+from escbot.cli.common import wait_for_stop
 from escbot.errors import echo_unredacted
 
 
@@ -93,16 +91,7 @@ def serve(
     click.echo(f"web: {sb.url}/ (start reading here: read-only, what root sees; {who})")
     click.echo(f"slack: {sb.slack_url} (Slack Web API; POST /__sandbox__/slack makes a workspace)")
     sys.stdout.flush()
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        wait_for_stop()
     finally:
         sb.stop()
