@@ -81,6 +81,9 @@ class Pacer:
         self._notes: deque[float] = deque()  # the same, new notes only
         self.remaining: int | None = None  # as GitLab last said, less what was sent since
         self._reset_at = 0.0
+        self._window: int | None = None  # GitLab's RateLimit-Reset of the window it counts in
+        self._lowest: int | None = None  # the lowest RateLimit-Remaining of that window
+        self._in_flight = 0  # sent, not yet answered: GitLab's counts do not include them yet
 
     def wait(self, note: bool) -> None:
         with self._lock:
@@ -92,22 +95,33 @@ class Pacer:
                 at = max(at, _turn(self._notes, self.notes_per_minute, now))
                 self._notes.append(at)
             self._sent.append(at)
+            self._in_flight += 1
             if self.remaining is not None:
                 self.remaining -= 1
         if at > now:
             time.sleep(at - now)
 
-    def observe(self, response: requests.Response) -> None:
-        remaining, reset = (
-            response.headers.get("RateLimit-Remaining"),
-            response.headers.get("RateLimit-Reset"),
-        )
-        if remaining is None or not remaining.isdigit():
-            return
+    def observe(self, response: requests.Response | None) -> None:
+        """One request answered (None: it failed unanswered); note what GitLab says is left.
+
+        Parallel answers arrive in any order: the lowest count of a window is the latest GitLab
+        gave, and it may not yet include the requests still in flight. A new window (a later
+        RateLimit-Reset) starts afresh."""
+        headers = response.headers if response is not None else {}
+        remaining, reset = headers.get("RateLimit-Remaining"), headers.get("RateLimit-Reset")
         with self._lock:
-            self.remaining = int(remaining)
-            if reset and reset.isdigit():  # GitLab sends the Unix time the window resets
-                self._reset_at = time.monotonic() + max(0.0, int(reset) - time.time())
+            self._in_flight = max(0, self._in_flight - 1)
+            if remaining is not None and remaining.isdigit():
+                window = int(reset) if reset and reset.isdigit() else self._window
+                if self._lowest is None or window != self._window:
+                    if window is not None and self._window is not None and window < self._window:
+                        return  # an answer from a window that has already ended
+                    self._lowest, self._window = int(remaining), window
+                    if window is not None:  # GitLab sends the Unix time the window resets
+                        self._reset_at = time.monotonic() + max(0.0, window - time.time())
+                self._lowest = min(self._lowest, int(remaining))
+            if self._lowest is not None:
+                self.remaining = max(0, self._lowest - self._in_flight)
 
     def readers(self) -> int:
         """How many reads may run at once: READERS, fewer when few requests are left."""
@@ -286,7 +300,11 @@ class Transport(requests.Session):
             started = time.monotonic()
             wait = min(0.1 * 2**attempt, MAX_WAIT)
             try:
-                response = super().request(method, url, *args, **kwargs)
+                try:
+                    response = super().request(method, url, *args, **kwargs)
+                except BaseException:
+                    self.pacer.observe(None)  # no answer: no longer in flight either
+                    raise
             except requests.exceptions.ConnectionError as exc:
                 if isinstance(exc, requests.exceptions.ConnectTimeout) or _unreachable(exc):
                     raise EscbotError(

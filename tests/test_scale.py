@@ -135,3 +135,28 @@ def test_reads_are_sized_from_gitlabs_rate_limit_headers(sandbox, monkeypatch) -
     api.user("nobody-at-all")
     assert pacer.remaining is not None and pacer.remaining < 100
     assert 1 <= pacer.readers() < READERS
+
+
+def test_answers_arriving_out_of_order_never_raise_the_count_left() -> None:
+    import requests
+
+    from escbot.gitlab_io import Pacer
+
+    def answer(remaining: int, reset: int) -> requests.Response:
+        response = requests.Response()
+        response.headers["RateLimit-Remaining"] = str(remaining)
+        response.headers["RateLimit-Reset"] = str(reset)
+        return response
+
+    pacer = Pacer(per_minute=2000, notes_per_minute=120)
+    for _ in range(3):
+        pacer.wait(note=False)
+    pacer.observe(answer(978, 4_000_000_000))  # the second request's answer came first
+    assert pacer.remaining == 978 - 2  # the first and third may not be counted in it yet
+    pacer.observe(answer(979, 4_000_000_000))  # the first one's, older: says nothing new
+    assert pacer.remaining == 978 - 1
+    pacer.observe(None)  # the third failed unanswered
+    assert pacer.remaining == 978
+    pacer.wait(note=False)
+    pacer.observe(answer(1999, 4_000_000_060))  # a new window
+    assert pacer.remaining == 1999
