@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
+from escbot.cache import MemoryCache
 from escbot.errors import EscbotError, GitLabError
 from escbot.executor import Outcome, apply_plan
 from escbot.gitlab_io import GitLab
 from escbot.intake import is_intake
-from escbot.model import Context, Escalation, Unreadable
+from escbot.model import Context, Escalation, Note, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
@@ -30,6 +32,7 @@ from escbot.snapshot import (
     read_portfolio,
     stream_portfolio,
     threads_read,
+    window_start,
 )
 
 T = TypeVar("T")
@@ -65,7 +68,7 @@ def settle(
     ev = evaluate(esc, ctx, rules)
     for _ in range(2):  # notes may reveal a need for label events, once
         needs = set(ev.needs)
-        if ev.actions and esc.notes_since is not None:
+        if ev.actions and not esc.history_known:
             # A marker older than the bulk read would look like "not done yet".
             needs.add("notes")
         if not needs:
@@ -119,13 +122,24 @@ def run_check(
     apply: bool,
     rules: Iterable[Rule] = RULES,
     chat: Gateway | None = None,
+    cache_path: str | Path | None = None,
 ) -> CheckResult:
+    """Every open escalation of the scope; with `cache_path`, escbot's memory kept between runs
+    there (escbot.cache) spares the reads of what did not change."""
     result = CheckResult(now=now, applied=apply)
     muted, result.warnings = check_people(api, scope, policy)
     ctx = replace(read_context(api, policy, now), muted=muted)
     result.bot = ctx.bot
+    cache = None
+    if cache_path:
+        cache = MemoryCache.open(cache_path, url=api.url, scope=scope_name(scope), ctx=ctx)
+        result.warnings += [cache.note] if cache.note else []
     chat = chat or connect(policy)
-    for part in stream_portfolio(api, scope, policy, now):  # evaluated project by project
+    # Only the rules' window of activity: escbot's memory in its own notes holds what came before
+    # (escbot.memory), and an escalation without it is read whole when its verdict needs that.
+    parts = stream_portfolio(api, scope, policy, now, notes_from=window_start(policy, now),
+                             bot=ctx.bot, cache=cache)  # fmt: skip
+    for part in parts:  # evaluated project by project
         _report_unreadable(result, part.unreadable)
         escalations = part.escalations
         if chat and chat.slack:
@@ -134,8 +148,29 @@ def run_check(
     if apply:
         read = threads_read(result.escalations)
         result.outcomes = apply_plan(api, result.actions, result.errors, chat, read)
+    if cache is not None:
+        _keep(cache, result, ctx)
     _chat_warning(result, chat)
     return result
+
+
+def _keep(cache: MemoryCache, result: CheckResult, ctx: Context) -> None:
+    """Every escalation the run knew whole, with the comments it posted, into the cache."""
+    posted: dict[tuple[int, int], list[Note]] = {}
+    for o in result.outcomes:
+        if o.note is not None:
+            key = (o.action.project_id, o.action.iid)
+            posted.setdefault(key, []).append(Note.from_gitlab(o.note))
+    for esc in result.escalations:
+        cache.keep(esc, ctx, posted.get(esc.key, ()))
+    warning = cache.save()
+    if warning:
+        result.warnings.append(warning)
+
+
+def scope_name(scope: tuple[str, Any]) -> str:
+    kind, obj = scope
+    return f"{kind}:{getattr(obj, 'full_path', None) or obj.path_with_namespace}"
 
 
 def _chat_warning(result: CheckResult, chat: Gateway | None) -> None:

@@ -18,6 +18,10 @@ class Note:
     author: str
     created_at: datetime
     system: bool = False
+    # A fact escbot's memory holds of an older comment (escbot.memory): its markers or command
+    # lines as the body, and the requirements (level.key) it met, since its text is not kept.
+    recalled: bool = False
+    meets: frozenset[str] = frozenset()
 
     @classmethod
     def from_gitlab(cls, data: dict[str, Any]) -> Note:
@@ -32,6 +36,11 @@ class Note:
     @property
     def markers(self) -> list[Marker]:
         return find_markers(self.body)
+
+    def recalled_with(self, other: Note) -> Note:
+        """Two recalled facts of one comment, as one note."""
+        body = "\n".join(b for b in (self.body, other.body) if b)
+        return replace(self, body=body, meets=self.meets | other.meets)
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,8 @@ class Escalation:
     # Activity, as far as it was read: notes_since None means the whole history is here.
     notes: tuple[Note, ...] = ()
     notes_since: datetime | None = None
+    # Set when escbot's memory (escbot.memory) recalled the facts older than notes_since.
+    memory_as_of: datetime | None = None
     label_events: tuple[LabelEvent, ...] | None = None
     raid: Companion | None = None
     retro: Companion | None = None
@@ -162,6 +173,12 @@ class Escalation:
         return next(
             (m.get("level") for m in self.description_markers if m.kind == "escalation"), None
         )
+
+    @property
+    def history_known(self) -> bool:
+        """Whether the notes hold every fact the rules use: the whole thread was read, or
+        escbot's memory recalled what came before the read."""
+        return self.notes_since is None or self.memory_as_of is not None
 
     @property
     def posted_markers(self) -> list[Marker]:

@@ -125,8 +125,12 @@ class NoteKind(RequirementKind):
     def met_times(self, esc: Escalation, req: Requirement, ctx: Context) -> list[datetime]:
         # A reply in the escalation's Slack thread is a comment like any other.
         replies = esc.thread.replies if esc.thread else ()
+        # A recalled comment (escbot.memory) keeps which requirements it met, not its text.
+        ident = f"{req.level}.{req.key}"
         return sorted(
-            n.created_at for n in (*esc.notes, *replies) if ctx.counts(n) and req.matches(n.body)
+            n.created_at
+            for n in (*esc.notes, *replies)
+            if ctx.counts(n) and (ident in n.meets if n.recalled else req.matches(n.body))
         )
 
     def detail(self, req: Requirement, esc: Escalation) -> str:
@@ -136,8 +140,9 @@ class NoteKind(RequirementKind):
         return f"a comment with `{req.tag}`, or a heading `## {req.title}`"
 
     def needs(self, esc: Escalation, start: datetime, last: datetime | None) -> set[str]:
-        # The last update may be older than the bulk-read window.
-        if last is None and esc.notes_since is not None and start < esc.notes_since:
+        # The last update may be older than the bulk-read window (and than escbot's memory).
+        since = None if esc.history_known else esc.notes_since
+        if last is None and since is not None and start < since:
             return {"notes"}
         return set()
 

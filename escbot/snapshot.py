@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from escbot.cache import MemoryCache
 from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import Marker, find_markers
+from escbot.memory import with_memory
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
 from escbot.policies import REPORTER, Policy, Staff
 
@@ -146,10 +148,10 @@ def readers(api: GitLab, project_id: int) -> tuple[Member, ...]:
     )
 
 
-def has_commands(policy: Policy, notes: dict[int, list[Note]]) -> bool:
+def has_commands(policy: Policy, escalations: Iterable[Escalation]) -> bool:
     """Whether a comment gives escbot a command (escbot's own answers only quote them)."""
     return policy.talkback.enabled and any(
-        "/escbot" in n.body.lower() and command_lines(n.body) for ns in notes.values() for n in ns
+        "/escbot" in n.body.lower() and command_lines(n.body) for e in escalations for n in e.notes
     )
 
 
@@ -175,13 +177,18 @@ def stream_portfolio(
     intake: bool = True,
     with_companions: bool = True,
     with_readers: bool = True,
+    bot: str | None = None,
+    cache: MemoryCache | None = None,
 ) -> Iterator[Portfolio]:
     """Open escalations, those closed since `closed_since` (default: the rules' window; the
     close-out rules still apply to them), and, with `intake`, e-mailed issues not classified
     yet, each with its comments since `notes_from` (default: enough for every open one's whole
     history) and its companions; with `with_readers` and staff named in the policy, each
-    project's members who read confidential issues (the access audit). One project at a time,
-    so a caller that evaluates each part as it comes holds one project's activity at most."""
+    project's members who read confidential issues (the access audit). With `bot`, escbot's
+    memory in its own recent notes (and in `cache`) stands in for the older history
+    (escbot.memory, escbot.cache). One project
+    at a time, so a caller that evaluates each part as it comes holds one project's activity at
+    most."""
     marker_label = policy.labels.marker.name
     issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
     issues += api.list_issues(
@@ -203,12 +210,13 @@ def stream_portfolio(
     retros: dict[tuple[int, int], Companion] = {}
     if with_companions:
         names = policy.process.labels
-        # Registers of open escalations were touched no earlier than they were opened.
-        raids = companions(
-            api, scope, names.raid_register, "raid", state="all", updated_after=since
-        )
+        # Every open register (one nobody edited for months is still its escalation's), and
+        # those closed since the escalations read were (close-out closes the register).
+        label = names.raid_register
+        raids = companions(api, scope, label, "raid", state="opened")
+        raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
         retros = companions(api, scope, names.retrospective, "retro", state="all")
-    yield from _by_project(api, policy, escalations, since, with_readers, raids, retros)
+    yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)
 
 
 def _by_project(
@@ -219,35 +227,72 @@ def _by_project(
     with_readers: bool,
     raids: dict[tuple[int, int], Companion],
     retros: dict[tuple[int, int], Companion],
+    bot: str | None,
+    cache: MemoryCache | None,
 ) -> Iterator[Portfolio]:
     """Each project's escalations with their activity, one project at a time: the projects are
     read a few at once (GitLab's rate limit permitting), and only the escalations' comments are
-    kept of each project's events, so no more than a few projects' raw events are ever held."""
+    kept of each project's events, so no more than a few projects' raw events are ever held.
+    With escbot's memory in the cache (escbot.cache), a project where nothing was said since is
+    not read at all, and a changed one only since that memory."""
     projects: dict[int, list[Escalation]] = defaultdict(list)
     for esc in escalations:
-        projects[esc.project_id].append(esc)
+        projects[esc.project_id].append(
+            esc.with_activity(raid=raids.get(esc.key), retro=retros.get(esc.key))
+        )
     # The access audit: read only when the policy can tell staff from customers.
     audit = with_readers and policy.visibility.staff.declared
-    after = (since - timedelta(days=1)).date()
 
-    def read(
-        project_id: int,
-    ) -> tuple[dict[int, list[Note]], tuple[Member, ...] | GitLabError | None]:
-        wanted = {e.iid for e in projects[project_id]}
-        notes = notes_from_events(api.note_events(project_id, after), wanted)
+    def read(project_id: int) -> tuple[list[Escalation], tuple[Member, ...] | GitLabError | None]:
+        cached = {e.key: cache.recalled(e) for e in projects[project_id]} if cache else {}
+        # Unchanged: as many comments as when escbot's memory of it was written.
+        quiet = {
+            e.key
+            for e in projects[project_id]
+            if (hit := cached.get(e.key)) and hit[1] == e.user_notes_count
+        }
+        # The rest are read from their memory (the oldest of them), or the rules' window.
+        starts = [
+            max(since, hit[0].as_of) if (hit := cached.get(e.key)) else since
+            for e in projects[project_id]
+            if e.key not in quiet
+        ]
+        notes: dict[int, list[Note]] = {}
+        read_from = min(starts, default=since)
+        if starts:
+            # GitLab's `after` is a whole UTC day, exclusive: the day before `read_from`'s.
+            after = (read_from.astimezone(UTC) - timedelta(days=1)).date()
+            wanted = {e.iid for e in projects[project_id] if e.key not in quiet}
+            notes = notes_from_events(api.note_events(project_id, after), wanted)
+        out = []
+        for esc in projects[project_id]:
+            hit = cached.get(esc.key)
+            if esc.key in quiet and hit:
+                memory = hit[0]
+                esc = esc.with_activity(
+                    notes=memory.notes, notes_since=memory.as_of, memory_as_of=memory.as_of
+                )
+            else:
+                esc = esc.with_activity(
+                    notes=tuple(notes.get(esc.iid, ())),
+                    notes_since=read_from if esc.created_at < read_from else None,
+                )
+                if bot:
+                    esc = with_memory(esc, bot, hit[0] if hit else None)
+            out.append(esc)
         # The members: for the access audit, and to know who may give escbot commands
         # (escbot.talkback: Reporter and above) where a comment holds one.
-        if not (audit or has_commands(policy, notes)):
-            return notes, None
+        if not (audit or has_commands(policy, out)):
+            return out, None
         try:
-            return notes, readers(api, project_id)
+            return out, readers(api, project_id)
         except GitLabError as exc:  # only the audit is lost: the escalations are evaluated
-            return notes, exc
+            return out, exc
 
     for project_id, answer in api.parallel(read, sorted(projects)):
         part = Portfolio()
         try:
-            notes, members = answer.result()
+            built, members = answer.result()
         except GitLabError as exc:
             reason = f"its activity could not be read ({exc})"
             part.unreadable = [Unreadable(e.ref, reason) for e in projects[project_id]]
@@ -256,23 +301,16 @@ def _by_project(
         if isinstance(members, GitLabError):
             reason = f"the access audit (its members could not be read: {members})"
             part.unreadable.append(Unreadable(projects[project_id][0].project_path, reason))
-        for esc in projects[project_id]:
-            part.escalations.append(
-                esc.with_activity(
-                    readers=members if isinstance(members, tuple) else None,
-                    notes=tuple(notes.get(esc.iid, ())),
-                    notes_since=since if esc.created_at < since else None,
-                    raid=raids.get(esc.key),
-                    retro=retros.get(esc.key),
-                )
-            )
+        part.escalations = [
+            e.with_activity(readers=members if isinstance(members, tuple) else None) for e in built
+        ]
         yield part
 
 
 def threads_read(escalations: Iterable[Escalation]) -> dict[tuple[int, int], list[Marker]]:
     """escbot's markers on each escalation whose whole comment thread this run read: the
     executor's pre-check under the lease."""
-    return {e.key: e.posted_markers for e in escalations if e.notes_since is None}
+    return {e.key: e.posted_markers for e in escalations if e.history_known}
 
 
 def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
@@ -280,7 +318,7 @@ def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
     changes: dict[str, Any] = {}
     if "notes" in needs and esc.notes_since is not None:
         notes = [Note.from_gitlab(n) for n in api.notes(esc.project_id, esc.iid)]
-        changes.update(notes=tuple(notes), notes_since=None)
+        changes.update(notes=tuple(notes), notes_since=None, memory_as_of=None)
     if "label_events" in needs and esc.label_events is None:
         changes["label_events"] = label_events(api, esc)
     if "links" in needs and esc.links is None:

@@ -130,6 +130,7 @@ class World:
             {"name": project, "path": project, "namespace_id": self.group.id}
         )
         self.path = f"{group}/{project}"
+        self.extra_env: dict[str, str] = {}  # for every command run (e.g. ESCBOT_CACHE)
 
     def at(self, when: str) -> str:
         """Move the sandbox clock to a New York wall time; returns it as ISO for --now."""
@@ -138,7 +139,12 @@ class World:
         return moment.isoformat()
 
     def env(self, who: str = "escbot") -> dict[str, str]:
-        return {"GITLAB_URL": self.sb.url, "GITLAB_TOKEN": self.tokens[who], "ESCBOT_NOW": ""}
+        return {
+            "GITLAB_URL": self.sb.url,
+            "GITLAB_TOKEN": self.tokens[who],
+            "ESCBOT_NOW": "",
+            **self.extra_env,
+        }
 
     def run(self, *args: str, who: str = "escbot", when: str | None = None) -> Any:
         from click.testing import CliRunner

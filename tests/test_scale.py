@@ -13,31 +13,56 @@ from escbot.cli import cli
 
 SEV1 = ["escalation", "escalation::sev1", "severity::high", "type::customer", "phase::active"]
 SEV2 = ["escalation", "escalation::sev2", "severity::medium", "type::internal", "phase::active"]
+THREAD = "GET /projects/:id/issues/:noteable_id/notes"
 
 
-def test_check_of_300_escalations_in_20_projects_reads_in_bulk(sandbox) -> None:
+def test_check_of_300_escalations_in_20_projects_reads_in_bulk(sandbox, tmp_path) -> None:
     sandbox.seed(group="bench", projects=20, issues=300, notes_per_issue=2, closed_ratio=0,
                  days=30, label_sets=[SEV1, SEV2], seed=7)  # fmt: skip
+    env = {"GITLAB_URL": sandbox.url, "GITLAB_TOKEN": sandbox.token,
+           "ESCBOT_CACHE": str(tmp_path / "memory.json")}  # fmt: skip
+    check = ["check", "--group", "bench", "--stats", "--format", "json"]
     sandbox.reset_stats()
-    env = {"GITLAB_URL": sandbox.url, "GITLAB_TOKEN": sandbox.token}
-    result = CliRunner().invoke(
-        cli, ["check", "--group", "bench", "--stats", "--format", "json"], env=env
-    )
-    assert result.exit_code == 1, result.output
+    first = CliRunner().invoke(cli, [*check, "--apply"], env=env)
+    assert first.exit_code == 1, first.output
+    routes = sandbox.stats()["by_route"]
+    # 3 pages of open escalations; one list each for closed ones, open and closed RAID
+    # registers, retros and e-mailed intake issues; the rules' window of each project's activity
+    assert routes["GET /groups/:id/issues"] == 8
+    assert routes["GET /projects/:id/events"] == 20
+    said = routes["POST /projects/:id/issues/:noteable_id/notes"]
+    # Before its first comment, the whole thread of an escalation older than the window (what
+    # escbot said there before?); no more, and never twice.
+    assert 0 < routes[THREAD] <= said
+
+    sandbox.reset_stats()
+    again = CliRunner().invoke(cli, check, env=env)
+    assert again.exit_code == 1, again.output
     stats = sandbox.stats()
     routes = stats["by_route"]
-    # 3 pages of open escalations; one list each for closed ones, RAID registers, retros and
-    # e-mailed intake issues
-    assert routes["GET /groups/:id/issues"] == 7
-    assert routes["GET /projects/:id/events"] == 20
-    assert not [r for r in routes if "/notes" in r or "resource_label_events" in r]
+    # Nothing was said since but escbot's own comments, which the cache accounts for: no
+    # activity read at all, and no thread. (The 300 new RAID registers are 3 pages now.)
+    assert routes["GET /groups/:id/issues"] == 10
+    assert not [r for r in routes if "/notes" in r or "/events" in r or "label_events" in r]
     # The policy's ladder and routing people, checked once per run: one look-up each (11) and
     # the group's members (1), whatever the number of escalations.
     people = 11 + 1
     assert routes["GET /users"] == 11
-    assert stats["total"] == 7 + 20 + 2 + people  # plus GET /user and GET /groups/:id
+    assert stats["total"] == 10 + 2 + people  # plus GET /user and GET /groups/:id
     assert set(stats["by_method"]) == {"GET"}
-    assert f"requests: {29 + people} (" in result.output  # --stats says the same
+    assert f"requests: {12 + people} (" in again.output  # --stats says the same
+
+    # A person comments on one escalation: its project's activity alone is read, from the
+    # memory on.
+    gl = sandbox.gitlab()
+    issue = gl.groups.get("bench").issues.list(labels="escalation", per_page=1, get_all=False)[0]
+    project = gl.projects.get(issue.project_id, lazy=True)
+    project.issues.get(issue.iid, lazy=True).notes.create({"body": "Any news?"})
+    sandbox.reset_stats()
+    CliRunner().invoke(cli, check, env=env)
+    routes = sandbox.stats()["by_route"]
+    assert routes["GET /projects/:id/events"] == 1
+    assert THREAD not in routes
 
 
 def _seed_small(sandbox) -> dict[str, str]:
@@ -59,17 +84,30 @@ def _bot_markers(sandbox) -> list[list[str]]:
 
 
 def test_apply_under_the_lease_is_one_post_per_escalation_with_something_to_say(sandbox) -> None:
-    env = _seed_small(sandbox)
+    from escbot.businesstime import parse_gitlab_time
+    from escbot.policies import load_policy
+    from escbot.snapshot import window_start
+    from tests.helpers import ny
+
+    now = ny("2026-11-24 12:00")
+    sandbox.set_now(now)
+    env = {**_seed_small(sandbox), "ESCBOT_NOW": now.isoformat()}
     result = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
     assert result.exit_code == 1, result.output
     routes = sandbox.stats()["by_route"]
     # Each of the 30 escalations has something to say: one comment each.
     assert routes["POST /projects/:id/issues/:noteable_id/notes"] == 30
-    # The run's own read of each thread is the pre-check; under the lease there is nothing to
-    # dedupe: no thread is read again around a write.
-    assert "GET /projects/:id/issues/:noteable_id/notes" not in routes
+    # The run's own read is the pre-check; under the lease there is nothing to dedupe: no
+    # thread is read around a write. Only the escalations older than the rules' window, on
+    # which escbot has no memory yet, are read whole first (once).
+    issues = sandbox.gitlab().groups.get("bench").issues.list(labels="escalation", get_all=True)
+    start = window_start(load_policy(), now)
+    older = [i for i in issues if parse_gitlab_time(i.created_at) < start]
+    assert 0 < len(older) < 30
+    assert routes["GET /projects/:id/issues/:noteable_id/notes"] == len(older)
     sandbox.reset_stats()
-    # The next run climbs the ladder one rung (a new marker each), and repeats nothing.
+    # The next run climbs the ladder one rung (a new marker each), and repeats nothing; escbot's
+    # memory in its own notes spares every thread.
     again = CliRunner().invoke(cli, ["check", "--group", "bench", "--apply"], env=env)
     assert again.exit_code == 1, again.output
     routes = sandbox.stats()["by_route"]
@@ -85,16 +123,23 @@ def test_without_the_lease_each_comment_is_looked_for_before_and_after(sandbox) 
     from escbot.check import run_check
     from escbot.gitlab_io import GitLab
     from escbot.policies import load_policy
+    from escbot.snapshot import window_start
     from tests.helpers import ny
 
     _seed_small(sandbox)
     api = GitLab(sandbox.gitlab())
     scope = ("group", api.group("bench"))
-    run_check(api, scope, load_policy(), ny("2026-11-23 09:00"), apply=True)
+    now = ny("2026-11-23 09:00")
+    result = run_check(api, scope, load_policy(), now, apply=True)
     routes = sandbox.stats()["by_route"]
     posted = routes["POST /projects/:id/issues/:noteable_id/notes"]
     assert posted > 20
-    assert routes["GET /projects/:id/issues/:noteable_id/notes"] == 2 * posted
+    # Besides: the reader's whole-thread read of each escalation older than the rules' window
+    # that it said something to (escbot had no memory of it yet).
+    start = window_start(load_policy(), now)
+    said = {(a.project_id, a.iid) for a in result.actions if a.kind == "comment"}
+    older = [e for e in result.escalations if e.key in said and e.created_at < start]
+    assert routes["GET /projects/:id/issues/:noteable_id/notes"] == 2 * posted + len(older)
 
 
 def test_a_capped_run_posts_its_share_and_the_next_runs_finish_without_repeating(

@@ -51,6 +51,15 @@ from escbot.timeline import bot_activity
     help="Append one JSON line per decision (rule, issue, inputs, verdict, action, outcome).",
 )
 @click.option("--stats", is_flag=True, help="Print HTTP requests made, by kind, and the wall time.")
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(dir_okay=False, writable=True),
+    envvar="ESCBOT_CACHE",
+    metavar="FILE",
+    help="Keep escbot's memory of each escalation here between runs, so the next run reads only "
+    "what changed (a speed-up: a missing or stale file is rebuilt). Env: ESCBOT_CACHE.",
+)
 @wait_option
 @click.pass_context
 def command(
@@ -64,6 +73,7 @@ def command(
     junit: Path | None,
     audit: Path | None,
     stats: bool,
+    cache_path: str | None,
     wait: float,
 ) -> None:
     """Hold every open escalation against policies.yml and plan reminders.
@@ -77,7 +87,7 @@ def command(
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
     with lease(apply, api, scope, "check --apply", wait):
-        result = run_check(api, scope, policy, now, apply=apply)
+        result = run_check(api, scope, policy, now, apply=apply, cache_path=cache_path)
     for warning in result.warnings:
         click.echo(f"escbot: warning: {warning}", err=True)
     if fmt == "json":

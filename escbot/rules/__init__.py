@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from escbot.explain import why
+from escbot.memory import remember
 from escbot.model import Context, Escalation
 from escbot.plan import ISSUE_KINDS, NOTE_KINDS, Action, ActionKind, Evaluation
 from escbot.policies import Visibility
@@ -86,8 +87,21 @@ def evaluate(esc: Escalation, ctx: Context, rules: Iterable[Rule] = RULES) -> Ev
     ev.actions, remarks = compose(ev.actions, ctx)
     ev.actions += mirror(esc, ev.actions, ctx)  # the composed comments, also in the thread
     ev.notes += remarks
-    ev.actions = [explained(a, esc, ctx) for a in ev.actions]
+    ev.actions = [remembered(explained(a, esc, ctx), esc, ctx) for a in ev.actions]
     return ev
+
+
+def remembered(action: Action, esc: Escalation, ctx: Context) -> Action:
+    """An internal note on the escalation ends with escbot's memory of it (escbot.memory), when
+    this run knows its whole history: the next runs then need only the recent activity."""
+    if (
+        action.kind != "comment"
+        or not action.internal
+        or (action.project_id, action.iid) != esc.key
+        or not esc.history_known
+    ):
+        return action
+    return replace(action, body=action.body.rstrip("\n") + "\n\n" + remember(esc, ctx))
 
 
 def explained(action: Action, esc: Escalation, ctx: Context) -> Action:

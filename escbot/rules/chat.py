@@ -43,7 +43,7 @@ def chat_rule(esc: Escalation, ctx: Context) -> Evaluation:
         return ev
     opened = thread.ts
     for note in esc.notes:
-        if note.author != ctx.bot or note.created_at.timestamp() < float(opened):
+        if note.recalled or note.author != ctx.bot or note.created_at.timestamp() < float(opened):
             continue
         action = reply_action(esc, note.body, tuple(note.markers), chat, thread)
         if action is not None:

@@ -54,7 +54,7 @@ def rag(
         if current != policy.rag.on_missed:
             return []
         if not said:
-            if esc.notes_since is not None:
+            if not esc.history_known:
                 ev.needs.add("notes")  # escbot's marker may be older than the bulk read
             return []
         last = said[-1][1]

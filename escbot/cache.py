@@ -1,0 +1,114 @@
+"""A local copy of escbot's memory between scheduled runs (`--cache FILE`, ESCBOT_CACHE): a
+speed-up, never a source of truth.
+
+escbot's memory of an escalation lives on GitLab, in its own internal notes (escbot.memory).
+The cache keeps the same memory for every escalation a run knew whole, with the number of
+comments GitLab counted on it then (the issue list's `user_notes_count`). The next run then:
+
+- reads no activity at all for a project whose escalations all still have that many comments
+  (nothing was said since; label and description changes come with the issue list);
+- reads a changed project's activity only from the oldest memory among its changed
+  escalations, not the rules' whole window;
+- needs no whole thread for an escalation escbot has not written to lately (a healthy one
+  opened Red, a lapse escbot stopped climbing), which its notes alone cannot spare.
+
+The cache is trusted only for the GitLab, scope, bot and tracking requirements it was written
+for; anything else (a missing or damaged file, another policy) starts it afresh, and the run
+reads what it needs from GitLab. An escalation escbot just commented on is kept with that
+comment, so escbot's own writes do not count as a change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from escbot.memory import Memory, from_state, state_of
+from escbot.model import Context, Escalation, Note
+
+VERSION = 1
+
+
+@dataclass
+class MemoryCache:
+    path: Path | None
+    identity: dict[str, str]
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # read from the file
+    kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # this run's, to be saved
+    note: str | None = None  # why the file was not used, for one line on stderr
+
+    @classmethod
+    def open(cls, path: str | Path | None, *, url: str, scope: str, ctx: Context) -> MemoryCache:
+        reqs = sorted(
+            f"{r.level}.{r.key}={r.pattern.pattern}"
+            for reqs in ctx.policy.requirements.values()
+            for r in reqs.values()
+        )
+        identity = {
+            "url": url.rstrip("/"),
+            "scope": scope,
+            "bot": ctx.bot,
+            "requirements": hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16],
+        }
+        cache = cls(Path(path) if path else None, identity)
+        if cache.path is None or not cache.path.exists():
+            return cache
+        try:
+            data = json.loads(cache.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            cache.note = f"cache {cache.path}: not read ({type(exc).__name__}); starting afresh"
+            return cache
+        if not isinstance(data, dict) or data.get("v") != VERSION:
+            cache.note = f"cache {cache.path}: another version; starting afresh"
+        elif data.get("for") != identity:
+            cache.note = f"cache {cache.path}: written for another GitLab, scope, bot or policy"
+        elif isinstance(data.get("escalations"), dict):
+            cache.entries = data["escalations"]
+        return cache
+
+    def recalled(self, esc: Escalation) -> tuple[Memory, int] | None:
+        """The cached memory of `esc` and the comment count it accounts for."""
+        entry = self.entries.get(_key(esc))
+        if not isinstance(entry, dict) or not isinstance(entry.get("notes"), int):
+            return None
+        memory = from_state(entry.get("memory"), self.identity["bot"])
+        return (memory, entry["notes"]) if memory is not None else None
+
+    def keep(self, esc: Escalation, ctx: Context, posted: Iterable[Note] = ()) -> None:
+        """Remember `esc` as this run knows it (its whole history: Escalation.history_known),
+        with the comments escbot posted on it this run."""
+        if self.path is None or not esc.history_known:
+            return
+        posted = tuple(posted)
+        if posted:
+            esc = esc.with_activity(notes=(*esc.notes, *posted))
+        self.kept[_key(esc)] = {
+            "notes": esc.user_notes_count + len(posted),
+            "memory": state_of(esc, ctx),
+        }
+
+    def save(self) -> str | None:
+        """Write this run's memory (only the escalations it saw); a warning line on failure."""
+        if self.path is None:
+            return None
+        data = {"v": VERSION, "for": self.identity, "escalations": self.kept}
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+            tmp.replace(self.path)  # whole or not at all: a run cut short leaves the old file
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            return (
+                f"cache {self.path}: not written ({exc.strerror or exc}); the next run reads more"
+            )
+        return None
+
+
+def _key(esc: Escalation) -> str:
+    return f"{esc.project_id}:{esc.iid}"

@@ -1,0 +1,192 @@
+"""escbot's memory of an escalation, kept in its own internal notes on GitLab.
+
+Every internal note escbot posts on an escalation ends with a hidden block, written from the
+escalation's whole history as the run that planned the note saw it:
+
+    <!-- escbot-state {"v": 1, "as_of": "...", "said": [...], "met": [...], "commands": [...]} -->
+
+- said: escbot's earlier comments there, each as its note id, time and markers;
+- met: the last comment that met each tracking requirement (of every level: a promotion changes
+  which apply), as its note id, time, author and the requirements it met;
+- commands: the comments that gave escbot commands, as their note id, time, author and lines.
+
+The next run reads only the rules' window of activity (escbot.snapshot). When that window
+holds one of escbot's own notes with a block written no earlier than the window's start, the
+block's facts stand in for the older comments (as recalled notes), and the comments since come
+from the run's own read: the rules see every fact they use, without reading the whole thread.
+Without such a note (escbot has not written in the window, or the block was written before it)
+nothing is recalled: the rules ask for the whole thread when they need it, as before, and the
+next note escbot posts carries a fresh block. The block is trusted only in the bot's own notes:
+anyone may paste text into a comment.
+
+Internal notes only: the block names who commented when, which a customer must not read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from escbot.businesstime import parse_gitlab_time
+from escbot.commands import command_lines
+from escbot.markers import Marker
+from escbot.model import Context, Escalation, Note
+
+VERSION = 1
+_BLOCK = re.compile(r"<!--\s*escbot-state\s+(\{.*?\})\s*-->", re.DOTALL)
+# Reminder markers pile up on a long escalation (one per lapse and rung); only recent lapses
+# can come back, so the oldest are forgotten past this many. Every other marker is kept.
+REMINDERS_KEPT = 200
+COMMANDS_KEPT = 100
+
+
+@dataclass(frozen=True)
+class Memory:
+    as_of: datetime
+    notes: tuple[Note, ...]  # the recalled facts, as notes (Note.recalled)
+
+
+def remember(esc: Escalation, ctx: Context) -> str:
+    """The hidden block for a note escbot posts now on `esc`, whose notes hold its whole history
+    (Escalation.history_known)."""
+    # Inside an HTML comment: no "<" or ">" may appear (JSON keeps them as \u escapes).
+    text = json.dumps(state_of(esc, ctx), separators=(",", ":"), ensure_ascii=True)
+    return "<!-- escbot-state " + text.replace("<", "\\u003c").replace(">", "\\u003e") + " -->"
+
+
+def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
+    """What escbot remembers of `esc` now, as plain data (the block's, and the cache's)."""
+    said: list[tuple[Note, list[Marker]]] = []
+    met: dict[int, tuple[Note, set[str]]] = {}
+    commands: list[tuple[Note, list[str]]] = []
+    requirements = [r for reqs in ctx.policy.requirements.values() for r in reqs.values()]
+    last: dict[str, Note] = {}
+    for note in esc.notes:
+        if note.system:
+            continue
+        if note.author == ctx.bot:
+            if note.markers:
+                said.append((note, note.markers))
+            continue
+        lines = command_lines(note.body)
+        if lines:
+            commands.append((note, lines))
+        if ctx.counts(note):
+            for req in requirements:
+                ident = f"{req.level}.{req.key}"
+                if ident in note.meets if note.recalled else req.matches(note.body):
+                    last[ident] = note
+    for ident, note in last.items():
+        met.setdefault(note.id, (note, set()))[1].add(ident)
+    return {
+        "v": VERSION,
+        "as_of": _stamp(ctx.now),
+        "said": _forget_old_reminders(said),
+        "met": [
+            [n.id, _stamp(n.created_at), n.author, sorted(idents)]
+            for n, idents in sorted(met.values(), key=lambda x: (x[0].created_at, x[0].id))
+        ],
+        "commands": [[n.id, _stamp(n.created_at), n.author, lines] for n, lines in commands][
+            -COMMANDS_KEPT:
+        ],
+    }
+
+
+def _forget_old_reminders(said: list[tuple[Note, list[Marker]]]) -> list[list[Any]]:
+    reminders = sum(1 for _, markers in said for m in markers if m.kind == "remind")
+    drop = max(0, reminders - REMINDERS_KEPT)
+    out: list[list[Any]] = []
+    for note, markers in said:
+        kept = []
+        for m in markers:
+            if m.kind == "remind" and drop:
+                drop -= 1
+                continue
+            kept.append(m.render().removeprefix("<!-- escbot:").removesuffix(" -->"))
+        if kept:
+            out.append([note.id, _stamp(note.created_at), kept])
+    return out
+
+
+def recall(notes: Iterable[Note], bot: str, read_from: datetime) -> Memory | None:
+    """The facts in the newest block of escbot's own notes among `notes` (read from
+    `read_from`), when that block was written no earlier: else None."""
+    for note in sorted(notes, key=lambda n: (n.created_at, n.id), reverse=True):
+        if note.system or note.author != bot or note.recalled:
+            continue
+        found = _BLOCK.search(note.body)
+        if found is None:
+            continue
+        try:
+            memory = from_state(json.loads(found.group(1)), bot)
+        except ValueError:
+            return None
+        # What came between the block and the read is unknown.
+        return memory if memory is not None and memory.as_of >= read_from else None
+    return None
+
+
+def from_state(state: Any, bot: str) -> Memory | None:
+    """The memory a state (state_of) holds; None when it is not one this version wrote (the
+    history is read instead)."""
+    try:
+        return _memory(state, bot)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+
+
+def _memory(state: dict[str, Any], bot: str) -> Memory | None:
+    if state.get("v") != VERSION:
+        return None
+    as_of = parse_gitlab_time(state["as_of"])
+    notes = [
+        Note(int(i), " ".join(f"<!-- escbot:{m} -->" for m in ms), bot, _time(at), recalled=True)
+        for i, at, ms in state["said"]
+    ]
+    notes += [
+        Note(int(i), "", str(by), _time(at), recalled=True, meets=frozenset(map(str, idents)))
+        for i, at, by, idents in state["met"]
+    ]
+    notes += [
+        Note(int(i), "\n".join(map(str, lines)), str(by), _time(at), recalled=True)
+        for i, at, by, lines in state["commands"]
+    ]
+    return Memory(as_of, tuple(_merged(notes)))
+
+
+def _merged(notes: list[Note]) -> list[Note]:
+    """One note per id (a comment may have met a requirement and given a command)."""
+    by_id: dict[int, Note] = {}
+    for n in notes:
+        old = by_id.get(n.id)
+        by_id[n.id] = n if old is None else old.recalled_with(n)
+    return sorted(by_id.values(), key=lambda n: (n.created_at, n.id))
+
+
+def with_memory(esc: Escalation, bot: str, cached: Memory | None = None) -> Escalation:
+    """`esc` with what escbot remembers of its history before the read: the newest block in
+    its own notes read, or the run's cache (escbot.cache), whichever is newer, when no older
+    than the read."""
+    if esc.notes_since is None:
+        return esc  # the whole history is here
+    since = esc.notes_since
+    found = [m for m in (recall(esc.notes, bot, since), cached) if m and m.as_of >= since]
+    if not found:
+        return esc
+    memory = max(found, key=lambda m: m.as_of)
+    read = {n.id for n in esc.notes}
+    older = [n for n in memory.notes if n.id not in read]
+    notes = sorted((*older, *esc.notes), key=lambda n: (n.created_at, n.id))
+    return esc.with_activity(notes=tuple(notes), memory_as_of=memory.as_of)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _time(text: object) -> datetime:
+    return parse_gitlab_time(str(text))

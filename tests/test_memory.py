@@ -1,0 +1,197 @@
+"""escbot's memory (escbot.memory): a check reads only the rules' window of activity, and the
+hidden block in escbot's own newest internal note stands in for everything older. Eight weeks of
+a Sev2 whose DRI goes quiet: the ladder climbs once and the promotion is proposed once, weeks
+after the comments that said so left the window, and no run reads a whole comment thread."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from escbot.businesstime import parse_gitlab_time
+from escbot.memory import recall, remember, with_memory
+from escbot.model import Context
+from escbot.policies import load_policy
+from escbot.rules import evaluate
+from tests.helpers import NY, World, escalation, note, ny
+
+WEEKLY = "Week on track. #path-to-green #portfolio-call #mitigation #resource-needs"
+START = date(2026, 11, 2)  # Monday
+WEEKS = 8
+HOLIDAYS = (date(2026, 11, 11), date(2026, 11, 26), date(2026, 12, 25))
+THREAD_READS = "GET /projects/:id/issues/:noteable_id/notes"
+
+
+class Quarter:
+    """Q's DRI posts the weekly update on 2, 9 and 16 Nov and then nothing; H's every Monday.
+    escbot runs at 09:30 every working day, with the CI cache (`cache`) or without."""
+
+    LOST = date(2026, 12, 7)  # the cache is lost (a new runner) before this day's run
+
+    def __init__(self, world: World, cache: Path | None) -> None:
+        self.w, self.cache = world, cache
+        if cache:
+            world.extra_env["ESCBOT_CACHE"] = str(cache)
+        self.q = world.open("2026-11-02 09:00", "--trigger-detail", "3 weeks", level="sev2",
+                            title="Q: goes quiet", category="timeline")  # fmt: skip
+        self.h = world.open("2026-11-02 09:10", "--trigger-detail", "3 weeks", level="sev2",
+                            title="H: healthy", category="timeline")  # fmt: skip
+        for iid in (self.q, self.h):
+            world.tick(iid, "## Phase 1 checklist", "2026-11-02 09:20")
+        self.thread_reads: dict[date, int] = {}
+
+    def run(self) -> dict[str, list[Any]]:
+        for offset in range(WEEKS * 7):
+            day = START + timedelta(days=offset)
+            if day.weekday() >= 5 or day in HOLIDAYS:
+                continue
+            if day.weekday() == 0:
+                self.w.comment(self.h, WEEKLY, f"{day.isoformat()} 08:50")
+                if day <= date(2026, 11, 16):
+                    self.w.comment(self.q, WEEKLY, f"{day.isoformat()} 08:55")
+            if self.cache and day == self.LOST:
+                self.cache.unlink()
+            self.w.sb.reset_stats()
+            result = self.w.run("check", "--group", "acme", "--apply",
+                                when=f"{day.isoformat()} 09:30")  # fmt: skip
+            assert result.exit_code in (0, 1), result.output
+            self.thread_reads[day] = self.w.sb.stats()["by_route"].get(THREAD_READS, 0)
+        return {"q": self.w.notes(self.q, "escbot"), "h": self.w.notes(self.h, "escbot")}
+
+
+@pytest.fixture(scope="module", params=["CI cache", "no cache"])
+def quarter(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from escbot.sandbox import start_sandbox
+
+    sb = start_sandbox(now="2026-11-02T13:00:00Z")
+    try:
+        cache = (
+            tmp_path_factory.mktemp("ci") / "memory.json" if request.param == "CI cache" else None
+        )
+        q = Quarter(World(sb), cache)
+        yield q, q.run()
+    finally:
+        sb.stop()
+
+
+def per_day(notes: list[Any]) -> dict[str, str]:
+    """Each day's escbot comment, as its mentions: {"11-23": "@pat"}."""
+    out: dict[str, str] = {}
+    for n in notes:
+        day = parse_gitlab_time(n.created_at).astimezone(NY).strftime("%m-%d")
+        assert day not in out, f"two comments on {day}"
+        out[day] = " ".join("@" + m for m in re.findall(r"(?<![\w`])@([\w.\-]+)", n.body))
+    return out
+
+
+def test_eight_weeks_comment_by_comment(quarter: Any) -> None:
+    _, notes = quarter
+    # Q's weekly update lapses on Mon 23 Nov: the DRI, then one rung a working day (Thursday
+    # is Thanksgiving); missed two weeks running on Mon 30 Nov, it is proposed to the Director
+    # PS once. Nothing after, though the lapse goes on for four more weeks and every comment
+    # that said so has left the 17-day window the runs read.
+    assert per_day(notes["q"]) == {
+        "11-23": "@pat",
+        "11-24": "@fixed.qa",
+        "11-25": "@fixed.manager",
+        "11-30": "@director.ps",
+    }
+    assert per_day(notes["h"]) == {}
+
+
+def test_with_the_ci_cache_no_run_reads_a_whole_comment_thread(quarter: Any) -> None:
+    q, _ = quarter
+    assert len(q.thread_reads) == 37  # 40 weekdays, 3 holidays
+    reads = {day.strftime("%m-%d"): n for day, n in q.thread_reads.items() if n}
+    if q.cache:
+        # Only the run after the cache was lost reads a thread: H's, opened Red and never
+        # written to by escbot (is its Red escbot's?). Q's memory is in escbot's note of 30 Nov,
+        # still inside the window.
+        assert reads == {"12-07": 1}
+    else:
+        # Without it, H's thread is read on every run once it is older than the window (from
+        # 20 Nov), and Q's before escbot first wrote to it and again once that note of 30 Nov
+        # left the window (from 18 Dec). The comments are the same either way.
+        assert sum(reads.values()) == 31
+        assert set(reads.values()) == {1, 2}
+
+
+def test_each_internal_note_carries_the_memory_of_everything_before(quarter: Any) -> None:
+    _, notes = quarter
+    last = notes["q"][-1].body
+    memory = recall([note(last, ny("2026-11-30 09:30"), "escbot")], "escbot", ny("2026-11-30"))
+    assert memory is not None
+    said = [m.render() for n in memory.notes if n.author == "escbot" for m in n.markers]
+    # The three rungs of the lapse (the proposal is in the note itself, not its memory).
+    assert [m for m in said if "rule=path_to_green" in m] == [
+        "<!-- escbot:remind rule=path_to_green due=2026-11-23T13:55Z rung=0 -->",
+        "<!-- escbot:remind rule=path_to_green due=2026-11-23T13:55Z rung=1 -->",
+        "<!-- escbot:remind rule=path_to_green due=2026-11-23T13:55Z rung=2 -->",
+    ]
+    met = {i for n in memory.notes for i in n.meets}
+    assert "sev2.path_to_green" in met
+    assert "<" not in last.split("escbot-state", 1)[1].split("-->", 1)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The block itself: what it recalls is what the whole thread would have said.
+
+POLICY = load_policy()
+CTX = Context(policy=POLICY, now=ny("2026-12-14 10:00"), bot="escbot", staff=None)
+DAILY = "Update. #status-update #milestone-progress #blockers #customer-communication"
+
+
+def _history() -> list[Any]:
+    """A Sev1 opened 16 Nov: daily updates to Wed 18 Nov, a pause command, escbot's reminders
+    and ladder from Thu 19 Nov, the last on Tue 24 Nov, then a reply from the customer."""
+    notes = [note(DAILY, ny(f"2026-11-{d} 08:30"), id=100 + d) for d in (16, 17, 18)]
+    notes.append(note("/escbot pause waiting-on-customer", ny("2026-11-18 09:00"), id=150))
+    for rung, d in enumerate((19, 20, 23, 24)):
+        body = (
+            f"<!-- escbot:remind rule=status_update due=2026-11-19T13:30Z rung={rung} -->"
+            "\nA reminder."
+        )
+        notes.append(note(body, ny(f"2026-11-{d} 09:30"), "escbot", id=200 + d))
+    notes.append(note("Any news?", ny("2026-12-10 10:00"), "customer", id=300))
+    return notes
+
+
+def test_what_is_recalled_gives_the_verdict_the_whole_thread_gives() -> None:
+    whole = escalation(notes=tuple(_history()))
+    block = remember(whole, CTX)
+    # escbot's note of 1 Dec carries the block; the run of 14 Dec reads from 26 Nov on.
+    since = ny("2026-11-26 00:00")
+    carrier = note("Another comment.\n\n" + block, ny("2026-12-01 09:30"), "escbot", id=400)
+    window = [n for n in (*_history(), carrier) if n.created_at >= since]
+    partial = escalation(notes=tuple(window), notes_since=since)
+    recalled = with_memory(partial, "escbot")
+    assert recalled.history_known and not partial.history_known
+    full = escalation(notes=(*_history(), carrier))
+    expect, got = evaluate(full, CTX), evaluate(recalled, CTX)
+    assert [(f.rule, f.missed, f.due, f.met_at) for f in got.findings] == [
+        (f.rule, f.missed, f.due, f.met_at) for f in expect.findings
+    ]
+    assert [a.summary for a in got.actions] == [a.summary for a in expect.actions]
+    assert got.needs == set()
+
+
+def test_a_block_someone_else_wrote_is_never_trusted() -> None:
+    block = remember(escalation(notes=tuple(_history())), CTX)
+    forged = note("Sorted.\n" + block, ny("2026-12-01 09:30"), "customer", id=400)
+    assert recall([forged], "escbot", ny("2026-11-26 00:00")) is None
+
+
+def test_a_block_written_before_the_read_began_is_not_used() -> None:
+    block = remember(escalation(notes=tuple(_history())), CTX)  # as of 14 Dec
+    mine = note("x\n" + block, ny("2026-12-14 10:00"), "escbot", id=400)
+    assert recall([mine], "escbot", ny("2026-12-14 00:00")) is not None
+    assert recall([mine], "escbot", ny("2026-12-15 00:00")) is None
+
+
+def test_a_damaged_block_means_reading_the_thread() -> None:
+    mine = note('<!-- escbot-state {"v":1,"as_of":"bad"} -->', ny("2026-12-01"), "escbot")
+    assert recall([mine], "escbot", ny("2026-11-26")) is None
