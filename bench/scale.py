@@ -169,8 +169,10 @@ def measure(
     lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": latency_ms})
     lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
     lever(url, token, "DELETE", "/__sandbox__/stats")
-    # The measured runs keep escbot's own 2,000 requests a minute; the set-up need not.
-    env = {**os.environ, **({} if paced else {"ESCBOT_REQUESTS_PER_MINUTE": "1000000"})}
+    # The measured runs keep escbot's own pacing (2,000 requests a minute, --notes-per-minute);
+    # the set-up need not: paced, its first notes alone would take minutes.
+    unpaced = {"ESCBOT_REQUESTS_PER_MINUTE": "1000000", "ESCBOT_NOTES_PER_MINUTE": "1000000"}
+    env = {**os.environ, **({} if paced else unpaced)}
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--child", mode, url, token, now.isoformat()],
