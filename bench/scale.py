@@ -1,15 +1,23 @@
-"""Portfolio scale (issue 19): requests by kind, seconds, CPU seconds and peak MB of `escbot check`.
+"""Portfolio scale (issue 19): requests by kind, seconds, CPU seconds and peak MB of `escbot check`,
+next to a naive client in the same run.
 
     .venv/bin/python bench/scale.py [--escalations 500 1000 5000] [--latency-ms 50]
+    .venv/bin/python bench/scale.py --quick           # 500 escalations only: a smoke check
     .venv/bin/python bench/scale.py --dimensions      # the cost of each dimension alone
 
-For each size: a sandbox in its own process (so escbot's CPU and memory are measured alone),
+For each size: a sandbox in its own process (so each client's CPU and memory are measured alone),
 seeded with one group of `escalations / 25` projects, the escalations carrying 24 notes each over
 60 days and four unrelated issues per escalation (about one note each), and a first apply run (its
 RAID registers, due dates and first reminders: set-up, not measured); then, a day later and each
-in a fresh process, a cold dry run, an apply run, and a warm dry run after 2% of the
-escalations got a staff comment. Figures only; nothing is asserted (tests/test_scale.py pins
-request counts).
+in a fresh process at the same latency, a cold dry run, the naive client, an apply run, and a
+warm dry run after 2% of the escalations got a staff comment. Each size ends with escbot's cold
+run against the naive one (requests and seconds).
+
+The naive client is plain python-gitlab, no escbot code: it lists the group's open issues
+labelled `escalation` (100 a page) and reads every page of each one's notes (100 a page), nothing
+else; it counts the notes and keeps none. escbot counts its own requests; the naive client's are
+the sandbox's own counters (`/__sandbox__/stats`). Figures only; nothing is asserted
+(tests/test_scale.py pins request counts).
 """
 
 from __future__ import annotations
@@ -129,22 +137,53 @@ def child(url: str, token: str, apply: bool, now: datetime) -> None:
     }))  # fmt: skip
 
 
+def naive_child(url: str, token: str) -> None:
+    """The naive client, measured from inside like `child`: the list, then every escalation's
+    notes, one after the other, with python-gitlab alone (no retries, no pacing)."""
+    import gitlab
+
+    gl = gitlab.Gitlab(url, private_token=token)
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    group = gl.groups.get(GROUP, lazy=True)  # lazy: no request of its own
+    escalations = notes = 0
+    for issue in group.issues.list(labels="escalation", state="opened", per_page=100,
+                                   iterator=True):  # fmt: skip
+        thread = gl.projects.get(issue.project_id, lazy=True).issues.get(issue.iid, lazy=True)
+        notes += sum(1 for _ in thread.notes.list(per_page=100, iterator=True))
+        escalations += 1
+    print(json.dumps({
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu0,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "escalations": escalations,
+        "notes": notes,
+    }))  # fmt: skip
+
+
 def measure(
-    url: str, token: str, apply: bool, latency_ms: int, now: datetime = NOW, paced: bool = True
+    url: str, token: str, mode: str, latency_ms: int, now: datetime = NOW, paced: bool = True
 ) -> dict[str, Any]:
+    """One child run (`mode`: dry, apply or naive) at `latency_ms`; the naive client's requests
+    are the sandbox's count, escbot's its own."""
     lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": latency_ms})
     lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
-    # The measured runs keep escbot's own 2,000 requests a minute; the set-up need not.
-    env = {**os.environ, **({} if paced else {"ESCBOT_REQUESTS_PER_MINUTE": "1000000"})}
+    lever(url, token, "DELETE", "/__sandbox__/stats")
+    # The measured runs keep escbot's own pacing (2,000 requests a minute, --notes-per-minute);
+    # the set-up need not: paced, its first notes alone would take minutes.
+    unpaced = {"ESCBOT_REQUESTS_PER_MINUTE": "1000000", "ESCBOT_NOTES_PER_MINUTE": "1000000"}
+    env = {**os.environ, **({} if paced else unpaced)}
     try:
-        mode = "apply" if apply else "dry"
         out = subprocess.run(
             [sys.executable, __file__, "--child", mode, url, token, now.isoformat()],
             capture_output=True, text=True, check=True, env=env,
         )  # fmt: skip
     finally:
         lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": 0})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    if mode == "naive":
+        result["requests"] = lever(url, token, "GET", "/__sandbox__/stats")["by_route"]
+    return result
 
 
 def kinds(requests: dict[str, int]) -> str:
@@ -152,7 +191,8 @@ def kinds(requests: dict[str, int]) -> str:
     short: Counter[str] = Counter()
     for kind, n in requests.items():
         method, path = kind.split(" ", 1)
-        tail = "/".join(p for p in path.split("/") if p and p != ":id")
+        # Route templates (the sandbox's `:noteable_id`) and escbot's `:id` read alike.
+        tail = "/".join(p for p in path.split("/") if p and not p.startswith(":"))
         short[f"{method} {tail.removeprefix('projects/').removeprefix('groups/')}"] += n
     return ", ".join(f"{k} {n}" for k, n in short.most_common(5))
 
@@ -160,31 +200,40 @@ def kinds(requests: dict[str, int]) -> str:
 def line(label: str, m: dict[str, Any]) -> str:
     total = sum(m["requests"].values())
     posts = sum(n for k, n in m["requests"].items() if k.startswith("POST") and "notes" in k)
+    say = m.get("with_something_to_say", "-")  # the naive client says nothing and evaluates nothing
     return (
         f"  {label:<5} {total:>6} req {m['seconds']:>7.1f} s {m['cpu']:>6.1f} s CPU "
-        f"{m['peak_mb']:>5.0f} MB  say {m['with_something_to_say']:>5} posts {posts:>5}  "
-        f"errors {m['errors']}  [{kinds(m['requests'])}]"
+        f"{m['peak_mb']:>5.0f} MB  say {say:>5} posts {posts:>5}  "
+        f"errors {m.get('errors', '-')}  [{kinds(m['requests'])}]"
     )
 
 
-def portfolio(escalations: int, projects: int, unrelated: int, latency_ms: int) -> list[str]:
+def versus(escbot: dict[str, Any], naive: dict[str, Any]) -> str:
+    """escbot's cold dry run against the naive client: below 1.0x, escbot costs less."""
+    ours, theirs = sum(escbot["requests"].values()), sum(naive["requests"].values())
+    return (
+        f"  cold vs naive: {ours} / {theirs} requests ({ours / theirs:.2f}x), "
+        f"{escbot['seconds']:.1f} / {naive['seconds']:.1f} s "
+        f"({escbot['seconds'] / naive['seconds']:.2f}x); the naive client read "
+        f"{naive['notes']} notes of {naive['escalations']} escalations"
+    )
+
+
+def portfolio(escalations: int, projects: int, unrelated: int, latency_ms: int) -> None:
     proc, url, token = start_server()
     try:
         seed(url, token, escalations, projects, unrelated)
         # The first apply (registers, due dates, first reminders) is the set-up, not measured.
-        measure(url, token, True, 0, SEEDED, paced=False)
-        lines = [f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:"]
-        cold = measure(url, token, False, latency_ms)
-        lines.append(line("cold", cold))
-        print(lines[-1], flush=True)
-        applied = measure(url, token, True, latency_ms)
-        lines.append(line("apply", applied))
-        print(lines[-1], flush=True)
+        measure(url, token, "apply", 0, SEEDED, paced=False)
+        print(f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:")
+        cold = measure(url, token, "dry", latency_ms)
+        print(line("cold", cold), flush=True)
+        naive = measure(url, token, "naive", latency_ms)  # the state the cold run read
+        print(line("naive", naive), flush=True)
+        print(line("apply", measure(url, token, "apply", latency_ms)), flush=True)
         change(url, token, 0.02)
-        warm = measure(url, token, False, latency_ms)
-        lines.append(line("warm", warm))
-        print(lines[-1], flush=True)
-        return lines
+        print(line("warm", measure(url, token, "dry", latency_ms)), flush=True)
+        print(versus(cold, naive), flush=True)
     finally:
         proc.terminate()
         proc.wait()
@@ -201,7 +250,7 @@ def dimensions(latency_ms: int) -> None:
             proc, url, token = start_server()
             try:
                 seed(url, token, shape["escalations"], shape["projects"], shape["unrelated"])
-                m = measure(url, token, False, latency_ms)
+                m = measure(url, token, "dry", latency_ms)
             finally:
                 proc.terminate()
                 proc.wait()
@@ -212,13 +261,37 @@ def dimensions(latency_ms: int) -> None:
               f"{s0:.1f}->{s1:.1f} s", flush=True)  # fmt: skip
 
 
+def natural(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (argparse exits 2 on anything else)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    return value
+
+
+def positive(text: str) -> int:
+    value = natural(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[3], sys.argv[4], sys.argv[2] == "apply", datetime.fromisoformat(sys.argv[5]))
+        mode, url, token, now = sys.argv[2:6]
+        if mode == "naive":
+            naive_child(url, token)
+        else:
+            child(url, token, mode == "apply", datetime.fromisoformat(now))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--escalations", type=int, nargs="+", default=[500, 1000, 5000])
-    parser.add_argument("--latency-ms", type=int, default=50)
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--escalations", type=positive, nargs="+", default=[500, 1000, 5000])
+    sizes.add_argument("--quick", action="store_true", help="500 escalations only: a smoke check")
+    parser.add_argument("--latency-ms", type=natural, default=50)
     parser.add_argument("--dimensions", action="store_true")
     parser.add_argument(
         "--notes-per-minute", default="120", help="ESCBOT_NOTES_PER_MINUTE of the apply runs"
@@ -230,7 +303,7 @@ def main() -> None:
         dimensions(args.latency_ms)
         return
     print(f"latency {args.latency_ms} ms per request, {args.notes_per_minute} notes a minute")
-    for n in args.escalations:
+    for n in [500] if args.quick else args.escalations:
         portfolio(n, max(1, n // 25), 4 * n, args.latency_ms)
 
 
