@@ -9,9 +9,10 @@ For each size: a sandbox in its own process (so each client's CPU and memory are
 seeded with one group of `escalations / 25` projects, the escalations carrying 24 notes each over
 60 days and four unrelated issues per escalation (about one note each), and a first apply run (its
 RAID registers, due dates and first reminders: set-up, not measured); then, a day later and each
-in a fresh process at the same latency, a cold dry run, the naive client, an apply run, and a
-warm dry run after 2% of the escalations got a staff comment. Each size ends with escbot's cold
-run against the naive one (requests and seconds).
+in a fresh process at the same latency, a cold dry run (no cache: only the memory escbot keeps in
+its notes), the naive client, an apply run and, after 2% of the escalations got a staff
+comment, a warm dry run (both with the memory cache the CI job keeps, ESCBOT_CACHE). Each size
+ends with escbot's cold run against the naive one (requests and seconds).
 
 The naive client is plain python-gitlab, no escbot code: it lists the group's open issues
 labelled `escalation` (100 a page) and reads every page of each one's notes (100 a page), nothing
@@ -29,6 +30,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -106,7 +108,7 @@ def change(url: str, token: str, share: float) -> int:
     return changed
 
 
-def child(url: str, token: str, apply: bool, now: datetime) -> None:
+def child(url: str, token: str, apply: bool, now: datetime, cache: str | None) -> None:
     """One run of `check`, measured from inside: its own CPU and peak memory."""
 
     from escbot.check import run_check
@@ -122,9 +124,9 @@ def child(url: str, token: str, apply: bool, now: datetime) -> None:
     scope = ("group", api.group(GROUP))
     if apply:
         with Lease(api, scope, "check --apply", wait=0):
-            result = run_check(api, scope, policy, now, apply=True)
+            result = run_check(api, scope, policy, now, apply=True, cache_path=cache)
     else:
-        result = run_check(api, scope, policy, now, apply=False)
+        result = run_check(api, scope, policy, now, apply=False, cache_path=cache)
     said = {(a.project_id, a.iid) for a in result.actions if a.kind == "comment"}
     print(json.dumps({
         "requests": dict(api.stats.by_kind),
@@ -162,10 +164,17 @@ def naive_child(url: str, token: str) -> None:
 
 
 def measure(
-    url: str, token: str, mode: str, latency_ms: int, now: datetime = NOW, paced: bool = True
+    url: str,
+    token: str,
+    mode: str,
+    latency_ms: int,
+    now: datetime = NOW,
+    paced: bool = True,
+    cache: str | None = None,
 ) -> dict[str, Any]:
-    """One child run (`mode`: dry, apply or naive) at `latency_ms`; the naive client's requests
-    are the sandbox's count, escbot's its own."""
+    """One child run (`mode`: dry, apply or naive) at `latency_ms`, with escbot's memory cache
+    at `cache` (as the CI job keeps it) or none; the naive client's requests are the sandbox's
+    count, escbot's its own."""
     lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": latency_ms})
     lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
     lever(url, token, "DELETE", "/__sandbox__/stats")
@@ -175,7 +184,7 @@ def measure(
     env = {**os.environ, **({} if paced else unpaced)}
     try:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, url, token, now.isoformat()],
+            [sys.executable, __file__, "--child", mode, url, token, now.isoformat(), cache or "-"],
             capture_output=True, text=True, check=True, env=env,
         )  # fmt: skip
     finally:
@@ -221,22 +230,27 @@ def versus(escbot: dict[str, Any], naive: dict[str, Any]) -> str:
 
 def portfolio(escalations: int, projects: int, unrelated: int, latency_ms: int) -> None:
     proc, url, token = start_server()
-    try:
-        seed(url, token, escalations, projects, unrelated)
-        # The first apply (registers, due dates, first reminders) is the set-up, not measured.
-        measure(url, token, "apply", 0, SEEDED, paced=False)
-        print(f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:")
-        cold = measure(url, token, "dry", latency_ms)
-        print(line("cold", cold), flush=True)
-        naive = measure(url, token, "naive", latency_ms)  # the state the cold run read
-        print(line("naive", naive), flush=True)
-        print(line("apply", measure(url, token, "apply", latency_ms)), flush=True)
-        change(url, token, 0.02)
-        print(line("warm", measure(url, token, "dry", latency_ms)), flush=True)
-        print(versus(cold, naive), flush=True)
-    finally:
-        proc.terminate()
-        proc.wait()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = os.path.join(tmp, "memory.json")  # the CI job's cache (ESCBOT_CACHE)
+        try:
+            seed(url, token, escalations, projects, unrelated)
+            # The first apply (registers, due dates, first reminders) is the set-up, not
+            # measured; like the CI job, it keeps its memory in the cache.
+            measure(url, token, "apply", 0, SEEDED, paced=False, cache=cache)
+            print(f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:")
+            # Cold: no cache (a new runner), only the memory escbot keeps in its notes.
+            cold = measure(url, token, "dry", latency_ms)
+            print(line("cold", cold), flush=True)
+            naive = measure(url, token, "naive", latency_ms)  # the state the cold run read
+            print(line("naive", naive), flush=True)
+            print(line("apply", measure(url, token, "apply", latency_ms, cache=cache)), flush=True)
+            change(url, token, 0.02)
+            warm = measure(url, token, "dry", latency_ms, cache=cache)
+            print(line("warm", warm), flush=True)
+            print(versus(cold, naive), flush=True)
+        finally:
+            proc.terminate()
+            proc.wait()
 
 
 def dimensions(latency_ms: int) -> None:
@@ -281,11 +295,17 @@ def positive(text: str) -> int:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        mode, url, token, now = sys.argv[2:6]
+        mode, url, token, now, cache = sys.argv[2:7]
         if mode == "naive":
             naive_child(url, token)
         else:
-            child(url, token, mode == "apply", datetime.fromisoformat(now))
+            child(
+                url,
+                token,
+                mode == "apply",
+                datetime.fromisoformat(now),
+                None if cache == "-" else cache,
+            )
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sizes = parser.add_mutually_exclusive_group()
