@@ -110,16 +110,15 @@ def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
 
 
 def relabel(api: GitLab, action: Action, issue: _Issue) -> str:
-    have = set(api.issue(action.project_id, action.iid).get("labels") or ())
-    add = [lab for lab in action.add_labels if lab not in have]
-    remove = [lab for lab in action.remove_labels if lab in have]
-    if not add and not remove:
-        return "already done"
+    """GitLab's add_labels/remove_labels are relative, so repeating them changes nothing: no
+    read first (one request per relabel, not two)."""
     changes: dict[str, Any] = {}
-    if add:
-        changes["add_labels"] = ",".join(add)
-    if remove:
-        changes["remove_labels"] = ",".join(remove)
+    if action.add_labels:
+        changes["add_labels"] = ",".join(action.add_labels)
+    if action.remove_labels:
+        changes["remove_labels"] = ",".join(action.remove_labels)
+    if not changes:
+        return "already done"
     api.edit_issue(action.project_id, action.iid, **changes)
     return "done"
 
@@ -149,10 +148,8 @@ def edit_description(api: GitLab, action: Action, issue: _Issue) -> str:
 
 
 def set_due_date(api: GitLab, action: Action, issue: _Issue) -> str:
-    wanted = action.data["due_date"] or None
-    if api.issue(action.project_id, action.iid).get("due_date") == wanted:
-        return "already done"
-    api.edit_issue(action.project_id, action.iid, due_date=wanted or "")
+    """Setting the date it already has changes nothing on GitLab: no read first."""
+    api.edit_issue(action.project_id, action.iid, due_date=action.data["due_date"] or "")
     return "done"
 
 
