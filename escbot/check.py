@@ -31,8 +31,8 @@ from escbot.snapshot import (
     read_one,
     read_portfolio,
     stream_portfolio,
+    recent_start,
     threads_read,
-    window_start,
 )
 
 T = TypeVar("T")
@@ -137,7 +137,7 @@ def run_check(
     chat = chat or connect(policy)
     # Only the rules' window of activity: escbot's memory in its own notes holds what came before
     # (escbot.memory), and an escalation without it is read whole when its verdict needs that.
-    parts = stream_portfolio(api, scope, policy, now, notes_from=window_start(policy, now),
+    parts = stream_portfolio(api, scope, policy, now, notes_from=recent_start(policy, now),
                              bot=ctx.bot, cache=cache)  # fmt: skip
     for part in parts:  # evaluated project by project
         _report_unreadable(result, part.unreadable)

@@ -46,6 +46,17 @@ def window_start(policy: Policy, now: datetime) -> datetime:
     return _midnight(now - timedelta(days=days))
 
 
+def recent_start(policy: Policy, now: datetime) -> datetime:
+    """Where a check's read of each project's activity starts: the longest cadence back, and
+    two days more. Anything older the rules need comes from escbot's memory (escbot.memory),
+    which escbot writes into every note it posts (and a reminder comes within a cadence of the
+    last update), or, failing that, from the escalation's whole thread, read when a verdict
+    needs it."""
+    every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
+    days = max((d.days_at_most for d in every), default=7) + 2
+    return _midnight(now - timedelta(days=days))
+
+
 def activity_start(policy: Policy, now: datetime, escalations: list[Escalation]) -> datetime:
     """Where the bulk comment read starts: far enough back to hold the whole history of every
     open escalation (so no escalation needs a read of its own), within MAX_LOOKBACK."""

@@ -27,7 +27,7 @@ def test_check_of_300_escalations_in_20_projects_reads_in_bulk(sandbox, tmp_path
     assert first.exit_code == 1, first.output
     routes = sandbox.stats()["by_route"]
     # 3 pages of open escalations; one list each for closed ones, open and closed RAID
-    # registers, retros and e-mailed intake issues; the rules' window of each project's activity
+    # registers, retros and e-mailed intake issues; the recent part of each project's activity
     assert routes["GET /groups/:id/issues"] == 8
     assert routes["GET /projects/:id/events"] == 20
     said = routes["POST /projects/:id/issues/:noteable_id/notes"]
@@ -86,7 +86,7 @@ def _bot_markers(sandbox) -> list[list[str]]:
 def test_apply_under_the_lease_is_one_post_per_escalation_with_something_to_say(sandbox) -> None:
     from escbot.businesstime import parse_gitlab_time
     from escbot.policies import load_policy
-    from escbot.snapshot import window_start
+    from escbot.snapshot import recent_start
     from tests.helpers import ny
 
     now = ny("2026-11-24 12:00")
@@ -98,10 +98,10 @@ def test_apply_under_the_lease_is_one_post_per_escalation_with_something_to_say(
     # Each of the 30 escalations has something to say: one comment each.
     assert routes["POST /projects/:id/issues/:noteable_id/notes"] == 30
     # The run's own read is the pre-check; under the lease there is nothing to dedupe: no
-    # thread is read around a write. Only the escalations older than the rules' window, on
+    # thread is read around a write. Only the escalations older than the recent read, on
     # which escbot has no memory yet, are read whole first (once).
     issues = sandbox.gitlab().groups.get("bench").issues.list(labels="escalation", get_all=True)
-    start = window_start(load_policy(), now)
+    start = recent_start(load_policy(), now)
     older = [i for i in issues if parse_gitlab_time(i.created_at) < start]
     assert 0 < len(older) < 30
     assert routes["GET /projects/:id/issues/:noteable_id/notes"] == len(older)
@@ -123,7 +123,7 @@ def test_without_the_lease_each_comment_is_looked_for_before_and_after(sandbox) 
     from escbot.check import run_check
     from escbot.gitlab_io import GitLab
     from escbot.policies import load_policy
-    from escbot.snapshot import window_start
+    from escbot.snapshot import recent_start
     from tests.helpers import ny
 
     _seed_small(sandbox)
@@ -134,9 +134,9 @@ def test_without_the_lease_each_comment_is_looked_for_before_and_after(sandbox) 
     routes = sandbox.stats()["by_route"]
     posted = routes["POST /projects/:id/issues/:noteable_id/notes"]
     assert posted > 20
-    # Besides: the reader's whole-thread read of each escalation older than the rules' window
+    # Besides: the reader's whole-thread read of each escalation older than the recent read
     # that it said something to (escbot had no memory of it yet).
-    start = window_start(load_policy(), now)
+    start = recent_start(load_policy(), now)
     said = {(a.project_id, a.iid) for a in result.actions if a.kind == "comment"}
     older = [e for e in result.escalations if e.key in said and e.created_at < start]
     assert routes["GET /projects/:id/issues/:noteable_id/notes"] == 2 * posted + len(older)
