@@ -30,8 +30,8 @@ from escbot.snapshot import (
     read_context,
     read_one,
     read_portfolio,
-    stream_portfolio,
     recent_start,
+    stream_portfolio,
     threads_read,
 )
 
