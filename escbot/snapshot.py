@@ -201,21 +201,26 @@ def stream_portfolio(
     at a time, so a caller that evaluates each part as it comes holds one project's activity at
     most."""
     marker_label = policy.labels.marker.name
-    issues = list(api.list_issues(scope, labels=[marker_label], state="opened"))
-    issues += api.list_issues(
-        scope,
-        labels=[marker_label],
-        state="closed",
-        updated_after=closed_since or window_start(policy, now),
-    )
-    if intake and policy.intake.enabled:
-        issues += api.list_issues(
+    lists = [
+        api.list_issues(scope, labels=[marker_label], state="opened"),
+        api.list_issues(
             scope,
-            state="opened",
-            author_username=policy.intake.author,
-            **{"not[labels]": marker_label},
+            labels=[marker_label],
+            state="closed",
+            updated_after=closed_since or window_start(policy, now),
+        ),
+    ]
+    if intake and policy.intake.enabled:
+        lists.append(
+            api.list_issues(
+                scope,
+                state="opened",
+                author_username=policy.intake.author,
+                **{"not[labels]": marker_label},
+            )
         )
-    escalations = [Escalation.from_gitlab(i) for i in issues]
+    # Page by page: GitLab's whole issue objects are never all held at once.
+    escalations = [Escalation.from_gitlab(i) for issues in lists for i in issues]
     since = notes_from or activity_start(policy, now, escalations)
     raids: dict[tuple[int, int], Companion] = {}
     retros: dict[tuple[int, int], Companion] = {}
