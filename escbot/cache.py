@@ -10,7 +10,9 @@ comments GitLab counted on it then (the issue list's `user_notes_count`). The ne
 - reads a changed project's activity only from the oldest memory among its changed
   escalations, not the rules' whole window;
 - needs no whole thread for an escalation escbot has not written to lately (a healthy one
-  opened Red, a lapse escbot stopped climbing), which its notes alone cannot spare.
+  opened Red, a lapse escbot stopped climbing), which its notes alone cannot spare;
+- lists only the RAID registers changed since the newest one it knows (GitLab's own
+  `updated_at`), instead of every register of the scope.
 
 The cache is trusted only for the GitLab, scope, bot and tracking requirements it was written
 for; anything else (a missing or damaged file, another policy) starts it afresh, and the run
@@ -20,16 +22,18 @@ comment, so escbot's own writes do not count as a change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from escbot.memory import Memory, from_state, state_of
-from escbot.model import Context, Escalation, Note
+from escbot.model import Companion, Context, Escalation, Note
 
 VERSION = 1
 
@@ -40,6 +44,7 @@ class MemoryCache:
     identity: dict[str, str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # read from the file
     kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # this run's, to be saved
+    raids: dict[str, dict[str, Any]] = field(default_factory=dict)  # RAID registers, both
     note: str | None = None  # why the file was not used, for one line on stderr
 
     @classmethod
@@ -69,7 +74,25 @@ class MemoryCache:
             cache.note = f"cache {cache.path}: written for another GitLab, scope, bot or policy"
         elif isinstance(data.get("escalations"), dict):
             cache.entries = data["escalations"]
+            if isinstance(data.get("raids"), dict):
+                cache.raids = data["raids"]
         return cache
+
+    def registers(self) -> tuple[dict[tuple[int, int], Companion], datetime] | None:
+        """The RAID registers known (by escalation), and the moment after GitLab's newest
+        `updated_at` among them (its times are to the millisecond): only those changed since
+        need listing."""
+        try:
+            known = {_unkey(k): _companion(v) for k, v in self.raids.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        if not known:
+            return None
+        return known, max(c.updated_at for c in known.values()) + timedelta(milliseconds=1)
+
+    def keep_registers(self, raids: dict[tuple[int, int], Companion]) -> None:
+        if self.path is not None:
+            self.raids = {f"{p}:{i}": _companion_data(c) for (p, i), c in raids.items()}
 
     def recalled(self, esc: Escalation) -> tuple[Memory, int] | None:
         """The cached memory of `esc` and the comment count it accounts for."""
@@ -96,14 +119,15 @@ class MemoryCache:
         """Write this run's memory (only the escalations it saw); a warning line on failure."""
         if self.path is None:
             return None
-        data = {"v": VERSION, "for": self.identity, "escalations": self.kept}
+        data = {"v": VERSION, "for": self.identity, "escalations": self.kept, "raids": self.raids}
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
             tmp.replace(self.path)  # whole or not at all: a run cut short leaves the old file
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             return (
                 f"cache {self.path}: not written ({exc.strerror or exc}); the next run reads more"
             )
@@ -112,3 +136,26 @@ class MemoryCache:
 
 def _key(esc: Escalation) -> str:
     return f"{esc.project_id}:{esc.iid}"
+
+
+def _unkey(text: str) -> tuple[int, int]:
+    project, iid = text.split(":")
+    return int(project), int(iid)
+
+
+def _companion_data(c: Companion) -> dict[str, Any]:
+    data = asdict(c)
+    data["created_at"], data["updated_at"] = c.created_at.isoformat(), c.updated_at.isoformat()
+    return data
+
+
+def _companion(data: dict[str, Any]) -> Companion:
+    return Companion(
+        project_id=int(data["project_id"]),
+        iid=int(data["iid"]),
+        state=str(data["state"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        updated_at=datetime.fromisoformat(data["updated_at"]),
+        web_url=str(data["web_url"]),
+        reference=str(data["reference"]),
+    )

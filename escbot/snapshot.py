@@ -229,8 +229,16 @@ def stream_portfolio(
         # Every open register (one nobody edited for months is still its escalation's), and
         # those closed since the escalations read were (close-out closes the register).
         label = names.raid_register
-        raids = companions(api, scope, label, "raid", state="opened")
-        raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
+        known = cache.registers() if cache else None
+        if known is None:
+            raids = companions(api, scope, label, "raid", state="opened")
+            raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
+        else:  # those the cache knows, and those changed since (new, edited, closed)
+            raids = known[0] | companions(
+                api, scope, label, "raid", state="all", updated_after=known[1]
+            )
+        if cache:
+            cache.keep_registers(raids)
         retros = companions(api, scope, names.retrospective, "retro", state="all")
     yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)
 

@@ -195,3 +195,48 @@ def test_a_block_written_before_the_read_began_is_not_used() -> None:
 def test_a_damaged_block_means_reading_the_thread() -> None:
     mine = note('<!-- escbot-state {"v":1,"as_of":"bad"} -->', ny("2026-12-01"), "escbot")
     assert recall([mine], "escbot", ny("2026-11-26")) is None
+
+
+# --------------------------------------------------------------------------------------------
+# The cache is a speed-up: whatever state its file is in, the run goes on and says so once.
+
+
+@pytest.fixture
+def one(sandbox: Any) -> World:
+    world = World(sandbox)
+    world.open("2026-11-02 09:00", title="Install stalled")
+    return world
+
+
+def test_a_damaged_cache_is_started_afresh_with_one_warning(one: World, tmp_path: Path) -> None:
+    cache = tmp_path / "memory.json"
+    cache.write_text("{not json")
+    one.extra_env["ESCBOT_CACHE"] = str(cache)
+    result = one.run("check", "--group", "acme", when="2026-11-03 09:30")
+    assert result.exit_code in (0, 1), result.output
+    assert result.stderr == (
+        f"escbot: warning: cache {cache}: not read (JSONDecodeError); starting afresh\n"
+    )
+    assert '"escalations":{"' in cache.read_text()  # written anew, whole
+
+
+def test_a_cache_for_another_group_is_not_used(one: World, tmp_path: Path) -> None:
+    cache = tmp_path / "memory.json"
+    one.extra_env["ESCBOT_CACHE"] = str(cache)
+    assert one.run("check", "--group", "acme", when="2026-11-03 09:30").exit_code in (0, 1)
+    result = one.run("check", "--project", "acme/collab", when="2026-11-03 09:31")
+    assert result.stderr == (
+        f"escbot: warning: cache {cache}: written for another GitLab, scope, bot or policy\n"
+    )
+
+
+def test_a_cache_that_cannot_be_written_costs_reads_not_the_run(one: World, tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    one.extra_env["ESCBOT_CACHE"] = str(blocked / "memory.json")  # a file where a folder must be
+    result = one.run("check", "--group", "acme", "--apply", when="2026-11-03 09:30")
+    assert result.exit_code in (0, 1), result.output
+    assert result.stderr.startswith(
+        f"escbot: warning: cache {blocked / 'memory.json'}: not written"
+    )
+    assert result.stderr.endswith("the next run reads more\n")
