@@ -23,7 +23,6 @@ comment, so escbot's own writes do not count as a change.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -32,10 +31,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from escbot.memory import Memory, from_state, state_of
+from escbot.memory import Memory, from_state, requirements_digest, state_of
 from escbot.model import Companion, Context, Escalation, Note
 
 VERSION = 1
+REGISTERS_LISTED_EVERY = timedelta(days=7)
+# escbot's writes to an escalation (its comment, then labels, due date) follow one another
+# within seconds; a later change of `updated_at` is someone else's.
+ESCBOTS_OWN_WRITES = timedelta(minutes=1)
 
 
 @dataclass
@@ -44,21 +47,16 @@ class MemoryCache:
     identity: dict[str, str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # read from the file
     kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # this run's, to be saved
-    raids: dict[str, dict[str, Any]] = field(default_factory=dict)  # RAID registers, both
+    raids: dict[str, Any] = field(default_factory=dict)  # RAID registers: when listed, which
     note: str | None = None  # why the file was not used, for one line on stderr
 
     @classmethod
     def open(cls, path: str | Path | None, *, url: str, scope: str, ctx: Context) -> MemoryCache:
-        reqs = sorted(
-            f"{r.level}.{r.key}={r.pattern.pattern}"
-            for reqs in ctx.policy.requirements.values()
-            for r in reqs.values()
-        )
         identity = {
             "url": url.rstrip("/"),
             "scope": scope,
             "bot": ctx.bot,
-            "requirements": hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16],
+            "requirements": requirements_digest(ctx.policy),
         }
         cache = cls(Path(path) if path else None, identity)
         if cache.path is None or not cache.path.exists():
@@ -78,29 +76,59 @@ class MemoryCache:
                 cache.raids = data["raids"]
         return cache
 
-    def registers(self) -> tuple[dict[tuple[int, int], Companion], datetime] | None:
+    def registers(self, now: datetime) -> tuple[dict[tuple[int, int], Companion], datetime] | None:
         """The RAID registers known (by escalation), and the moment after GitLab's newest
         `updated_at` among them (its times are to the millisecond): only those changed since
-        need listing."""
+        need listing. None once a week: a register deleted or moved shows only in a full list."""
         try:
-            known = {_unkey(k): _companion(v) for k, v in self.raids.items()}
+            listed = datetime.fromisoformat(self.raids["listed"])
+            known = {_unkey(k): _companion(v) for k, v in self.raids["registers"].items()}
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
-        if not known:
+        if not known or not listed <= now < listed + REGISTERS_LISTED_EVERY:
             return None
         return known, max(c.updated_at for c in known.values()) + timedelta(milliseconds=1)
 
-    def keep_registers(self, raids: dict[tuple[int, int], Companion]) -> None:
+    def keep_registers(
+        self, raids: dict[tuple[int, int], Companion], listed: datetime | None, now: datetime
+    ) -> None:
+        """The registers this run knows; `listed`: when they were last listed in full (None:
+        by this run, at `now`)."""
         if self.path is not None:
-            self.raids = {f"{p}:{i}": _companion_data(c) for (p, i), c in raids.items()}
+            self.raids = {
+                "listed": (listed or now).isoformat(),
+                "registers": {f"{p}:{i}": _companion_data(c) for (p, i), c in raids.items()},
+            }
 
-    def recalled(self, esc: Escalation) -> tuple[Memory, int] | None:
-        """The cached memory of `esc` and the comment count it accounts for."""
+    @property
+    def registers_listed(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.raids["listed"])
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def recalled(self, esc: Escalation) -> tuple[Memory, bool] | None:
+        """The cached memory of `esc`, and whether nothing happened on it since: as many
+        comments as then, and GitLab's `updated_at` as then (or within a minute of escbot's own
+        last comment then). A comment deleted and another added, or a comment edited, shows in
+        `updated_at`."""
         entry = self.entries.get(_key(esc))
         if not isinstance(entry, dict) or not isinstance(entry.get("notes"), int):
             return None
-        memory = from_state(entry.get("memory"), self.identity["bot"])
-        return (memory, entry["notes"]) if memory is not None else None
+        try:
+            seen = datetime.fromisoformat(entry["updated"])
+            wrote = datetime.fromisoformat(entry["wrote"]) if entry.get("wrote") else None
+        except (KeyError, TypeError, ValueError):
+            return None
+        memory = from_state(
+            entry.get("memory"), self.identity["bot"], self.identity["requirements"]
+        )
+        if memory is None:
+            return None
+        same = esc.updated_at == seen or (
+            wrote is not None and seen <= esc.updated_at <= wrote + ESCBOTS_OWN_WRITES
+        )
+        return memory, same and entry["notes"] == esc.user_notes_count
 
     def keep(self, esc: Escalation, ctx: Context, posted: Iterable[Note] = ()) -> None:
         """Remember `esc` as this run knows it (its whole history: Escalation.history_known),
@@ -112,6 +140,9 @@ class MemoryCache:
             esc = esc.with_activity(notes=(*esc.notes, *posted))
         self.kept[_key(esc)] = {
             "notes": esc.user_notes_count + len(posted),
+            "updated": esc.updated_at.isoformat(),
+            # GitLab's time of escbot's last comment: its writes touch `updated_at` up to then.
+            "wrote": max(n.created_at for n in posted).isoformat() if posted else None,
             "memory": state_of(esc, ctx),
         }
 

@@ -24,20 +24,24 @@ Internal notes only: the block names who commented when, which a customer must n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from escbot.businesstime import parse_gitlab_time
 from escbot.commands import command_lines
 from escbot.markers import Marker
 from escbot.model import Context, Escalation, Note
+from escbot.policies import Policy
 
 VERSION = 1
-_BLOCK = re.compile(r"<!--\s*escbot-state\s+(\{.*?\})\s*-->", re.DOTALL)
+# The block that ends escbot's note, only: text quoted earlier in the note (a command escbot
+# answers) is never taken for one.
+_BLOCK = re.compile(r"<!--\s*escbot-state\s+(\{[^<>]*\})\s*-->\s*\Z")
 # Reminder markers pile up on a long escalation (one per lapse and rung); only recent lapses
 # can come back, so the oldest are forgotten past this many. Every other marker is kept.
 REMINDERS_KEPT = 200
@@ -56,6 +60,17 @@ def remember(esc: Escalation, ctx: Context) -> str:
     # Inside an HTML comment: no "<" or ">" may appear (JSON keeps them as \u escapes).
     text = json.dumps(state_of(esc, ctx), separators=(",", ":"), ensure_ascii=True)
     return "<!-- escbot-state " + text.replace("<", "\\u003c").replace(">", "\\u003e") + " -->"
+
+
+def requirements_digest(policy: Policy) -> str:
+    """Which tracking requirements a memory was written for: what met them is kept by name, so
+    a memory of other requirements (a policy changed since) is not used."""
+    reqs = sorted(
+        f"{r.level}.{r.key}={r.pattern.pattern}"
+        for reqs in policy.requirements.values()
+        for r in reqs.values()
+    )
+    return hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16]
 
 
 def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
@@ -84,6 +99,7 @@ def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
         met.setdefault(note.id, (note, set()))[1].add(ident)
     return {
         "v": VERSION,
+        "reqs": requirements_digest(ctx.policy),
         "as_of": _stamp(ctx.now),
         "said": _forget_old_reminders(said),
         "met": [
@@ -97,24 +113,33 @@ def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
 
 
 def _forget_old_reminders(said: list[tuple[Note, list[Marker]]]) -> list[list[Any]]:
-    reminders = sum(1 for _, markers in said for m in markers if m.kind == "remind")
-    drop = max(0, reminders - REMINDERS_KEPT)
+    """escbot's markers, each note's; of a lapse's reminders only the highest rung (the next
+    rung is planned from it), and of those only the newest REMINDERS_KEPT lapses."""
+    top: dict[tuple[str | None, str | None], tuple[int, Note, Marker]] = {}
+    for note, markers in said:
+        for m in markers:
+            if m.kind == "remind":
+                lapse, rung = (m.get("rule"), m.get("due")), int(m.get("rung") or 0)
+                if lapse not in top or rung >= top[lapse][0]:
+                    top[lapse] = (rung, note, m)
+    newest = sorted(top.values(), key=lambda t: (t[1].created_at, t[1].id))[-REMINDERS_KEPT:]
+    kept_reminders = {(n.id, m) for _, n, m in newest}
     out: list[list[Any]] = []
     for note, markers in said:
-        kept = []
-        for m in markers:
-            if m.kind == "remind" and drop:
-                drop -= 1
-                continue
-            kept.append(m.render().removeprefix("<!-- escbot:").removesuffix(" -->"))
+        kept = [
+            m.render().removeprefix("<!-- escbot:").removesuffix(" -->")
+            for m in markers
+            if m.kind != "remind" or (note.id, m) in kept_reminders
+        ]
         if kept:
             out.append([note.id, _stamp(note.created_at), kept])
     return out
 
 
-def recall(notes: Iterable[Note], bot: str, read_from: datetime) -> Memory | None:
+def recall(notes: Iterable[Note], bot: str, read_from: datetime, reqs: str) -> Memory | None:
     """The facts in the newest block of escbot's own notes among `notes` (read from
-    `read_from`), when that block was written no earlier: else None."""
+    `read_from`), when that block was written no earlier, for the same requirements (`reqs`,
+    requirements_digest): else None."""
     for note in sorted(notes, key=lambda n: (n.created_at, n.id), reverse=True):
         if note.system or note.author != bot or note.recalled:
             continue
@@ -122,19 +147,21 @@ def recall(notes: Iterable[Note], bot: str, read_from: datetime) -> Memory | Non
         if found is None:
             continue
         try:
-            memory = from_state(json.loads(found.group(1)), bot)
+            memory = from_state(json.loads(found.group(1)), bot, reqs)
         except ValueError:
             return None
+        if memory is None or memory.as_of > note.created_at + timedelta(hours=1):
+            return None  # not one escbot wrote when it posted this note
         # What came between the block and the read is unknown.
-        return memory if memory is not None and memory.as_of >= read_from else None
+        return memory if memory.as_of >= read_from else None
     return None
 
 
-def from_state(state: Any, bot: str) -> Memory | None:
-    """The memory a state (state_of) holds; None when it is not one this version wrote (the
-    history is read instead)."""
+def from_state(state: Any, bot: str, reqs: str) -> Memory | None:
+    """The memory a state (state_of) holds; None when it is not one this version wrote for
+    these requirements (the history is read instead)."""
     try:
-        return _memory(state, bot)
+        return _memory(state, bot) if state.get("reqs") == reqs else None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
 
@@ -167,19 +194,21 @@ def _merged(notes: list[Note]) -> list[Note]:
     return sorted(by_id.values(), key=lambda n: (n.created_at, n.id))
 
 
-def with_memory(esc: Escalation, bot: str, cached: Memory | None = None) -> Escalation:
+def with_memory(esc: Escalation, bot: str, reqs: str, cached: Memory | None = None) -> Escalation:
     """`esc` with what escbot remembers of its history before the read: the newest block in
     its own notes read, or the run's cache (escbot.cache), whichever is newer, when no older
     than the read."""
     if esc.notes_since is None:
         return esc  # the whole history is here
     since = esc.notes_since
-    found = [m for m in (recall(esc.notes, bot, since), cached) if m and m.as_of >= since]
+    found = [m for m in (recall(esc.notes, bot, since, reqs), cached) if m and m.as_of >= since]
     if not found:
         return esc
     memory = max(found, key=lambda m: m.as_of)
+    # Only what came before the read: a remembered comment the read lacks was deleted since.
+    older = [n for n in memory.notes if n.created_at < since]
     read = {n.id for n in esc.notes}
-    older = [n for n in memory.notes if n.id not in read]
+    older = [n for n in older if n.id not in read]
     notes = sorted((*older, *esc.notes), key=lambda n: (n.created_at, n.id))
     return esc.with_activity(notes=tuple(notes), memory_as_of=memory.as_of)
 

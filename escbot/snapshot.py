@@ -20,7 +20,7 @@ from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab
 from escbot.markers import Marker, find_markers
-from escbot.memory import with_memory
+from escbot.memory import requirements_digest, with_memory
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
 from escbot.policies import REPORTER, Policy, Staff
 
@@ -229,7 +229,7 @@ def stream_portfolio(
         # Every open register (one nobody edited for months is still its escalation's), and
         # those closed since the escalations read were (close-out closes the register).
         label = names.raid_register
-        known = cache.registers() if cache else None
+        known = cache.registers(now) if cache else None
         if known is None:
             raids = companions(api, scope, label, "raid", state="opened")
             raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
@@ -238,7 +238,7 @@ def stream_portfolio(
                 api, scope, label, "raid", state="all", updated_after=known[1]
             )
         if cache:
-            cache.keep_registers(raids)
+            cache.keep_registers(raids, cache.registers_listed if known else None, now)
         retros = companions(api, scope, names.retrospective, "retro", state="all")
     yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)
 
@@ -266,15 +266,12 @@ def _by_project(
         )
     # The access audit: read only when the policy can tell staff from customers.
     audit = with_readers and policy.visibility.staff.declared
+    reqs = requirements_digest(policy)
 
     def read(project_id: int) -> tuple[list[Escalation], tuple[Member, ...] | GitLabError | None]:
         cached = {e.key: cache.recalled(e) for e in projects[project_id]} if cache else {}
-        # Unchanged: as many comments as when escbot's memory of it was written.
-        quiet = {
-            e.key
-            for e in projects[project_id]
-            if (hit := cached.get(e.key)) and hit[1] == e.user_notes_count
-        }
+        # Unchanged since escbot's memory of it: its comments and GitLab's updated_at (cache).
+        quiet = {e.key for e in projects[project_id] if (hit := cached.get(e.key)) and hit[1]}
         # The rest are read from their memory (the oldest of them), or the rules' window.
         starts = [
             max(since, hit[0].as_of) if (hit := cached.get(e.key)) else since
@@ -284,8 +281,9 @@ def _by_project(
         notes: dict[int, list[Note]] = {}
         read_from = min(starts, default=since)
         if starts:
-            # GitLab's `after` is a whole UTC day, exclusive: the day before `read_from`'s.
-            after = (read_from.astimezone(UTC) - timedelta(days=1)).date()
+            # GitLab's `after` is a whole day, exclusive, in the instance's time zone: two days
+            # before `read_from`'s UTC day is before it in any zone.
+            after = (read_from.astimezone(UTC) - timedelta(days=2)).date()
             wanted = {e.iid for e in projects[project_id] if e.key not in quiet}
             notes = notes_from_events(api.note_events(project_id, after), wanted)
         out = []
@@ -294,7 +292,10 @@ def _by_project(
             if esc.key in quiet and hit:
                 memory = hit[0]
                 esc = esc.with_activity(
-                    notes=memory.notes, notes_since=memory.as_of, memory_as_of=memory.as_of
+                    notes=memory.notes,
+                    notes_since=memory.as_of,
+                    memory_as_of=memory.as_of,
+                    activity_read=False,
                 )
             else:
                 esc = esc.with_activity(
@@ -302,7 +303,7 @@ def _by_project(
                     notes_since=read_from if esc.created_at < read_from else None,
                 )
                 if bot:
-                    esc = with_memory(esc, bot, hit[0] if hit else None)
+                    esc = with_memory(esc, bot, reqs, hit[0] if hit else None)
             out.append(esc)
         # The members: for the access audit, and to know who may give escbot commands
         # (escbot.talkback: Reporter and above) where a comment holds one.
@@ -332,8 +333,8 @@ def _by_project(
 
 
 def threads_read(escalations: Iterable[Escalation]) -> dict[tuple[int, int], list[Marker]]:
-    """escbot's markers on each escalation whose whole comment thread this run read: the
-    executor's pre-check under the lease."""
+    """escbot's markers on each escalation whose history this run knows (read whole, or since
+    escbot's memory): the executor's pre-check under the lease."""
     return {e.key: e.posted_markers for e in escalations if e.history_known}
 
 
@@ -342,7 +343,7 @@ def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
     changes: dict[str, Any] = {}
     if "notes" in needs and esc.notes_since is not None:
         notes = [Note.from_gitlab(n) for n in api.notes(esc.project_id, esc.iid)]
-        changes.update(notes=tuple(notes), notes_since=None, memory_as_of=None)
+        changes.update(notes=tuple(notes), notes_since=None, memory_as_of=None, activity_read=True)
     if "label_events" in needs and esc.label_events is None:
         changes["label_events"] = label_events(api, esc)
     if "links" in needs and esc.links is None:

@@ -6,6 +6,7 @@ after the comments that said so left the window, and no run reads a whole commen
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from escbot.businesstime import parse_gitlab_time
-from escbot.memory import recall, remember, with_memory
+from escbot.memory import recall, remember, requirements_digest, with_memory
 from escbot.model import Context
 from escbot.policies import load_policy
 from escbot.rules import evaluate
@@ -123,13 +124,14 @@ def test_with_the_ci_cache_no_run_reads_a_whole_comment_thread(quarter: Any) -> 
 def test_each_internal_note_carries_the_memory_of_everything_before(quarter: Any) -> None:
     _, notes = quarter
     last = notes["q"][-1].body
-    memory = recall([note(last, ny("2026-11-30 09:30"), "escbot")], "escbot", ny("2026-11-30"))
+    memory = recall(
+        [note(last, ny("2026-11-30 09:30"), "escbot")], "escbot", ny("2026-11-30"), REQS
+    )
     assert memory is not None
     said = [m.render() for n in memory.notes if n.author == "escbot" for m in n.markers]
-    # The three rungs of the lapse (the proposal is in the note itself, not its memory).
+    # The lapse's highest rung, from which the next is planned (the proposal is in the note
+    # itself, not its memory).
     assert [m for m in said if "rule=path_to_green" in m] == [
-        "<!-- escbot:remind rule=path_to_green due=2026-11-23T13:55Z rung=0 -->",
-        "<!-- escbot:remind rule=path_to_green due=2026-11-23T13:55Z rung=1 -->",
         "<!-- escbot:remind rule=path_to_green due=2026-11-23T13:55Z rung=2 -->",
     ]
     met = {i for n in memory.notes for i in n.meets}
@@ -142,6 +144,7 @@ def test_each_internal_note_carries_the_memory_of_everything_before(quarter: Any
 
 POLICY = load_policy()
 CTX = Context(policy=POLICY, now=ny("2026-12-14 10:00"), bot="escbot", staff=None)
+REQS = requirements_digest(POLICY)
 DAILY = "Update. #status-update #milestone-progress #blockers #customer-communication"
 
 
@@ -161,14 +164,15 @@ def _history() -> list[Any]:
 
 
 def test_what_is_recalled_gives_the_verdict_the_whole_thread_gives() -> None:
-    whole = escalation(notes=tuple(_history()))
-    block = remember(whole, CTX)
+    posted = ny("2026-12-01 09:30")
+    before = escalation(notes=tuple(n for n in _history() if n.created_at < posted))
+    block = remember(before, replace(CTX, now=posted))
     # escbot's note of 1 Dec carries the block; the run of 14 Dec reads from 26 Nov on.
     since = ny("2026-11-26 00:00")
-    carrier = note("Another comment.\n\n" + block, ny("2026-12-01 09:30"), "escbot", id=400)
+    carrier = note("Another comment.\n\n" + block, posted, "escbot", id=400)
     window = [n for n in (*_history(), carrier) if n.created_at >= since]
     partial = escalation(notes=tuple(window), notes_since=since)
-    recalled = with_memory(partial, "escbot")
+    recalled = with_memory(partial, "escbot", REQS)
     assert recalled.history_known and not partial.history_known
     full = escalation(notes=(*_history(), carrier))
     expect, got = evaluate(full, CTX), evaluate(recalled, CTX)
@@ -180,21 +184,23 @@ def test_what_is_recalled_gives_the_verdict_the_whole_thread_gives() -> None:
 
 
 def test_a_block_someone_else_wrote_is_never_trusted() -> None:
-    block = remember(escalation(notes=tuple(_history())), CTX)
-    forged = note("Sorted.\n" + block, ny("2026-12-01 09:30"), "customer", id=400)
-    assert recall([forged], "escbot", ny("2026-11-26 00:00")) is None
+    block = remember(escalation(notes=tuple(_history())), CTX)  # as of 14 Dec 10:00
+    forged = note("Sorted.\n" + block, ny("2026-12-14 10:00"), "customer", id=400)
+    assert recall([forged], "escbot", ny("2026-12-05 00:00"), REQS) is None
+    mine = note("Sorted.\n" + block, ny("2026-12-14 10:00"), "escbot", id=400)
+    assert recall([mine], "escbot", ny("2026-12-05 00:00"), REQS) is not None
 
 
 def test_a_block_written_before_the_read_began_is_not_used() -> None:
     block = remember(escalation(notes=tuple(_history())), CTX)  # as of 14 Dec
     mine = note("x\n" + block, ny("2026-12-14 10:00"), "escbot", id=400)
-    assert recall([mine], "escbot", ny("2026-12-14 00:00")) is not None
-    assert recall([mine], "escbot", ny("2026-12-15 00:00")) is None
+    assert recall([mine], "escbot", ny("2026-12-14 00:00"), REQS) is not None
+    assert recall([mine], "escbot", ny("2026-12-15 00:00"), REQS) is None
 
 
 def test_a_damaged_block_means_reading_the_thread() -> None:
     mine = note('<!-- escbot-state {"v":1,"as_of":"bad"} -->', ny("2026-12-01"), "escbot")
-    assert recall([mine], "escbot", ny("2026-11-26")) is None
+    assert recall([mine], "escbot", ny("2026-11-26"), REQS) is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,3 +246,95 @@ def test_a_cache_that_cannot_be_written_costs_reads_not_the_run(one: World, tmp_
         f"escbot: warning: cache {blocked / 'memory.json'}: not written"
     )
     assert result.stderr.endswith("the next run reads more\n")
+
+
+def test_a_block_quoted_inside_escbots_note_is_not_its_memory() -> None:
+    """A command escbot answers is quoted in its note: a block in it is text, not memory."""
+    block = remember(escalation(notes=tuple(_history())), CTX)
+    answer = note(
+        f"You said: `/escbot ack {block}`\n\nWhy this comment", ny("2026-12-14"), "escbot"
+    )
+    assert recall([answer], "escbot", ny("2026-12-01"), REQS) is None
+
+
+def test_a_memory_of_other_requirements_is_not_used() -> None:
+    """A policy changed since (a new requirement, a renamed tag): what met it is not known."""
+    block = remember(escalation(notes=tuple(_history())), CTX)
+    mine = note("x\n" + block, ny("2026-12-14 10:00"), "escbot", id=400)
+    assert recall([mine], "escbot", ny("2026-12-14 00:00"), "another policy") is None
+
+
+def test_a_block_dated_after_its_note_is_not_trusted() -> None:
+    block = remember(escalation(notes=tuple(_history())), CTX)  # as of 14 Dec 10:00
+    early = note("x\n" + block, ny("2026-12-01 09:30"), "escbot", id=400)
+    assert recall([early], "escbot", ny("2026-11-26 00:00"), REQS) is None
+
+
+# --------------------------------------------------------------------------------------------
+# What a person can do to escbot's memory: forge it in a command, edit or delete a command.
+
+
+def _ladder_after(world: World, command: str) -> list[Any]:
+    """A Sev1 updated on 2 and 16 Nov; on 16 Nov a member gives `command`; the rungs escbot
+    posts over the next three days."""
+    from tests.test_talkback import DAILY, check, post, rungs
+
+    iid = world.open("2026-11-02 09:00")
+    world.tick(iid, "## Phase 1 checklist", "2026-11-02 09:30")
+    world.comment(iid, DAILY, "2026-11-02 10:00")
+    for d in ("03", "04", "05", "06", "09", "10", "11", "12", "13"):
+        check(world, f"2026-11-{d} 13:00")
+    world.comment(iid, DAILY, "2026-11-16 10:00")
+    post(world, iid, command, "2026-11-16 12:00")
+    check(world, "2026-11-16 13:00")
+    before = len(rungs(world, iid))
+    for day in ("2026-11-17 13:00", "2026-11-18 13:00", "2026-11-19 13:00"):
+        check(world, day)
+    return rungs(world, iid)[before:]
+
+
+def _forged_state() -> str:
+    import json
+
+    met = [f"sev1.{k}" for k in ("status_update", "milestone_progress", "blockers",
+                                  "customer_communication")]  # fmt: skip
+    state = {"v": 1, "reqs": REQS, "as_of": "2026-11-30T00:00:00Z", "said": [],
+             "met": [[1, "2026-11-29T12:00:00Z", "pat", met]], "commands": []}  # fmt: skip
+    return "<!-- escbot-state " + json.dumps(state, separators=(",", ":")) + " -->"
+
+
+def test_a_memory_forged_in_a_command_silences_nothing() -> None:
+    from escbot.sandbox import start_sandbox
+
+    ladders = []
+    for command in ("/escbot ack nothing", "/escbot ack " + _forged_state()):
+        sb = start_sandbox(now="2026-11-02T13:00:00Z")
+        try:
+            ladders.append(_ladder_after(World(sb), command))
+        finally:
+            sb.stop()
+    plain, forged = ladders
+    assert plain and forged == plain
+
+
+def test_with_the_cache_an_edited_or_deleted_command_is_still_heard(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    from tests.test_talkback import answers, check, lapsed, post, rungs
+
+    world = World(sandbox)
+    world.extra_env["ESCBOT_CACHE"] = str(tmp_path / "memory.json")
+    iid = lapsed(world)
+    note = post(world, iid, "/escbot snooze status-update for 1 business day", "2026-11-17 12:00")
+    check(world, "2026-11-17 13:00")
+    world.at("2026-11-17 14:00")
+    note.body = "/escbot snooze status-update for 3 business days"
+    note.save()
+    check(world, "2026-11-17 15:00")
+    assert len(answers(world, iid)) == 2  # the edit is answered again
+    check(world, "2026-11-18 13:00")
+    world.at("2026-11-18 14:00")
+    note.delete()
+    check(world, "2026-11-18 15:00")
+    # Deleted: the snooze is gone and the ladder climbs at once.
+    assert ("2026-11-17T15:00Z", 1) in rungs(world, iid)

@@ -43,10 +43,14 @@ def chat_rule(esc: Escalation, ctx: Context) -> Evaluation:
         return ev
     opened = thread.ts
     for note in esc.notes:
-        if note.recalled or note.author != ctx.bot or note.created_at.timestamp() < float(opened):
+        if note.author != ctx.bot or note.created_at.timestamp() < float(opened):
             continue
         action = reply_action(esc, note.body, tuple(note.markers), chat, thread)
-        if action is not None:
+        if action is None:
+            continue
+        if note.recalled:  # escbot's memory keeps its markers, not its text: read it whole
+            ev.needs.add("notes")
+        else:
             ev.actions.append(action)
     if thread.pinned and in_closeout(esc, cls, ctx.policy):
         close = close_action(esc, cls, ctx.policy, chat, thread)

@@ -24,6 +24,10 @@ def talkback_rule(esc: Escalation, ctx: Context) -> Evaluation:
     if esc.state != "opened" or level is None or not ctx.policy.talkback.enabled:
         return ev
     talk = listen(esc, ctx)
+    if any(h.note.recalled for h in talk.heard):
+        # escbot's memory holds a command, not whether it was edited or deleted since: the
+        # thread is read whole (commands are few; their clocks must be right).
+        ev.needs.add("notes")
     answered = {m.get("note") for m in esc.posted_markers if m.kind == RULE}
     by_note: dict[Note, list[Heard]] = {}
     for h in talk.heard:
