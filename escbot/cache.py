@@ -110,7 +110,7 @@ class MemoryCache:
     def recalled(self, esc: Escalation) -> tuple[Memory, bool] | None:
         """The cached memory of `esc`, and whether nothing happened on it since: as many
         comments as then, and GitLab's `updated_at` as then (or within a minute of escbot's own
-        last comment then). A comment deleted and another added, or a comment edited, shows in
+        last write then). A comment deleted and another added, or a comment edited, shows in
         `updated_at`."""
         entry = self.entries.get(_key(esc))
         if not isinstance(entry, dict) or not isinstance(entry.get("notes"), int):
@@ -130,9 +130,15 @@ class MemoryCache:
         )
         return memory, same and entry["notes"] == esc.user_notes_count
 
-    def keep(self, esc: Escalation, ctx: Context, posted: Iterable[Note] = ()) -> None:
+    def keep(
+        self,
+        esc: Escalation,
+        ctx: Context,
+        posted: Iterable[Note] = (),
+        wrote: datetime | None = None,
+    ) -> None:
         """Remember `esc` as this run knows it (its whole history: Escalation.history_known),
-        with the comments escbot posted on it this run."""
+        with the comments escbot posted on it this run and GitLab's time of its last write."""
         if self.path is None or not esc.history_known:
             return
         posted = tuple(posted)
@@ -141,8 +147,8 @@ class MemoryCache:
         self.kept[_key(esc)] = {
             "notes": esc.user_notes_count + len(posted),
             "updated": esc.updated_at.isoformat(),
-            # GitLab's time of escbot's last comment: its writes touch `updated_at` up to then.
-            "wrote": max(n.created_at for n in posted).isoformat() if posted else None,
+            # GitLab's time of escbot's last write: its writes touch `updated_at` up to then.
+            "wrote": wrote.isoformat() if wrote else None,
             "memory": state_of(esc, ctx),
         }
 

@@ -149,12 +149,12 @@ def run_check(
         read = threads_read(result.escalations)
         result.outcomes = apply_plan(api, result.actions, result.errors, chat, read)
     if cache is not None:
-        _keep(cache, result, ctx)
+        _keep(api, cache, result, ctx)
     _chat_warning(result, chat)
     return result
 
 
-def _keep(cache: MemoryCache, result: CheckResult, ctx: Context) -> None:
+def _keep(api: GitLab, cache: MemoryCache, result: CheckResult, ctx: Context) -> None:
     """Every escalation the run knew whole, with the comments it posted, into the cache."""
     posted: dict[tuple[int, int], list[Note]] = {}
     for o in result.outcomes:
@@ -162,7 +162,7 @@ def _keep(cache: MemoryCache, result: CheckResult, ctx: Context) -> None:
             key = (o.action.project_id, o.action.iid)
             posted.setdefault(key, []).append(Note.from_gitlab(o.note))
     for esc in result.escalations:
-        cache.keep(esc, ctx, posted.get(esc.key, ()))
+        cache.keep(esc, ctx, posted.get(esc.key, ()), api.wrote.get(esc.key))
     warning = cache.save()
     if warning:
         result.warnings.append(warning)

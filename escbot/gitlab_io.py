@@ -27,6 +27,7 @@ import gitlab.exceptions as gle
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from escbot.businesstime import parse_gitlab_time
 from escbot.errors import EscbotError, GitLabError, GitLabUnavailable, redact, remember_secret
 from escbot.model import ProjectRef
 
@@ -506,6 +507,9 @@ class GitLab:
         self._me: dict[str, Any] | None = None
         # Called before every write to an issue; a lease (escbot.lease) refuses once it is lost.
         self.guard: Callable[[], None] | None = None
+        # GitLab's time of this run's last write to each issue (its `updated_at` after an edit,
+        # a comment's creation): escbot's own changes, told apart from others' (escbot.cache).
+        self.wrote: dict[tuple[int, int], datetime] = {}
         gl.session.hooks.setdefault("response", []).append(self._count)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -773,12 +777,22 @@ class GitLab:
 
     def edit_issue(self, project_id: int, iid: int, **attrs: Any) -> dict[str, Any]:
         self._guarded()  # a PUT sets values: resending it is harmless
-        return self.call(
+        issue = self.call(
             lambda: f"edit issue {self.where(project_id)}#{iid}",
             lambda: _obj(
                 self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=_redacted(attrs))
             ),
         )
+        self._wrote(project_id, iid, issue.get("updated_at"))
+        return issue
+
+    def _wrote(self, project_id: int, iid: int, at: Any) -> None:
+        try:
+            moment = parse_gitlab_time(at)
+        except (TypeError, ValueError):
+            return
+        key = (project_id, iid)
+        self.wrote[key] = max(moment, self.wrote.get(key, moment))
 
     def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
         return self.call(
@@ -847,11 +861,13 @@ class GitLab:
             ]
             return mine[-1] if mine else None
 
-        return self.create_once(
+        note = self.create_once(
             lambda: f"comment on {self.where(project_id)}#{iid}",
             lambda: _obj(self.gl.http_post(path, post_data=_redacted(data))),
             saved,
         )
+        self._wrote(project_id, iid, note.get("created_at"))
+        return note
 
     def delete_note(self, project_id: int, iid: int, note_id: int) -> bool:
         """Delete a note; False when it was gone already (a resent delete gets GitLab's 404)."""
