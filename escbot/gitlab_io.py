@@ -652,15 +652,20 @@ class GitLab:
             self._projects[project.id] = project
         return self._projects[ref]
 
+    def _every(
+        self, what: str | Callable[[], str], path: str, **params: Any
+    ) -> list[dict[str, Any]]:
+        """Every row of a list, all its pages read (PER_PAGE at a time); `what` names it in the
+        one line a failure becomes."""
+        return self.call(
+            what, lambda: _rows(self.gl.http_list(path, get_all=True, per_page=PER_PAGE, **params))
+        )
+
     def project_members(self, project_id: int) -> list[dict[str, Any]]:
         """Everyone with access to the project, direct or inherited, with their access level."""
-        return self.call(
+        return self._every(
             lambda: f"members of project {self.where(project_id)}",
-            lambda: _rows(
-                self.gl.http_list(
-                    f"/projects/{project_id}/members/all", get_all=True, per_page=PER_PAGE
-                )
-            ),
+            f"/projects/{project_id}/members/all",
         )
 
     def project_member(self, project_id: int, username: str) -> dict[str, Any] | None:
@@ -677,14 +682,7 @@ class GitLab:
     def group_members(self, path: str) -> list[dict[str, Any]]:
         """Every member of the group, direct or inherited from its parents."""
         group = self.group(path)
-        return self.call(
-            f"members of group {path}",
-            lambda: _rows(
-                self.gl.http_list(
-                    f"/groups/{group.id}/members/all", get_all=True, per_page=PER_PAGE
-                )
-            ),
-        )
+        return self._every(f"members of group {path}", f"/groups/{group.id}/members/all")
 
     def where(self, project_id: int) -> str:
         """A project's path for messages (read once per run), its id only if unreadable."""
@@ -795,11 +793,9 @@ class GitLab:
         self.wrote[key] = max(moment, self.wrote.get(key, moment))
 
     def links(self, project_id: int, iid: int) -> list[dict[str, Any]]:
-        return self.call(
+        return self._every(
             lambda: f"links of {self.where(project_id)}#{iid}",
-            lambda: _rows(
-                self.gl.http_list(f"/projects/{project_id}/issues/{iid}/links", get_all=True)
-            ),
+            f"/projects/{project_id}/issues/{iid}/links",
         )
 
     def link(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> bool:
@@ -826,17 +822,11 @@ class GitLab:
     # ---- notes and activity ----------------------------------------------------------------
 
     def notes(self, project_id: int, iid: int) -> list[dict[str, Any]]:
-        return self.call(
+        return self._every(
             lambda: f"notes of {self.where(project_id)}#{iid}",
-            lambda: _rows(
-                self.gl.http_list(
-                    f"/projects/{project_id}/issues/{iid}/notes",
-                    get_all=True,
-                    sort="asc",
-                    order_by="created_at",
-                    per_page=PER_PAGE,
-                )
-            ),
+            f"/projects/{project_id}/issues/{iid}/notes",
+            sort="asc",
+            order_by="created_at",
         )
 
     def add_note(
@@ -884,42 +874,24 @@ class GitLab:
 
     def note_events(self, project_id: int, after: date) -> list[dict[str, Any]]:
         """Every comment in a project since `after` (exclusive), in one paginated read."""
-        return self.call(
+        return self._every(
             lambda: f"events of project {self.where(project_id)}",
-            lambda: _rows(
-                self.gl.http_list(
-                    f"/projects/{project_id}/events",
-                    get_all=True,
-                    target_type="note",
-                    after=after.isoformat(),
-                    sort="asc",
-                    per_page=PER_PAGE,
-                )
-            ),
+            f"/projects/{project_id}/events",
+            target_type="note",
+            after=after.isoformat(),
+            sort="asc",
         )
 
     def label_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
-        return self.call(
+        return self._every(
             lambda: f"label events of {self.where(project_id)}#{iid}",
-            lambda: _rows(
-                self.gl.http_list(
-                    f"/projects/{project_id}/issues/{iid}/resource_label_events",
-                    get_all=True,
-                    per_page=PER_PAGE,
-                )
-            ),
+            f"/projects/{project_id}/issues/{iid}/resource_label_events",
         )
 
     def state_events(self, project_id: int, iid: int) -> list[dict[str, Any]]:
-        return self.call(
+        return self._every(
             lambda: f"state events of {self.where(project_id)}#{iid}",
-            lambda: _rows(
-                self.gl.http_list(
-                    f"/projects/{project_id}/issues/{iid}/resource_state_events",
-                    get_all=True,
-                    per_page=PER_PAGE,
-                )
-            ),
+            f"/projects/{project_id}/issues/{iid}/resource_state_events",
         )
 
     # ---- labels ----------------------------------------------------------------------------
@@ -932,12 +904,7 @@ class GitLab:
         base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
         key = "only_group_labels" if kind == "group" else "include_ancestor_groups"
         value = not include_ancestors if kind == "group" else include_ancestors
-        return self.call(
-            f"labels of {kind} {obj.id}",
-            lambda: _rows(
-                self.gl.http_list(base, query_data={key: value}, get_all=True, per_page=PER_PAGE)
-            ),
-        )
+        return self._every(f"labels of {kind} {obj.id}", base, query_data={key: value})
 
     def create_label(self, scope: tuple[str, Any], name: str, color: str, description: str) -> bool:
         """Create a label; False when it exists (GitLab's 409: an overlapping run made it, or a
