@@ -156,13 +156,9 @@ def run_check(
 
 def _keep(api: GitLab, cache: MemoryCache, result: CheckResult, ctx: Context) -> None:
     """Every escalation the run knew whole, with the comments it posted, into the cache."""
-    posted: dict[tuple[int, int], list[Note]] = {}
-    for o in result.outcomes:
-        if o.note is not None:
-            key = (o.action.project_id, o.action.iid)
-            posted.setdefault(key, []).append(Note.from_gitlab(o.note))
     for esc in result.escalations:
-        cache.keep(esc, ctx, posted.get(esc.key, ()), api.wrote.get(esc.key))
+        posted = [Note.from_gitlab(n) for n in api.posted.get(esc.key, ())]
+        cache.keep(esc, ctx, posted, api.wrote.get(esc.key))
     warning = cache.save()
     if warning:
         result.warnings.append(warning)

@@ -32,7 +32,6 @@ class Outcome:
     action: Action
     status: str  # "done", "already done", "skipped" (Slack unavailable), "deferred" (the
     # run's note cap), "error: ..."
-    note: dict[str, Any] | None = None  # the comment it posted, as GitLab answered
 
     @property
     def error(self) -> str | None:
@@ -54,11 +53,6 @@ class _Issue:
         self.api, self.project_id, self.iid = api, project_id, iid
         self._markers: set[Marker] | None = None if known is None else set(known)
         self.chat = chat  # Slack and the webhook, when the policy turns them on
-        self.note: dict[str, Any] | None = None  # the last comment posted, until taken
-
-    def take_note(self) -> dict[str, Any] | None:
-        note, self.note = self.note, None
-        return note
 
     @property
     def markers(self) -> set[Marker]:
@@ -97,7 +91,6 @@ def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
     note = api.add_note(action.project_id, action.iid, action.body, internal=action.internal)
     issue.posted(action)
     if api.leased:
-        issue.note = note
         return "done"  # no other escbot run writes while this one holds the lease
     # Without the lease two overlapping runs can both post; the later note removes itself.
     wanted = set(action.markers)
@@ -105,7 +98,6 @@ def post_comment(api: GitLab, action: Action, issue: _Issue) -> str:
         if other["id"] < note["id"] and wanted & set(find_markers(other.get("body"))):
             api.delete_note(action.project_id, action.iid, note["id"])
             return "already done (by an overlapping run)"
-    issue.note = note
     return "done"
 
 
@@ -394,8 +386,7 @@ def apply_plan(
         issue = _Issue(api, project_id, iid, chat, known.get((project_id, iid)))
         for action in group:
             try:
-                status = HANDLERS[action.kind](api, action, issue)
-                outcomes.append(Outcome(action, status, issue.take_note()))
+                outcomes.append(Outcome(action, HANDLERS[action.kind](api, action, issue)))
                 if chat and action.kind == "comment" and outcomes[-1].status == "done":
                     chat.echo(action.body, action.markers)  # the webhook's one-way mirror
             except ChatUnavailable:  # the gateway's one warning line says why

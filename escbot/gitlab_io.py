@@ -507,9 +507,11 @@ class GitLab:
         self._me: dict[str, Any] | None = None
         # Called before every write to an issue; a lease (escbot.lease) refuses once it is lost.
         self.guard: Callable[[], None] | None = None
-        # GitLab's time of this run's last write to each issue (its `updated_at` after an edit,
-        # a comment's creation): escbot's own changes, told apart from others' (escbot.cache).
+        # What this run wrote, by issue: GitLab's time of its last write (`updated_at` after an
+        # edit, a comment's creation) and the comments it posted (still there), so escbot's own
+        # changes are told apart from others' (escbot.cache).
         self.wrote: dict[tuple[int, int], datetime] = {}
+        self.posted: dict[tuple[int, int], list[dict[str, Any]]] = {}
         gl.session.hooks.setdefault("response", []).append(self._count)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -857,6 +859,7 @@ class GitLab:
             saved,
         )
         self._wrote(project_id, iid, note.get("created_at"))
+        self.posted.setdefault((project_id, iid), []).append(note)
         return note
 
     def delete_note(self, project_id: int, iid: int, note_id: int) -> bool:
@@ -870,6 +873,8 @@ class GitLab:
             raise describe_error(
                 exc, f"delete note {note_id} on {self.where(project_id)}#{iid}"
             ) from None
+        mine = self.posted.get((project_id, iid), [])
+        mine[:] = [n for n in mine if n.get("id") != note_id]
         return True
 
     def note_events(self, project_id: int, after: date) -> list[dict[str, Any]]:

@@ -140,9 +140,6 @@ class Escalation:
     notes_since: datetime | None = None
     # Set when escbot's memory (escbot.memory) recalled the facts older than notes_since.
     memory_as_of: datetime | None = None
-    # False when nothing of its activity was read this run: the cache said nothing was said
-    # or changed since its memory (escbot.cache).
-    activity_read: bool = True
     label_events: tuple[LabelEvent, ...] | None = None
     raid: Companion | None = None
     retro: Companion | None = None

@@ -292,10 +292,7 @@ def _by_project(
             if esc.key in quiet and hit:
                 memory = hit[0]
                 esc = esc.with_activity(
-                    notes=memory.notes,
-                    notes_since=memory.as_of,
-                    memory_as_of=memory.as_of,
-                    activity_read=False,
+                    notes=memory.notes, notes_since=memory.as_of, memory_as_of=memory.as_of
                 )
             else:
                 esc = esc.with_activity(
@@ -343,7 +340,7 @@ def complete(api: GitLab, esc: Escalation, needs: set[str]) -> Escalation:
     changes: dict[str, Any] = {}
     if "notes" in needs and esc.notes_since is not None:
         notes = [Note.from_gitlab(n) for n in api.notes(esc.project_id, esc.iid)]
-        changes.update(notes=tuple(notes), notes_since=None, memory_as_of=None, activity_read=True)
+        changes.update(notes=tuple(notes), notes_since=None, memory_as_of=None)
     if "label_events" in needs and esc.label_events is None:
         changes["label_events"] = label_events(api, esc)
     if "links" in needs and esc.links is None:
