@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from escbot.cache import MemoryCache
 from escbot.errors import EscbotError, GitLabError
 from escbot.executor import Outcome, apply_plan
-from escbot.gitlab_io import GitLab
+from escbot.gitlab_io import GitLab, scope_path
 from escbot.intake import is_intake
 from escbot.model import Context, Escalation, Note, Unreadable
 from escbot.plan import Action, Evaluation
@@ -132,7 +132,8 @@ def run_check(
     result.bot = ctx.bot
     cache = None
     if cache_path:
-        cache = MemoryCache.open(cache_path, url=api.url, scope=scope_name(scope), ctx=ctx)
+        where = f"{scope[0]}:{scope_path(scope)}"
+        cache = MemoryCache.open(cache_path, url=api.url, scope=where, ctx=ctx)
         result.warnings += [cache.note] if cache.note else []
     chat = chat or connect(policy)
     # Only the rules' window of activity: escbot's memory in its own notes holds what came before
@@ -162,11 +163,6 @@ def _keep(api: GitLab, cache: MemoryCache, result: CheckResult, ctx: Context) ->
     warning = cache.save()
     if warning:
         result.warnings.append(warning)
-
-
-def scope_name(scope: tuple[str, Any]) -> str:
-    kind, obj = scope
-    return f"{kind}:{getattr(obj, 'full_path', None) or obj.path_with_namespace}"
 
 
 def _chat_warning(result: CheckResult, chat: Gateway | None) -> None:

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from escbot.errors import EscbotError
-from escbot.gitlab_io import GitLab
+from escbot.gitlab_io import GitLab, scope_path
 from escbot.labels import UNCHANGED, diff_labels
 from escbot.policies import Policy
 from escbot.render import templates_dir
@@ -116,8 +116,8 @@ def check_scope(
     report: Report, api: GitLab, policy: Policy, scope: tuple[str, Any], me: dict[str, Any]
 ) -> None:
     """The bot's role in each project, the labels, and the people the policy mentions."""
-    kind, obj = scope
-    where = getattr(obj, "full_path", None) or obj.path_with_namespace
+    kind = scope[0]
+    where = scope_path(scope)
     projects = project_refs(api, scope)
     members = {pid: api.project_members(pid) for pid, _path in projects}
     report.add(OK, "scope", f"{kind} {where}: {len(projects)} project(s)")

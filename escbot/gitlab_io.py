@@ -742,7 +742,7 @@ class GitLab:
                 params[key] = ",".join(value)
             elif isinstance(value, datetime):
                 params[key] = value.isoformat()
-        where = f"list issues of {getattr(obj, 'full_path', None) or obj.path_with_namespace}"
+        where = f"list issues of {scope_path(scope)}"
         try:
             yield from self.gl.http_list(path, iterator=True, per_page=PER_PAGE, **params)
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
@@ -970,6 +970,12 @@ def _redacted(attrs: dict[str, Any]) -> dict[str, Any]:
     return {
         k: redact(v) if k in text_fields and isinstance(v, str) else v for k, v in attrs.items()
     }
+
+
+def scope_path(scope: tuple[str, Any]) -> str:
+    """A project's or group's path, for messages and names."""
+    _kind, obj = scope
+    return getattr(obj, "full_path", None) or getattr(obj, "path_with_namespace", "") or str(obj)
 
 
 def resolve_scope(api: GitLab, project: str | None, group: str | None) -> tuple[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any
 from escbot import description as desc
 from escbot.check import guarded
 from escbot.errors import EscbotError
-from escbot.gitlab_io import GitLab
+from escbot.gitlab_io import GitLab, scope_path
 from escbot.labels import ensure_labels
 from escbot.markers import find_markers, marker
 from escbot.model import Classification, Context, Escalation, classify
@@ -586,11 +586,6 @@ def change_titles(policy: Policy) -> dict[str, str]:
 # Reading GitLab.
 
 
-def scope_name(scope: tuple[str, Any]) -> str:
-    _kind, obj = scope
-    return getattr(obj, "full_path", None) or getattr(obj, "path_with_namespace", "") or str(obj)
-
-
 def fetch(
     api: GitLab, scope: tuple[str, Any], policy: Policy, now: datetime, since: datetime
 ) -> tuple[list[Escalation], Context, list[str]]:
@@ -637,7 +632,7 @@ def build_report(
         now,
         since,
         bot=ctx.bot,
-        scope_name=scope_name(scope),
+        scope_name=scope_path(scope),
         notes=errors,
         staff=ctx.staff,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from escbot.cache import MemoryCache
 from escbot.commands import command_lines
 from escbot.errors import GitLabError
-from escbot.gitlab_io import GitLab
+from escbot.gitlab_io import GitLab, scope_path
 from escbot.markers import Marker, find_markers
 from escbot.memory import requirements_digest, with_memory
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
@@ -134,7 +134,7 @@ def check_people(
             api.group_members(obj.full_path) if kind == "group" else api.project_members(obj.id)
         )
     }
-    where = getattr(obj, "full_path", None) or obj.path_with_namespace
+    where = scope_path(scope)
     muted: set[str] = set()
     warnings: list[str] = []
     for name in policy.people():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from escbot.cli.common import load, open_gitlab, policies_option, scope_options, timeout_option
-from escbot.gitlab_io import resolve_scope
+from escbot.gitlab_io import resolve_scope, scope_path
 from escbot.labels import UNCHANGED, sync_labels
 
 
@@ -28,7 +28,7 @@ def sync(project: str | None, group: str | None, apply: bool, policies_path: str
     policy = load(policies_path)
     api = open_gitlab()
     scope = resolve_scope(api, project, group)
-    where = getattr(scope[1], "full_path", None) or scope[1].path_with_namespace
+    where = scope_path(scope)
     changes = sync_labels(api, scope, policy, apply=apply)
     todo = [c for c in changes if c.action != UNCHANGED]
     for change in todo:
