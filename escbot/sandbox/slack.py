@@ -277,13 +277,19 @@ def _metadata(raw: Any) -> str | None:
     return json.dumps({"event_type": data["event_type"], "event_payload": data["event_payload"]})
 
 
-def chat_update(call: Call) -> dict[str, Any]:
+def _own_message(call: Call, refusal: str) -> tuple[sqlite3.Row, str, sqlite3.Row]:
+    """The channel, ts and row of the message `ts` names, the caller's own (else `refusal`)."""
     assert call.user is not None
     channel = call.channel()
     ts = call.arg("ts")
     row = call.message(channel["id"], ts)
     if row["user_id"] != call.user["id"]:
-        raise SlackError("cant_update_message")
+        raise SlackError(refusal)
+    return channel, ts, row
+
+
+def chat_update(call: Call) -> dict[str, Any]:
+    channel, ts, row = _own_message(call, "cant_update_message")
     text = call.arg("text") or row["text"]
     if len(text) > MAX_TEXT:
         raise SlackError("msg_too_long")
@@ -300,12 +306,7 @@ def chat_update(call: Call) -> dict[str, Any]:
 
 def chat_delete(call: Call) -> dict[str, Any]:
     """Delete one's own message (its pin and, for a thread's parent, the thread with it)."""
-    assert call.user is not None
-    channel = call.channel()
-    ts = call.arg("ts")
-    row = call.message(channel["id"], ts)
-    if row["user_id"] != call.user["id"]:
-        raise SlackError("cant_delete_message")
+    channel, ts, _row = _own_message(call, "cant_delete_message")
     call.conn.execute(
         "DELETE FROM slack_messages WHERE channel_id = ? AND (ts = ? OR thread_ts = ?)",
         (channel["id"], ts, ts),
