@@ -66,7 +66,7 @@ def requirements_digest(policy: Policy) -> str:
     """Which tracking requirements a memory was written for: what met them is kept by name, so
     a memory of other requirements (a policy changed since) is not used."""
     reqs = sorted(
-        f"{r.level}.{r.key}={r.pattern.pattern}"
+        f"{r.ident}={r.pattern.pattern}"
         for reqs in policy.requirements.values()
         for r in reqs.values()
     )
@@ -92,9 +92,8 @@ def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
             commands.append((note, lines))
         if ctx.counts(note):
             for req in requirements:
-                ident = f"{req.level}.{req.key}"
-                if ident in note.meets if note.recalled else req.matches(note.body):
-                    last[ident] = note
+                if note.satisfies(req):
+                    last[req.ident] = note
     for ident, note in last.items():
         met.setdefault(note.id, (note, set()))[1].add(ident)
     return {

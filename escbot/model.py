@@ -8,7 +8,7 @@ from typing import Any
 
 from escbot.businesstime import parse_gitlab_time
 from escbot.markers import Marker, find_markers
-from escbot.policies import Policy
+from escbot.policies import Policy, Requirement
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class Note:
     @property
     def markers(self) -> list[Marker]:
         return find_markers(self.body)
+
+    def satisfies(self, req: Requirement) -> bool:
+        """Whether its words meet the requirement (a recalled comment: whether it did)."""
+        return req.ident in self.meets if self.recalled else req.matches(self.body)
 
     def recalled_with(self, other: Note) -> Note:
         """Two recalled facts of one comment, as one note."""

@@ -132,6 +132,11 @@ class Requirement:
     def slug(self) -> str:
         return self.key.replace("_", "-")
 
+    @property
+    def ident(self) -> str:
+        """Unique across levels (`sev1.status_update`): escbot's memory names it so."""
+        return f"{self.level}.{self.key}"
+
     def matches(self, body: str) -> bool:
         """Whether a comment meets this requirement. Only a person's own words count: quoted
         text (a "quote reply" to escbot's reminder) and code are left out first."""

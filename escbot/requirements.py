@@ -125,12 +125,8 @@ class NoteKind(RequirementKind):
     def met_times(self, esc: Escalation, req: Requirement, ctx: Context) -> list[datetime]:
         # A reply in the escalation's Slack thread is a comment like any other.
         replies = esc.thread.replies if esc.thread else ()
-        # A recalled comment (escbot.memory) keeps which requirements it met, not its text.
-        ident = f"{req.level}.{req.key}"
         return sorted(
-            n.created_at
-            for n in (*esc.notes, *replies)
-            if ctx.counts(n) and (ident in n.meets if n.recalled else req.matches(n.body))
+            n.created_at for n in (*esc.notes, *replies) if ctx.counts(n) and n.satisfies(req)
         )
 
     def detail(self, req: Requirement, esc: Escalation) -> str:
