@@ -37,12 +37,16 @@ def _midnight(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _longest_cadence(policy: Policy) -> float:
+    """Days, at most, of the longest cadence among the tracking requirements."""
+    every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
+    return max((d.days_at_most for d in every), default=7)
+
+
 def window_start(policy: Policy, now: datetime) -> datetime:
     """The least history the rules need: the longest cadence plus the longest ladder."""
-    every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
     after = [r.after for rungs in policy.ladder.rungs.values() for r in rungs]
-    days = max((d.days_at_most for d in every), default=7)
-    days += max((d.days_at_most for d in after), default=0) + 2
+    days = _longest_cadence(policy) + max((d.days_at_most for d in after), default=0) + 2
     return _midnight(now - timedelta(days=days))
 
 
@@ -52,9 +56,7 @@ def recent_start(policy: Policy, now: datetime) -> datetime:
     which escbot writes into every note it posts (and a reminder comes within a cadence of the
     last update), or, failing that, from the escalation's whole thread, read when a verdict
     needs it."""
-    every = [r.every for reqs in policy.requirements.values() for r in reqs.values()]
-    days = max((d.days_at_most for d in every), default=7) + 2
-    return _midnight(now - timedelta(days=days))
+    return _midnight(now - timedelta(days=_longest_cadence(policy) + 2))
 
 
 def activity_start(policy: Policy, now: datetime, escalations: list[Escalation]) -> datetime:
