@@ -105,7 +105,7 @@ def evaluate_all(
     for esc in escalations:
         settled = guarded(esc.ref, result.errors, settle, api, esc, ctx, rules)
         if settled is not None:
-            result.escalations.append(settled[0])
+            result.escalations.append(settled[0].settled(ctx.bot))
             result.evaluations.append(settled[1])
 
 

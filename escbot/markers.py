@@ -14,7 +14,7 @@ _MARKER = re.compile(r"<!--\s*escbot:([a-z0-9_\-]+)((?:\s+[a-z0-9_\-]+=[^\s>]*)*
 _ATTR = re.compile(r"([a-z0-9_\-]+)=([^\s>]*)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Marker:
     kind: str
     attrs: tuple[tuple[str, str], ...] = ()

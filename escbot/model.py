@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from escbot.markers import Marker, find_markers
 from escbot.policies import Policy, Requirement
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Note:
     id: int
     body: str
@@ -41,13 +41,16 @@ class Note:
         """Whether its words meet the requirement (a recalled comment: whether it did)."""
         return req.ident in self.meets if self.recalled else req.matches(self.body)
 
+    def markers_only(self) -> Note:
+        return replace(self, body="\n".join(m.render() for m in self.markers))
+
     def recalled_with(self, other: Note) -> Note:
         """Two recalled facts of one comment, as one note."""
         body = "\n".join(b for b in (self.body, other.body) if b)
         return replace(self, body=body, meets=self.meets | other.meets)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabelEvent:
     created_at: datetime
     label: str
@@ -64,7 +67,7 @@ class LabelEvent:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Companion:
     """A RAID register or retrospective issue that belongs to an escalation."""
 
@@ -96,7 +99,7 @@ def _date(text: str | None) -> date | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """A member of a project (direct or inherited) and their GitLab access level."""
 
@@ -104,7 +107,7 @@ class Member:
     access_level: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChatThread:
     """The escalation's Slack thread as read this run."""
 
@@ -115,7 +118,7 @@ class ChatThread:
     mirrored: frozenset[Marker]  # the markers of escbot's replies (from message metadata)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Escalation:
     project_id: int
     project_path: str
@@ -149,10 +152,11 @@ class Escalation:
     retro: Companion | None = None
     links: frozenset[tuple[int, int]] | None = None  # (project id, iid) of linked issues
     thread: ChatThread | None = None  # its Slack thread, when recorded and readable this run
+    # group/project#iid, made once: every finding and action of the escalation shares it.
+    ref: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def ref(self) -> str:
-        return f"{self.project_path}#{self.iid}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ref", f"{self.project_path}#{self.iid}")
 
     @property
     def key(self) -> tuple[int, int]:
@@ -195,6 +199,13 @@ class Escalation:
     def with_activity(self, **changes: Any) -> Escalation:
         return replace(self, **changes)
 
+    def settled(self, bot: str) -> Escalation:
+        """The escalation as a run keeps it once evaluated: of escbot's own comments only their
+        markers, which is all that later steps read of them (the executor's pre-check, the
+        counts of what escbot told, its memory); their text is a few KB each."""
+        notes = tuple(n.markers_only() if n.author == bot else n for n in self.notes)
+        return replace(self, notes=notes)
+
     @classmethod
     def from_gitlab(cls, data: dict[str, Any]) -> Escalation:
         refs = data.get("references") or {}
@@ -229,14 +240,14 @@ class Escalation:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProjectRef:
     id: int
     path: str  # path_with_namespace
     web_url: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unreadable:
     """An escalation (or a whole project's) that could not be read: reported, never evaluated."""
 
@@ -247,7 +258,7 @@ class Unreadable:
         return f"{self.ref}: {self.reason}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Context:
     """What every rule is evaluated against besides the snapshot."""
 
@@ -277,7 +288,7 @@ class Context:
         return self.is_human(note) and self.is_staff(note.author)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classification:
     """What an escalation's labels say, and what is wrong with them."""
 

@@ -29,7 +29,7 @@ NOTE_KINDS: frozenset[ActionKind] = frozenset({"comment", "close_companion", "ch
 ISSUE_KINDS: frozenset[ActionKind] = frozenset({"create_raid", "create_retro"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     kind: ActionKind
     project_id: int
@@ -54,7 +54,7 @@ class Action:
         return f"{verb} {self.summary}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One rule's verdict on one escalation (a requirement, Phase 1, the gate...)."""
 

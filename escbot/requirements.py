@@ -24,7 +24,7 @@ from escbot.policies import Requirement
 from escbot.render import md
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Compliance:
     """Required updates with a due point in a window, and how many were made on time."""
 
