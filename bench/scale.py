@@ -7,12 +7,14 @@ next to a naive client in the same run.
 
 For each size: a sandbox in its own process (so each client's CPU and memory are measured alone),
 seeded with one group of `escalations / 25` projects, the escalations carrying 24 notes each over
-60 days and four unrelated issues per escalation (about one note each), and a first apply run (its
-RAID registers, due dates and first reminders: set-up, not measured); then, a day later and each
-in a fresh process at the same latency, a cold dry run (no cache: only the memory escbot keeps in
-its notes), the naive client, an apply run and, after 2% of the escalations got a staff
-comment, a warm dry run (both with the memory cache the CI job keeps, ESCBOT_CACHE). Each size
-ends with escbot's cold run against the naive one (requests and seconds).
+60 days and four unrelated issues per escalation (about one note each), a first apply run (its
+RAID registers, due dates and first reminders) and the next scheduled dry run an hour later
+(set-up, not measured: the clock stands still); then, a day later, with the sandbox's clock
+running (a run takes time, as on GitLab) and each in a fresh process at the same latency, a cold
+dry run (no cache: only the memory escbot keeps in its notes), the naive client, an apply run
+and, after 2% of the escalations got a staff comment, a warm dry run (both with the memory cache
+the CI job keeps, ESCBOT_CACHE). Each size ends with escbot's cold run against the naive one
+(requests and seconds).
 
 The naive client is plain python-gitlab, no escbot code: it lists the group's open issues
 labelled `escalation` (100 a page) and reads every page of each one's notes (100 a page), nothing
@@ -168,15 +170,19 @@ def measure(
     token: str,
     mode: str,
     latency_ms: int,
-    now: datetime = NOW,
+    now: datetime | None = None,
     paced: bool = True,
     cache: str | None = None,
 ) -> dict[str, Any]:
     """One child run (`mode`: dry, apply or naive) at `latency_ms`, with escbot's memory cache
-    at `cache` (as the CI job keeps it) or none; the naive client's requests are the sandbox's
-    count, escbot's its own."""
+    at `cache` (as the CI job keeps it) or none, at `now` (the clock stands still) or at the
+    sandbox's running clock's time; the naive client's requests are the sandbox's count,
+    escbot's its own."""
     lever(url, token, "PUT", "/__sandbox__/faults", {"latency_ms": latency_ms})
-    lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
+    if now is not None:
+        lever(url, token, "PUT", "/__sandbox__/clock", {"now": now.isoformat()})
+    else:
+        now = datetime.fromisoformat(lever(url, token, "GET", "/__sandbox__/clock")["now"])
     lever(url, token, "DELETE", "/__sandbox__/stats")
     # The measured runs keep escbot's own pacing (2,000 requests a minute, --notes-per-minute);
     # the set-up need not: paced, its first notes alone would take minutes.
@@ -237,7 +243,15 @@ def portfolio(escalations: int, projects: int, unrelated: int, latency_ms: int) 
             # The first apply (registers, due dates, first reminders) is the set-up, not
             # measured; like the CI job, it keeps its memory in the cache.
             measure(url, token, "apply", 0, SEEDED, paced=False, cache=cache)
+            # And the next scheduled run, an hour on: its list of changes holds the first one's
+            # writes (all stamped at one instant here); the measured runs' lists start after.
+            measure(url, token, "dry", 0, SEEDED + timedelta(hours=1), paced=False, cache=cache)
             print(f"{escalations} escalations, {projects} projects, {unrelated} unrelated issues:")
+            # A day later, time runs as it does on GitLab: a run takes time, and the next
+            # change comes after it.
+            lever(
+                url, token, "PUT", "/__sandbox__/clock", {"now": NOW.isoformat(), "running": True}
+            )
             # Cold: no cache (a new runner), only the memory escbot keeps in its notes.
             cold = measure(url, token, "dry", latency_ms)
             print(line("cold", cold), flush=True)
@@ -264,7 +278,7 @@ def dimensions(latency_ms: int) -> None:
             proc, url, token = start_server()
             try:
                 seed(url, token, shape["escalations"], shape["projects"], shape["unrelated"])
-                m = measure(url, token, "dry", latency_ms)
+                m = measure(url, token, "dry", latency_ms, NOW)
             finally:
                 proc.terminate()
                 proc.wait()

@@ -11,8 +11,11 @@ comments GitLab counted on it then (the issue list's `user_notes_count`). The ne
   escalations, not the rules' whole window;
 - needs no whole thread for an escalation escbot has not written to lately (a healthy one
   opened Red, a lapse escbot stopped climbing), which its notes alone cannot spare;
-- lists only the RAID registers changed since the newest one it knows (GitLab's own
-  `updated_at`), instead of every register of the scope.
+- lists only the issues changed since the last run's list (GitLab's `updated_after`, labelled
+  or not: a label removed or an issue closed takes an escalation off), not every open
+  escalation of the scope, and only the RAID registers changed since, not every register.
+  Both are listed whole once a week: an issue deleted, or moved out of the scope's reach,
+  leaves no trace in a list of changes.
 
 The cache is trusted only for the GitLab, scope, bot and tracking requirements it was written
 for; anything else (a missing or damaged file, another policy) starts it afresh, and the run
@@ -26,19 +29,61 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from escbot.memory import Memory, from_state, requirements_digest, state_of
 from escbot.model import Companion, Context, Escalation, Note
 
-VERSION = 1
-REGISTERS_LISTED_EVERY = timedelta(days=7)
+VERSION = 2
+LISTED_EVERY = timedelta(days=7)
+# GitLab stamps `updated_at` as it saves, and the save may commit a little later (a request
+# lasts at most a minute on GitLab's web server): a change a list did not show yet is newer
+# than a minute before the list began (GitLab's Date). The next list starts there.
+COMMIT_LAG = timedelta(minutes=1)
 # escbot's writes to an escalation (its comment, then labels, due date) follow one another
 # within seconds; a later change of `updated_at` is someone else's.
 ESCBOTS_OWN_WRITES = timedelta(minutes=1)
+
+
+@dataclass
+class Listing:
+    """The scope's open escalations and RAID registers as a run left them (GitLab's issue
+    fields), so that the next run lists only the issues changed `since`."""
+
+    escalations: dict[tuple[int, int], Escalation]
+    registers: dict[tuple[int, int], Companion]  # by the escalation each belongs to
+    since: datetime | None  # a list of the issues changed from here shows every later change
+    listed: datetime  # when they were last listed whole (the run's clock)
+
+    def changed(self, seen: Iterable[Escalation], marker: str, register: str) -> Listing:
+        """This listing after `seen`, issues changed since: each an escalation still open (or
+        now) or not (closed, its label removed), a register or not."""
+        escalations, registers = dict(self.escalations), dict(self.registers)
+        of = {(c.project_id, c.iid): key for key, c in registers.items()}
+        for issue in seen:
+            if issue.state == "opened" and marker in issue.labels:
+                escalations[issue.key] = issue
+            else:
+                escalations.pop(issue.key, None)
+            belongs = issue.companion_of("raid") if register in issue.labels else None
+            if issue.key in of and of[issue.key] != belongs:  # no longer that one's register
+                registers.pop(of[issue.key], None)
+            if belongs:
+                registers[belongs] = Companion.of(issue)
+        return Listing(escalations, registers, self.since, self.listed)
+
+    def after(self, start: datetime | None) -> Listing:
+        """This listing, read whole or brought up to date by lists begun after GitLab's time
+        `start` (the Date of an earlier answer): the next list of changes starts a lag before
+        it. Without a time from GitLab, the next run lists all again."""
+        return replace(self, since=start - COMMIT_LAG if start else None)
+
+    def ordered(self) -> list[Escalation]:
+        """Newest first, as GitLab lists them."""
+        return sorted(self.escalations.values(), key=lambda e: (e.created_at, e.key), reverse=True)
 
 
 @dataclass
@@ -47,7 +92,7 @@ class MemoryCache:
     identity: dict[str, str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # read from the file
     kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # this run's, to be saved
-    raids: dict[str, Any] = field(default_factory=dict)  # RAID registers: when listed, which
+    listing: Listing | None = None  # as the file held it, then as this run leaves it
     note: str | None = None  # why the file was not used, for one line on stderr
 
     @classmethod
@@ -72,40 +117,16 @@ class MemoryCache:
             cache.note = f"cache {cache.path}: written for another GitLab, scope, bot or policy"
         elif isinstance(data.get("escalations"), dict):
             cache.entries = data["escalations"]
-            if isinstance(data.get("raids"), dict):
-                cache.raids = data["raids"]
+            cache.listing = _listing(data.get("listing"))
         return cache
 
-    def registers(self, now: datetime) -> tuple[dict[tuple[int, int], Companion], datetime] | None:
-        """The RAID registers known (by escalation), and the moment after GitLab's newest
-        `updated_at` among them (its times are to the millisecond): only those changed since
-        need listing. None once a week: a register deleted or moved shows only in a full list."""
-        try:
-            listed = datetime.fromisoformat(self.raids["listed"])
-            known = {_unkey(k): _companion(v) for k, v in self.raids["registers"].items()}
-        except (ValueError, TypeError, KeyError, AttributeError):
+    def listed(self, now: datetime) -> Listing | None:
+        """The open escalations and registers the last run left, to be brought up to date with
+        the issues changed since; None once a week, when they are listed whole again."""
+        listing = self.listing
+        if listing is None or listing.since is None:
             return None
-        if not known or not listed <= now < listed + REGISTERS_LISTED_EVERY:
-            return None
-        return known, max(c.updated_at for c in known.values()) + timedelta(milliseconds=1)
-
-    def keep_registers(
-        self, raids: dict[tuple[int, int], Companion], listed: datetime | None, now: datetime
-    ) -> None:
-        """The registers this run knows; `listed`: when they were last listed in full (None:
-        by this run, at `now`)."""
-        if self.path is not None:
-            self.raids = {
-                "listed": (listed or now).isoformat(),
-                "registers": {f"{p}:{i}": _companion_data(c) for (p, i), c in raids.items()},
-            }
-
-    @property
-    def registers_listed(self) -> datetime | None:
-        try:
-            return datetime.fromisoformat(self.raids["listed"])
-        except (ValueError, TypeError, KeyError):
-            return None
+        return listing if listing.listed <= now < listing.listed + LISTED_EVERY else None
 
     def recalled(self, esc: Escalation) -> tuple[Memory, bool] | None:
         """The cached memory of `esc`, and whether nothing happened on it since: as many
@@ -156,7 +177,12 @@ class MemoryCache:
         """Write this run's memory (only the escalations it saw); a warning line on failure."""
         if self.path is None:
             return None
-        data = {"v": VERSION, "for": self.identity, "escalations": self.kept, "raids": self.raids}
+        data = {
+            "v": VERSION,
+            "for": self.identity,
+            "escalations": self.kept,
+            "listing": _listing_data(self.listing) if self.listing else None,
+        }
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +204,56 @@ def _key(esc: Escalation) -> str:
 def _unkey(text: str) -> tuple[int, int]:
     project, iid = text.split(":")
     return int(project), int(iid)
+
+
+def _listing_data(listing: Listing) -> dict[str, Any]:
+    return {
+        "since": listing.since.isoformat() if listing.since else None,
+        "listed": listing.listed.isoformat(),
+        "escalations": [_issue_data(e) for e in listing.ordered()],
+        "registers": {f"{p}:{i}": _companion_data(c) for (p, i), c in listing.registers.items()},
+    }
+
+
+def _listing(data: Any) -> Listing | None:
+    """The listing a cache file holds; None when damaged (all is listed whole)."""
+    try:
+        issues = [Escalation.from_gitlab(i) for i in data["escalations"]]
+        registers = {_unkey(k): _companion(v) for k, v in data["registers"].items()}
+        since = datetime.fromisoformat(data["since"]) if data["since"] else None
+        listed = datetime.fromisoformat(data["listed"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return Listing({e.key: e for e in issues}, registers, since, listed)
+
+
+def _issue_data(esc: Escalation) -> dict[str, Any]:
+    """The fields of GitLab's issue that Escalation.from_gitlab reads, as GitLab gives them."""
+
+    def when(moment: date | None) -> str | None:  # a datetime is a date too
+        return moment.isoformat() if moment else None
+
+    milestone = {"title": esc.milestone_title, "due_date": when(esc.milestone_due)}
+    return {
+        "project_id": esc.project_id,
+        "iid": esc.iid,
+        "references": {"full": esc.ref},
+        "title": esc.title,
+        "description": esc.description,
+        "state": esc.state,
+        "labels": list(esc.labels),
+        "assignees": [{"username": a} for a in esc.assignees],
+        "author": {"username": esc.author},
+        "created_at": when(esc.created_at),
+        "updated_at": when(esc.updated_at),
+        "closed_at": when(esc.closed_at),
+        "due_date": when(esc.due_date),
+        "web_url": esc.web_url,
+        "user_notes_count": esc.user_notes_count,
+        "service_desk_reply_to": esc.service_desk_reply_to,
+        "milestone": milestone if esc.milestone_title is not None else None,
+        "confidential": esc.confidential,
+    }
 
 
 def _companion_data(c: Companion) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from escbot.snapshot import (
     read_one,
     read_portfolio,
     recent_start,
+    relist,
     stream_portfolio,
     threads_read,
 )
@@ -150,6 +151,9 @@ def run_check(
         read = threads_read(result.escalations)
         result.outcomes = apply_plan(api, result.actions, result.errors, chat, read)
     if cache is not None:
+        if apply and api.wrote:
+            warning = relist(api, scope, policy, cache)
+            result.warnings += [warning] if warning else []
         _keep(api, cache, result, ctx)
     _chat_warning(result, chat)
     return result

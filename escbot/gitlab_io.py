@@ -7,6 +7,7 @@ never an HTML error page dumped on the terminal) and request counting live in on
 from __future__ import annotations
 
 import configparser
+import email.utils
 import html
 import itertools
 import os
@@ -512,12 +513,21 @@ class GitLab:
         # changes are told apart from others' (escbot.cache).
         self.wrote: dict[tuple[int, int], datetime] = {}
         self.posted: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        # GitLab's clock, from the Date of its latest answer: where a list of the changes since
+        # a read may start (escbot.cache.Listing), whatever the runner's clock says.
+        self.server_time: datetime | None = None
         gl.session.hooks.setdefault("response", []).append(self._count)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         kind = _route_kind(response.request.method or "GET", response.url)
+        try:
+            date = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            date = None
         with self._count_lock:
             self.stats.by_kind[kind] += 1
+            if date is not None and date.tzinfo is not None:
+                self.server_time = max(date, self.server_time or date)
 
     @property
     def pacer(self) -> Pacer | None:

@@ -91,6 +91,19 @@ class Companion:
             reference=(data.get("references") or {}).get("full", f"#{data['iid']}"),
         )
 
+    @classmethod
+    def of(cls, issue: Escalation) -> Companion:
+        """The companion an issue read as an Escalation is (Escalation.companion_of)."""
+        return cls(
+            project_id=issue.project_id,
+            iid=issue.iid,
+            state=issue.state,
+            created_at=issue.created_at,
+            updated_at=issue.updated_at,
+            web_url=issue.web_url,
+            reference=issue.ref,
+        )
+
 
 def _date(text: str | None) -> date | None:
     try:
@@ -165,6 +178,15 @@ class Escalation:
     @property
     def description_markers(self) -> list[Marker]:
         return find_markers(self.description)
+
+    def companion_of(self, kind: str) -> tuple[int, int] | None:
+        """The escalation (project id, iid) whose companion of `kind` ("raid", "retro") the
+        description's marker says this issue is."""
+        for m in self.description_markers:
+            project, iid = m.get("project") or "", m.get("iid") or ""
+            if m.kind == kind and project.isdigit() and iid.isdigit():
+                return int(project), int(iid)
+        return None
 
     @property
     def thread_ref(self) -> tuple[str, str] | None:

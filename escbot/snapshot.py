@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from escbot.cache import MemoryCache
+from escbot.cache import Listing, MemoryCache
 from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab, scope_path
@@ -90,11 +90,10 @@ def companions(
 ) -> dict[tuple[int, int], Companion]:
     """Companion issues (RAID registers, retrospectives) by the escalation their marker names."""
     found: dict[tuple[int, int], Companion] = {}
-    for issue in api.list_issues(scope, labels=[label], **filters):
-        for m in find_markers(issue.get("description")):
-            project, iid = m.get("project") or "", m.get("iid") or ""
-            if m.kind == kind and project.isdigit() and iid.isdigit():
-                found[(int(project), int(iid))] = Companion.from_gitlab(issue)
+    for issue in map(Escalation.from_gitlab, api.list_issues(scope, labels=[label], **filters)):
+        belongs = issue.companion_of(kind)
+        if belongs:
+            found[belongs] = Companion.of(issue)
     return found
 
 
@@ -203,8 +202,17 @@ def stream_portfolio(
     at a time, so a caller that evaluates each part as it comes holds one project's activity at
     most."""
     marker_label = policy.labels.marker.name
+    names = policy.process.labels
+    listing = cache.listed(now) if cache else None
+    # GitLab's time before anything is listed: the next run's list of changes starts there.
+    start = api.server_time
+    if listing is not None:  # the last run's, brought up to date by one list of the changes
+        listing = changes(api, scope, policy, listing)
+        opened = listing.ordered()
+    else:
+        issues = api.list_issues(scope, labels=[marker_label], state="opened")
+        opened = [Escalation.from_gitlab(i) for i in issues]
     lists = [
-        api.list_issues(scope, labels=[marker_label], state="opened"),
         api.list_issues(
             scope,
             labels=[marker_label],
@@ -222,27 +230,46 @@ def stream_portfolio(
             )
         )
     # Page by page: GitLab's whole issue objects are never all held at once.
-    escalations = [Escalation.from_gitlab(i) for issues in lists for i in issues]
+    escalations = opened + [Escalation.from_gitlab(i) for issues in lists for i in issues]
     since = notes_from or activity_start(policy, now, escalations)
     raids: dict[tuple[int, int], Companion] = {}
     retros: dict[tuple[int, int], Companion] = {}
-    if with_companions:
-        names = policy.process.labels
+    if listing is not None:
+        raids = listing.registers
+    elif with_companions:
         # Every open register (one nobody edited for months is still its escalation's), and
         # those closed since the escalations read were (close-out closes the register).
         label = names.raid_register
-        known = cache.registers(now) if cache else None
-        if known is None:
-            raids = companions(api, scope, label, "raid", state="opened")
-            raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
-        else:  # those the cache knows, and those changed since (new, edited, closed)
-            raids = known[0] | companions(
-                api, scope, label, "raid", state="all", updated_after=known[1]
-            )
-        if cache:
-            cache.keep_registers(raids, cache.registers_listed if known else None, now)
+        raids = companions(api, scope, label, "raid", state="opened")
+        raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
+    if cache is not None:
+        cache.listing = listing or Listing({e.key: e for e in opened}, raids, None, now)
+        cache.listing = cache.listing.after(start)
+    if with_companions:
         retros = companions(api, scope, names.retrospective, "retro", state="all")
     yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)
+
+
+def changes(api: GitLab, scope: tuple[str, Any], policy: Policy, listing: Listing) -> Listing:
+    """`listing` brought up to date by one list of the scope's issues changed since, labelled or
+    not: a label removed, an issue closed or moved takes an escalation off."""
+    changed = api.list_issues(scope, state="all", updated_after=listing.since)
+    marker, register = policy.labels.marker.name, policy.process.labels.raid_register
+    return listing.changed(map(Escalation.from_gitlab, changed), marker, register)
+
+
+def relist(api: GitLab, scope: tuple[str, Any], policy: Policy, cache: MemoryCache) -> str | None:
+    """After escbot wrote: the issues changed since the run's list, so that the next run's list
+    starts after escbot's own writes (a page per 100 issues written, here rather than there);
+    a warning line when GitLab failed (the next run lists them instead)."""
+    if cache.listing is None or cache.listing.since is None:
+        return None
+    start = api.server_time
+    try:
+        cache.listing = changes(api, scope, policy, cache.listing).after(start)
+    except GitLabError as exc:
+        return f"cache: the issues escbot changed could not be listed again ({exc})"
+    return None
 
 
 def _by_project(

@@ -15,7 +15,7 @@ import pytest
 
 from escbot.businesstime import parse_gitlab_time
 from escbot.memory import recall, remember, requirements_digest, with_memory
-from escbot.model import Context
+from escbot.model import Companion, Context, Escalation
 from escbot.policies import load_policy
 from escbot.rules import evaluate
 from tests.helpers import NY, World, escalation, note, ny
@@ -316,3 +316,72 @@ def test_a_memory_forged_in_a_command_silences_nothing() -> None:
             sb.stop()
     plain, forged = ladders
     assert plain and forged == plain
+
+
+# --------------------------------------------------------------------------------------------
+# The listing: the open escalations and registers between runs (escbot.cache.Listing).
+
+
+def _register(iid: int, of: tuple[int, int], **over: Any) -> Escalation:
+    marker = f"<!-- escbot:raid project={of[0]} iid={of[1]} -->"
+    return escalation(iid=iid, labels=("raid-register",), description=marker, **over)
+
+
+def test_the_listing_follows_every_change_labelled_or_not() -> None:
+    from escbot.cache import COMMIT_LAG, Listing
+
+    at = ny("2026-11-24 09:00")
+    a, b, c = (escalation(iid=i, updated_at=at) for i in (1, 2, 3))
+    listing = Listing({e.key: e for e in (a, b)}, {}, at, at)
+    later = at + timedelta(hours=2)
+    seen = [
+        replace(a, labels=("bug",), updated_at=later),  # de-escalated: off
+        replace(b, title="Renamed", updated_at=at),  # changed: as now
+        replace(c, updated_at=at),  # escalated since: on
+        _register(7, of=c.key, updated_at=at),  # c's register
+        escalation(iid=4, state="closed", updated_at=at),  # closed: never on
+    ]
+    after = listing.changed(seen, "escalation", "raid-register")
+    assert [e.iid for e in after.ordered()] == [3, 2]
+    assert after.escalations[b.key].title == "Renamed"
+    assert after.registers == {c.key: Companion.of(seen[3])}
+    # The next list of changes starts a minute before GitLab's time when this one began (a
+    # save GitLab stamped earlier may commit later); without that time, all is listed again.
+    assert after.since == at
+    assert after.after(later).since == later - COMMIT_LAG
+    assert after.after(None).since is None
+    # A register that names another escalation now, or lost its label, is no longer the old one's.
+    moved = after.changed([_register(7, of=b.key)], "escalation", "raid-register")
+    assert set(moved.registers) == {b.key}
+    gone = moved.changed(
+        [replace(_register(7, of=b.key), labels=())], "escalation", "raid-register"
+    )
+    assert gone.registers == {}
+    assert listing.escalations == {a.key: a, b.key: b}  # the old listing stays as it was
+
+
+def test_the_listing_is_kept_whole_and_listed_again_weekly(tmp_path: Path) -> None:
+    from escbot.cache import Listing, MemoryCache
+
+    at = ny("2026-11-24 09:00")
+    esc = escalation(
+        iid=5, due_date=date(2026, 12, 1), closed_at=None, milestone_title="M1",
+        milestone_due=date(2026, 12, 24), confidential=True, user_notes_count=3,
+        service_desk_reply_to="ops@example.com", assignees=("pat", "lee"),
+    )  # fmt: skip
+    register = _register(9, of=esc.key, updated_at=at)
+    ctx = Context(policy=load_policy(), now=at, bot="escbot")
+    path = tmp_path / "memory.json"
+    cache = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
+    cache.listing = Listing({esc.key: esc}, {esc.key: Companion.of(register)}, at, at)
+    assert cache.save() is None
+    again = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
+    listing = again.listed(at + timedelta(days=6))
+    assert listing is not None
+    assert listing.escalations == {esc.key: esc}  # every field the rules read, as listed
+    assert listing.registers == {esc.key: Companion.of(register)}
+    assert (listing.since, listing.listed) == (at, at)
+    # A week on, every issue is listed whole again: a deleted one leaves no trace in a list
+    # of changes.
+    assert again.listed(at + timedelta(days=7)) is None
+    assert again.listed(at - timedelta(minutes=1)) is None  # a clock set back: the same

@@ -9,7 +9,8 @@ The server is stdlib only (http.server + sqlite3). Helpers below go through
 HTTP wherever GitLab has an endpoint, so they exercise the same code as clients.
 
 Test levers (admin token; never under /api/v4, never counted in stats):
-  GET/PUT /__sandbox__/clock      {"now": ISO} | {"advance": "P1DT2H"} | {"real": true}
+  GET/PUT /__sandbox__/clock      {"now": ISO} | {"advance": "P1DT2H"} | {"real": true};
+                                  {"now": ISO, "running": true}: set, then on at real speed
   GET/DELETE /__sandbox__/stats   request counts by method and route template
   GET/PUT /__sandbox__/faults     latency_ms, rate_5xx, rate_429, rate_drop, seed, retry_after,
                                   drop_after_writes: N or [N, ...] (write kept, answer lost),

@@ -57,35 +57,42 @@ def fmt(dt: datetime) -> str:
 
 
 class Clock:
-    """Real time until set; then frozen at that instant until moved again."""
+    """Real time until set; then frozen at that instant until moved again, or (set running)
+    running on from it at real speed."""
 
     def __init__(self, now: str | datetime | None = None) -> None:
         self._lock = threading.Lock()
         self._frozen: datetime | None = parse_datetime(now) if now is not None else None
+        self._offset: timedelta | None = None  # running: real time plus this
 
     def now(self) -> datetime:
         with self._lock:
             if self._frozen is not None:
                 return self._frozen
+            offset = self._offset
         # Looked up at call time so freezegun's patching of datetime applies.
-        return datetime.now(UTC)
+        return datetime.now(UTC) + (offset or timedelta(0))
 
-    def set(self, value: str | datetime) -> datetime:
+    def set(self, value: str | datetime, *, running: bool = False) -> datetime:
         dt = parse_datetime(value)
         with self._lock:
-            self._frozen = dt
+            self._frozen = None if running else dt
+            self._offset = dt - datetime.now(UTC) if running else None
         return dt
 
     def advance(self, duration: str | timedelta) -> datetime:
         delta = duration if isinstance(duration, timedelta) else parse_duration(duration)
         base = self.now()
         with self._lock:
+            if self._offset is not None:  # running: it runs on from later
+                self._offset += delta
+                return base + delta
             self._frozen = base + delta
             return self._frozen
 
     def real(self) -> datetime:
         with self._lock:
-            self._frozen = None
+            self._frozen = self._offset = None
         return self.now()
 
     @property

@@ -37,7 +37,8 @@ def _clock_put(ctx: Ctx) -> Any:
         if ctx.params.get("real") not in (None, False, "false"):
             clock.real()
         elif ctx.params.get("now") not in (None, ""):
-            clock.set(str(ctx.params["now"]))
+            running = ctx.params.get("running") not in (None, False, "false")
+            clock.set(str(ctx.params["now"]), running=running)
         elif ctx.params.get("advance") not in (None, ""):
             clock.advance(str(ctx.params["advance"]))
         else:

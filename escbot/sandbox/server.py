@@ -671,6 +671,12 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the sandbox's clock is its server's time, as GitLab's is."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        return formatdate(self.app.clock.now().timestamp(), usegmt=True)
+
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True

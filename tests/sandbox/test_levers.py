@@ -3,6 +3,7 @@ limits, seed, service desk, reset."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,9 +30,20 @@ def test_clock(gl: gitlab.Gitlab, sandbox: Sandbox, project: Any) -> None:
     assert issue.created_at == "2026-11-24T16:30:00.000Z"
     sandbox.set_now(datetime(2027, 1, 1, tzinfo=UTC))
     assert sandbox.now() == datetime(2027, 1, 1, tzinfo=UTC)
+    # GitLab's Date header is its server's time: the sandbox's is its clock.
+    assert lever(sandbox, "GET", "/clock").headers["Date"] == "Fri, 01 Jan 2027 00:00:00 GMT"
     issue.notes.create({"body": "later"})
     assert project.issues.get(issue.iid).updated_at == "2027-01-01T00:00:00.000Z"
     assert lever(sandbox, "PUT", "/clock", json={"advance": "soon"}).status_code == 400
+    # Running: set, then on at real speed (a bench's run takes time, as a real one does).
+    r = lever(sandbox, "PUT", "/clock", json={"now": "2027-02-01T00:00:00Z", "running": True})
+    assert r.json()["now"] == "2027-02-01T00:00:00.000Z"
+    time.sleep(0.02)
+    ticking = lever(sandbox, "GET", "/clock").json()
+    assert not ticking["frozen"] and ticking["now"] > "2027-02-01T00:00:00.010Z"
+    assert ticking["now"] < "2027-02-01T00:01:00.000Z"
+    moved = lever(sandbox, "PUT", "/clock", json={"advance": "P1D"}).json()["now"]
+    assert "2027-02-02T00:00:00.010Z" < moved < "2027-02-02T00:01:00.000Z"
     real = lever(sandbox, "PUT", "/clock", json={"real": True}).json()
     assert real["now"].startswith(str(datetime.now(UTC).year))
     # Levers need the admin token and live outside /api/v4.
