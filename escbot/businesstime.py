@@ -36,6 +36,10 @@ class BusinessCalendar:
         self.country = country
         self.subdivision = subdivision
         self.closed_dates = frozenset(closed_dates)
+        # The rules ask the same questions of every escalation (a day's kind, a deadline from
+        # one instant): each answered once. The calendar never changes once made.
+        self._working: dict[date, bool] = {}
+        self._added: dict[tuple[datetime, Duration], datetime] = {}
 
     @cached_property
     def _holidays(self):  # type: ignore[no-untyped-def]
@@ -59,11 +63,14 @@ class BusinessCalendar:
         return (datetime.combine(date.min, self.end) - start).total_seconds() / 3600
 
     def is_working_day(self, day: date) -> bool:
-        return (
-            day.weekday() in self.working_days
-            and day not in self.closed_dates
-            and self.holiday_name(day) is None
-        )
+        known = self._working.get(day)
+        if known is None:
+            known = self._working[day] = (
+                day.weekday() in self.working_days
+                and day not in self.closed_dates
+                and self.holiday_name(day) is None
+            )
+        return known
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.tz)
@@ -73,6 +80,17 @@ class BusinessCalendar:
 
     def add(self, moment: datetime, duration: Duration) -> datetime:
         """The instant `duration` after `moment`, in this calendar."""
+        if duration.unit in ("minutes", "hours"):
+            return self._add(moment, duration)  # plain arithmetic, in `moment`'s own zone
+        key = (moment, duration)  # an instant: the answer (in UTC) is the same in any zone
+        found = self._added.get(key)
+        if found is None:
+            if len(self._added) >= 65536:
+                self._added.clear()
+            found = self._added[key] = self._add(moment, duration)
+        return found
+
+    def _add(self, moment: datetime, duration: Duration) -> datetime:
         n = duration.amount
         if duration.unit == "minutes":
             return moment + timedelta(minutes=n)

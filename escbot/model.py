@@ -330,7 +330,24 @@ class Classification:
         return self.values.get("type")
 
 
+# Every rule classifies each escalation it sees, and a portfolio has few label sets: one verdict
+# per label set and policy (`Labels` by identity: it is not hashable), never changed by callers.
+_CLASSIFIED: dict[tuple[int, tuple[str, ...]], tuple[object, Classification]] = {}
+
+
 def classify(labels: tuple[str, ...] | list[str], policy: Policy) -> Classification:
+    key = (id(policy.labels), tuple(labels))
+    hit = _CLASSIFIED.get(key)
+    if hit is not None and hit[0] is policy.labels:
+        return hit[1]
+    if len(_CLASSIFIED) >= 4096:
+        _CLASSIFIED.clear()
+    found = _classify(labels, policy)
+    _CLASSIFIED[key] = (policy.labels, found)
+    return found
+
+
+def _classify(labels: tuple[str, ...] | list[str], policy: Policy) -> Classification:
     values: dict[str, str | None] = {}
     conflicts: dict[str, tuple[str, ...]] = {}
     unknown: list[str] = []
