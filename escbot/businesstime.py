@@ -85,7 +85,7 @@ class BusinessCalendar:
         key = (moment, duration)  # an instant: the answer (in UTC) is the same in any zone
         found = self._added.get(key)
         if found is None:
-            if len(self._added) >= 65536:
+            if len(self._added) >= 4096:  # the reuse is within an escalation's evaluation
                 self._added.clear()
             found = self._added[key] = self._add(moment, duration)
         return found

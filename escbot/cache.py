@@ -54,7 +54,8 @@ class Listing:
     fields), so that the next run lists only the issues changed `since`."""
 
     escalations: dict[tuple[int, int], Escalation]
-    registers: dict[tuple[int, int], Companion]  # by the escalation each belongs to
+    # By the register's own issue: the escalation its marker names, and the register.
+    registers: dict[tuple[int, int], tuple[tuple[int, int], Companion]]
     since: datetime | None  # a list of the issues changed from here shows every later change
     listed: datetime  # when they were last listed whole (the run's clock)
 
@@ -62,17 +63,16 @@ class Listing:
         """This listing after `seen`, issues changed since: each an escalation still open (or
         now) or not (closed, its label removed), a register or not."""
         escalations, registers = dict(self.escalations), dict(self.registers)
-        of = {(c.project_id, c.iid): key for key, c in registers.items()}
         for issue in seen:
             if issue.state == "opened" and marker in issue.labels:
                 escalations[issue.key] = issue
             else:
                 escalations.pop(issue.key, None)
             belongs = issue.companion_of("raid") if register in issue.labels else None
-            if issue.key in of and of[issue.key] != belongs:  # no longer that one's register
-                registers.pop(of[issue.key], None)
             if belongs:
-                registers[belongs] = Companion.of(issue)
+                registers[issue.key] = (belongs, Companion.of(issue))
+            else:
+                registers.pop(issue.key, None)
         return Listing(escalations, registers, self.since, self.listed)
 
     def after(self, start: datetime | None) -> Listing:
@@ -102,6 +102,8 @@ class MemoryCache:
             "scope": scope,
             "bot": ctx.bot,
             "requirements": requirements_digest(ctx.policy),
+            # What the listing holds is chosen by these labels.
+            "labels": f"{ctx.policy.labels.marker.name} {ctx.policy.process.labels.raid_register}",
         }
         cache = cls(Path(path) if path else None, identity)
         if cache.path is None or not cache.path.exists():
@@ -186,7 +188,8 @@ class MemoryCache:
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+            with tmp.open("w", encoding="utf-8") as out:  # in pieces: never one huge string
+                json.dump(data, out, separators=(",", ":"))
             tmp.replace(self.path)  # whole or not at all: a run cut short leaves the old file
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -211,7 +214,10 @@ def _listing_data(listing: Listing) -> dict[str, Any]:
         "since": listing.since.isoformat() if listing.since else None,
         "listed": listing.listed.isoformat(),
         "escalations": [_issue_data(e) for e in listing.ordered()],
-        "registers": {f"{p}:{i}": _companion_data(c) for (p, i), c in listing.registers.items()},
+        "registers": {
+            f"{p}:{i}": {"of": "{}:{}".format(*of), **_companion_data(c)}
+            for (p, i), (of, c) in listing.registers.items()
+        },
     }
 
 
@@ -219,7 +225,9 @@ def _listing(data: Any) -> Listing | None:
     """The listing a cache file holds; None when damaged (all is listed whole)."""
     try:
         issues = [Escalation.from_gitlab(i) for i in data["escalations"]]
-        registers = {_unkey(k): _companion(v) for k, v in data["registers"].items()}
+        registers = {
+            _unkey(k): (_unkey(v["of"]), _companion(v)) for k, v in data["registers"].items()
+        }
         since = datetime.fromisoformat(data["since"]) if data["since"] else None
         listed = datetime.fromisoformat(data["listed"])
     except (ValueError, TypeError, KeyError, AttributeError):

@@ -19,7 +19,7 @@ from escbot.errors import EscbotError, GitLabError
 from escbot.executor import Outcome, apply_plan
 from escbot.gitlab_io import GitLab, scope_path
 from escbot.intake import is_intake
-from escbot.model import Context, Escalation, Note, Unreadable
+from escbot.model import Context, Escalation, Unreadable
 from escbot.plan import Action, Evaluation
 from escbot.policies import Policy
 from escbot.rules import RULES, Rule, evaluate, rules_named
@@ -162,8 +162,7 @@ def run_check(
 def _keep(api: GitLab, cache: MemoryCache, result: CheckResult, ctx: Context) -> None:
     """Every escalation the run knew whole, with the comments it posted, into the cache."""
     for esc in result.escalations:
-        posted = [Note.from_gitlab(n) for n in api.posted.get(esc.key, ())]
-        cache.keep(esc, ctx, posted, api.wrote.get(esc.key))
+        cache.keep(esc, ctx, api.posted.get(esc.key, ()), api.wrote.get(esc.key))
     warning = cache.save()
     if warning:
         result.warnings.append(warning)

@@ -30,7 +30,7 @@ from urllib3.exceptions import NewConnectionError
 
 from escbot.businesstime import parse_gitlab_time
 from escbot.errors import EscbotError, GitLabError, GitLabUnavailable, redact, remember_secret
-from escbot.model import ProjectRef
+from escbot.model import Note, ProjectRef
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -512,7 +512,7 @@ class GitLab:
         # edit, a comment's creation) and the comments it posted (still there), so escbot's own
         # changes are told apart from others' (escbot.cache).
         self.wrote: dict[tuple[int, int], datetime] = {}
-        self.posted: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.posted: dict[tuple[int, int], list[Note]] = {}  # as later steps read them
         # GitLab's clock, from the Date of its latest answer: where a list of the changes since
         # a read may start (escbot.cache.Listing), whatever the runner's clock says.
         self.server_time: datetime | None = None
@@ -527,7 +527,7 @@ class GitLab:
         with self._count_lock:
             self.stats.by_kind[kind] += 1
             if date is not None and date.tzinfo is not None:
-                self.server_time = max(date, self.server_time or date)
+                self.server_time = date  # the latest answer's: any earlier time is safe too
 
     @property
     def pacer(self) -> Pacer | None:
@@ -758,6 +758,22 @@ class GitLab:
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             raise describe_error(exc, where) from None
 
+    def milestones_changed(self, scope: tuple[str, Any], since: datetime) -> bool:
+        """Whether a milestone the scope's issues may carry changed since (one request)."""
+        kind, obj = scope
+        path, wider = (
+            (f"/groups/{obj.id}/milestones", "include_descendants")
+            if kind == "group"
+            else (f"/projects/{obj.id}/milestones", "include_ancestors")
+        )
+        params: dict[str, Any] = {wider: True, "updated_after": since.isoformat(), "per_page": 1}
+        return bool(
+            self.call(
+                lambda: f"list milestones of {scope_path(scope)}",
+                lambda: list(self.gl.http_list(path, get_all=False, **params)),
+            )
+        )
+
     def issue(self, project_id: int, iid: int) -> dict[str, Any]:
         return self.call(
             lambda: f"issue {self.where(project_id)}#{iid}",
@@ -869,7 +885,7 @@ class GitLab:
             saved,
         )
         self._wrote(project_id, iid, note.get("created_at"))
-        self.posted.setdefault((project_id, iid), []).append(note)
+        self.posted.setdefault((project_id, iid), []).append(Note.from_gitlab(note).markers_only())
         return note
 
     def delete_note(self, project_id: int, iid: int, note_id: int) -> bool:
@@ -884,7 +900,7 @@ class GitLab:
                 exc, f"delete note {note_id} on {self.where(project_id)}#{iid}"
             ) from None
         mine = self.posted.get((project_id, iid), [])
-        mine[:] = [n for n in mine if n.get("id") != note_id]
+        mine[:] = [n for n in mine if n.id != note_id]
         return True
 
     def note_events(self, project_id: int, after: date) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -28,7 +29,7 @@ class Note:
         return cls(
             id=data["id"],
             body=data.get("body") or "",
-            author=(data.get("author") or {}).get("username", ""),
+            author=sys.intern((data.get("author") or {}).get("username", "")),
             created_at=parse_gitlab_time(data["created_at"]),
             system=bool(data.get("system")),
         )
@@ -243,12 +244,13 @@ class Escalation:
             title=data.get("title") or "",
             description=data.get("description") or "",
             state=data.get("state") or "opened",
+            # A portfolio has few labels and people: one string each, not one per issue.
             labels=tuple(
-                lab if isinstance(lab, str) else lab.get("name", "")
+                sys.intern(lab if isinstance(lab, str) else lab.get("name", ""))
                 for lab in data.get("labels") or ()
             ),
-            assignees=tuple(a["username"] for a in data.get("assignees") or ()),
-            author=(data.get("author") or {}).get("username", ""),
+            assignees=tuple(sys.intern(a["username"]) for a in data.get("assignees") or ()),
+            author=sys.intern((data.get("author") or {}).get("username", "")),
             created_at=parse_gitlab_time(data["created_at"]),
             updated_at=parse_gitlab_time(data["updated_at"]),
             closed_at=parse_gitlab_time(closed) if closed else None,

@@ -14,6 +14,7 @@ kind: a class here registered in KINDS, its name in `policies.REQUIREMENT_KINDS`
 from __future__ import annotations
 
 import bisect
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -66,7 +67,7 @@ class RequirementKind:
             missed=ctx.now >= due,
             due=due,
             met_at=last,
-            detail=self.detail(req, esc),
+            detail=sys.intern(self.detail(req, esc)),  # one text per requirement, not per finding
         )
         return finding, self.needs(esc, start, last)
 

@@ -88,13 +88,40 @@ def notes_from_events(
 def companions(
     api: GitLab, scope: tuple[str, Any], label: str, kind: str, **filters: Any
 ) -> dict[tuple[int, int], Companion]:
-    """Companion issues (RAID registers, retrospectives) by the escalation their marker names."""
+    """Companion issues (retrospectives) by the escalation their marker names."""
     found: dict[tuple[int, int], Companion] = {}
     for issue in map(Escalation.from_gitlab, api.list_issues(scope, labels=[label], **filters)):
         belongs = issue.companion_of(kind)
         if belongs:
             found[belongs] = Companion.of(issue)
     return found
+
+
+def registers(
+    api: GitLab, scope: tuple[str, Any], label: str, since: datetime
+) -> dict[tuple[int, int], tuple[tuple[int, int], Companion]]:
+    """The RAID registers, by their own issue (with the escalation each names): every open one
+    (one nobody edited for months is still its escalation's), and those closed since `since`
+    (close-out closes the register)."""
+    found = {}
+    for state, after in (("opened", None), ("closed", since)):
+        for issue in api.list_issues(scope, labels=[label], state=state, updated_after=after):
+            register = Escalation.from_gitlab(issue)
+            belongs = register.companion_of("raid")
+            if belongs:
+                found[register.key] = (belongs, Companion.of(register))
+    return found
+
+
+def by_escalation(
+    found: dict[tuple[int, int], tuple[tuple[int, int], Companion]], since: datetime
+) -> dict[tuple[int, int], Companion]:
+    """Each escalation's register: an open one, else one closed since `since`; of two, the
+    one opened first."""
+    kept = [(of, c) for of, c in found.values() if c.state == "opened" or c.updated_at >= since]
+    kept.sort(key=lambda r: r[1].created_at, reverse=True)
+    kept.sort(key=lambda r: r[1].state == "opened")  # stable: closed ones, then open ones
+    return dict(kept)  # an escalation's last one wins: open, and opened first
 
 
 def usernames(api: GitLab, people: Staff) -> frozenset[str]:
@@ -204,6 +231,8 @@ def stream_portfolio(
     marker_label = policy.labels.marker.name
     names = policy.process.labels
     listing = cache.listed(now) if cache else None
+    if listing is not None and listing.since and api.milestones_changed(scope, listing.since):
+        listing = None  # a milestone's dates change on it, not on its issues: list all again
     # GitLab's time before anything is listed: the next run's list of changes starts there.
     start = api.server_time
     if listing is not None:  # the last run's, brought up to date by one list of the changes
@@ -232,19 +261,16 @@ def stream_portfolio(
     # Page by page: GitLab's whole issue objects are never all held at once.
     escalations = opened + [Escalation.from_gitlab(i) for issues in lists for i in issues]
     since = notes_from or activity_start(policy, now, escalations)
-    raids: dict[tuple[int, int], Companion] = {}
-    retros: dict[tuple[int, int], Companion] = {}
+    found = {}
     if listing is not None:
-        raids = listing.registers
+        found = listing.registers
     elif with_companions:
-        # Every open register (one nobody edited for months is still its escalation's), and
-        # those closed since the escalations read were (close-out closes the register).
-        label = names.raid_register
-        raids = companions(api, scope, label, "raid", state="opened")
-        raids |= companions(api, scope, label, "raid", state="closed", updated_after=since)
+        found = registers(api, scope, names.raid_register, since)
+    raids = by_escalation(found, since)
+    retros: dict[tuple[int, int], Companion] = {}
     if cache is not None:
-        cache.listing = listing or Listing({e.key: e for e in opened}, raids, None, now)
-        cache.listing = cache.listing.after(start)
+        listing = listing or Listing({e.key: e for e in opened}, found, None, now)
+        cache.listing = listing.after(start)
     if with_companions:
         retros = companions(api, scope, names.retrospective, "retro", state="all")
     yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)

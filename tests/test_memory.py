@@ -344,15 +344,16 @@ def test_the_listing_follows_every_change_labelled_or_not() -> None:
     after = listing.changed(seen, "escalation", "raid-register")
     assert [e.iid for e in after.ordered()] == [3, 2]
     assert after.escalations[b.key].title == "Renamed"
-    assert after.registers == {c.key: Companion.of(seen[3])}
+    assert after.registers == {(1, 7): (c.key, Companion.of(seen[3]))}
     # The next list of changes starts a minute before GitLab's time when this one began (a
     # save GitLab stamped earlier may commit later); without that time, all is listed again.
     assert after.since == at
     assert after.after(later).since == later - COMMIT_LAG
     assert after.after(None).since is None
-    # A register that names another escalation now, or lost its label, is no longer the old one's.
+    # A register that names another escalation now, or lost its label, is no longer the old
+    # one's; a new register unlabels nothing.
     moved = after.changed([_register(7, of=b.key)], "escalation", "raid-register")
-    assert set(moved.registers) == {b.key}
+    assert moved.registers == {(1, 7): (b.key, Companion.of(_register(7, of=b.key)))}
     gone = moved.changed(
         [replace(_register(7, of=b.key), labels=())], "escalation", "raid-register"
     )
@@ -373,15 +374,59 @@ def test_the_listing_is_kept_whole_and_listed_again_weekly(tmp_path: Path) -> No
     ctx = Context(policy=load_policy(), now=at, bot="escbot")
     path = tmp_path / "memory.json"
     cache = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
-    cache.listing = Listing({esc.key: esc}, {esc.key: Companion.of(register)}, at, at)
+    cache.listing = Listing({esc.key: esc}, {(1, 9): (esc.key, Companion.of(register))}, at, at)
     assert cache.save() is None
     again = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
     listing = again.listed(at + timedelta(days=6))
     assert listing is not None
     assert listing.escalations == {esc.key: esc}  # every field the rules read, as listed
-    assert listing.registers == {esc.key: Companion.of(register)}
+    assert listing.registers == {(1, 9): (esc.key, Companion.of(register))}
     assert (listing.since, listing.listed) == (at, at)
     # A week on, every issue is listed whole again: a deleted one leaves no trace in a list
     # of changes.
     assert again.listed(at + timedelta(days=7)) is None
     assert again.listed(at - timedelta(minutes=1)) is None  # a clock set back: the same
+
+
+def test_a_replaced_register_is_the_escalations_once_the_old_one_is_unlabelled() -> None:
+    """A new register for an escalation (its marker copied), the old one's label removed: the
+    new one is the escalation's, in whichever order the list of changes gives them."""
+    from escbot.cache import Listing
+    from escbot.snapshot import by_escalation
+
+    at = ny("2026-11-24 09:00")
+    esc = escalation(iid=1, updated_at=at)
+    old = _register(7, of=esc.key, created_at=at - timedelta(days=3), updated_at=at)
+    listing = Listing({esc.key: esc}, {old.key: (esc.key, Companion.of(old))}, at, at)
+    new = _register(8, of=esc.key, created_at=at + timedelta(hours=1), updated_at=at)
+    unlabelled = replace(old, labels=("bug",))
+    for seen in ([new, unlabelled], [unlabelled, new]):
+        after = listing.changed(seen, "escalation", "raid-register")
+        assert by_escalation(after.registers, at) == {esc.key: Companion.of(new)}
+    # Two registers for one escalation: the open one, and of open ones the first opened, as
+    # a whole list gives them.
+    both = listing.changed([new], "escalation", "raid-register")
+    assert by_escalation(both.registers, at) == {esc.key: Companion.of(old)}
+    closed = replace(old, state="closed", updated_at=at - timedelta(days=1))
+    one_open = listing.changed([new, closed], "escalation", "raid-register")
+    assert by_escalation(one_open.registers, at - timedelta(days=2)) == {esc.key: Companion.of(new)}
+    # A register closed before `since` is no escalation's.
+    alone = listing.changed([closed], "escalation", "raid-register")
+    assert by_escalation(alone.registers, at) == {}
+
+
+def test_a_cache_of_other_escalation_labels_is_not_used(tmp_path: Path) -> None:
+    from escbot.cache import Listing, MemoryCache
+    from tests.helpers import policy
+
+    at = ny("2026-11-24 09:00")
+    path = tmp_path / "memory.json"
+    ctx = Context(policy=policy(), now=at, bot="escbot")
+    cache = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
+    cache.listing = Listing({}, {}, at, at)
+    assert cache.save() is None
+    renamed = policy(marker=("marker: {name: escalation,", "marker: {name: customer-escalation,"))
+    ctx = Context(policy=renamed, now=at, bot="escbot")
+    again = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
+    assert again.listed(at) is None
+    assert again.note == f"cache {path}: written for another GitLab, scope, bot or policy"

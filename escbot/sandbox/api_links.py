@@ -337,7 +337,11 @@ def update_milestone(ctx: Ctx) -> Any:
 def delete_milestone(ctx: Ctx) -> Any:
     col, owner = _owner(ctx, REPORTER)
     m = _find_milestone(ctx, col, owner)
-    ctx.conn.execute("UPDATE issues SET milestone_id = NULL WHERE milestone_id = ?", (m["id"],))
+    # Milestones::DestroyService updates each of its issues (Issues::UpdateService).
+    ctx.conn.execute(
+        "UPDATE issues SET milestone_id = NULL, updated_at = ? WHERE milestone_id = ?",
+        (ctx.now(), m["id"]),
+    )
     ctx.conn.execute("DELETE FROM milestones WHERE id = ?", (m["id"],))
     ctx.status = 204
     return None
