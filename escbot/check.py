@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from escbot import memory
 from escbot.cache import MemoryCache
 from escbot.errors import EscbotError, GitLabError
 from escbot.executor import Outcome, apply_plan
@@ -106,7 +107,7 @@ def evaluate_all(
     for esc in escalations:
         settled = guarded(esc.ref, result.errors, settle, api, esc, ctx, rules)
         if settled is not None:
-            result.escalations.append(settled[0].settled(ctx.bot))
+            result.escalations.append(memory.settled(settled[0], ctx))
             result.evaluations.append(settled[1])
 
 

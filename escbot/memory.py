@@ -73,10 +73,12 @@ def requirements_digest(policy: Policy) -> str:
     return hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16]
 
 
-def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
-    """What escbot remembers of `esc` now, as plain data (the block's, and the cache's)."""
+def _facts(
+    esc: Escalation, ctx: Context
+) -> tuple[list[tuple[Note, list[Marker]]], dict[str, Note], list[tuple[Note, list[str]]]]:
+    """escbot's comments with their markers, the last comment that met each requirement (by
+    Requirement.ident), and the comments that gave commands with their lines."""
     said: list[tuple[Note, list[Marker]]] = []
-    met: dict[int, tuple[Note, set[str]]] = {}
     commands: list[tuple[Note, list[str]]] = []
     requirements = [r for reqs in ctx.policy.requirements.values() for r in reqs.values()]
     last: dict[str, Note] = {}
@@ -94,6 +96,23 @@ def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
             for req in requirements:
                 if note.satisfies(req):
                     last[req.ident] = note
+    return said, last, commands
+
+
+def settled(esc: Escalation, ctx: Context) -> Escalation:
+    """`esc` as a run keeps it once evaluated: only the comments its memory holds, escbot's own
+    as their markers. That is all that later steps read (the executor's pre-check, the counts
+    of what escbot told, the memory the cache keeps); the rest is a few KB an escalation."""
+    said, last, commands = _facts(esc, ctx)
+    keep = {n.id for n in last.values()} | {n.id for n, _ in commands}
+    notes = [n.markers_only() for n, _ in said] + [n for n in esc.notes if n.id in keep]
+    return esc.with_activity(notes=tuple(sorted(notes, key=lambda n: (n.created_at, n.id))))
+
+
+def state_of(esc: Escalation, ctx: Context) -> dict[str, Any]:
+    """What escbot remembers of `esc` now, as plain data (the block's, and the cache's)."""
+    said, last, commands = _facts(esc, ctx)
+    met: dict[int, tuple[Note, set[str]]] = {}
     for ident, note in last.items():
         met.setdefault(note.id, (note, set()))[1].add(ident)
     return {

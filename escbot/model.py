@@ -222,13 +222,6 @@ class Escalation:
     def with_activity(self, **changes: Any) -> Escalation:
         return replace(self, **changes)
 
-    def settled(self, bot: str) -> Escalation:
-        """The escalation as a run keeps it once evaluated: of escbot's own comments only their
-        markers, which is all that later steps read of them (the executor's pre-check, the
-        counts of what escbot told, its memory); their text is a few KB each."""
-        notes = tuple(n.markers_only() if n.author == bot else n for n in self.notes)
-        return replace(self, notes=notes)
-
     @classmethod
     def from_gitlab(cls, data: dict[str, Any]) -> Escalation:
         refs = data.get("references") or {}

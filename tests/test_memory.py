@@ -430,3 +430,21 @@ def test_a_cache_of_other_escalation_labels_is_not_used(tmp_path: Path) -> None:
     again = MemoryCache.open(path, url="http://gitlab", scope="group:acme", ctx=ctx)
     assert again.listed(at) is None
     assert again.note == f"cache {path}: written for another GitLab, scope, bot or policy"
+
+
+def test_an_evaluated_escalation_keeps_only_what_its_memory_holds() -> None:
+    """After evaluation a run keeps of each escalation only the comments escbot remembers
+    (escbot's own as their markers): what escbot told and what it remembers stay the same."""
+    from escbot.memory import settled, state_of
+    from escbot.timeline import bot_activity
+
+    command = note("/escbot snooze status-update 2d", ny("2026-12-11 10:00"), "pm.lead", id=500)
+    full = escalation(notes=(*_history(), command))
+    kept = settled(full, CTX)
+    assert len(kept.notes) < len(full.notes)
+    assert state_of(kept, CTX) == state_of(full, CTX)
+    assert bot_activity(kept, "escbot") == bot_activity(full, "escbot")
+    assert kept.posted_markers == [m for n in full.notes if n.author == "escbot" for m in n.markers]
+    assert command in kept.notes
+    mine = [n for n in kept.notes if n.author == "escbot"]
+    assert mine and all(n.body == "\n".join(m.render() for m in n.markers) for n in mine)
