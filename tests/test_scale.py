@@ -239,3 +239,47 @@ def test_answers_arriving_out_of_order_never_raise_the_count_left() -> None:
     pacer.wait(note=False)
     pacer.observe(answer(1999, 4_000_000_060))  # a new window
     assert pacer.remaining == 1999
+
+
+def test_a_milestone_moved_is_seen_by_the_next_run_with_the_cache(sandbox, tmp_path) -> None:
+    """A milestone's due date changes on the milestone, not on its issues (no `updated_at`
+    moves): with the cache, the next run sees the milestone changed and lists every escalation
+    again, so the due-date rule follows the new date at once. (A reviewer's test.)"""
+    from datetime import date, timedelta
+
+    from escbot.check import run_check
+    from escbot.gitlab_io import GitLab
+    from escbot.policies import load_policy
+    from tests.helpers import ny
+
+    _seed_small(sandbox)
+    gl = sandbox.gitlab()
+    issue = gl.groups.get("bench").issues.list(labels="escalation", per_page=1, get_all=False)[0]
+    project = gl.projects.get(issue.project_id)
+    milestone = project.milestones.create({"title": "M1", "due_date": "2026-12-01"})
+    project.issues.update(issue.iid, {"milestone_id": milestone.id})
+    cache = tmp_path / "memory.json"
+    sandbox.advance("PT1H")
+    now = ny("2026-11-23 10:00")
+
+    def run() -> tuple[date | None, dict[str, int]]:
+        api = GitLab(gl)
+        result = run_check(api, ("group", api.group("bench")), load_policy(), now,
+                           apply=False, cache_path=cache)  # fmt: skip
+        esc = {e.key: e for e in result.escalations}[(issue.project_id, issue.iid)]
+        return esc.milestone_due, dict(api.stats.by_kind)
+
+    assert run()[0] == date(2026, 12, 1)
+    sandbox.advance("PT1H")
+    now += timedelta(hours=1)
+    quiet = run()[1]
+    assert quiet["GET /groups/:id/milestones"] == 1
+    assert quiet["GET /groups/:id/issues"] == 1 + 3  # the changes, closed, retros, intake
+    milestone.due_date = "2026-11-25"  # moved earlier
+    milestone.save()
+    sandbox.advance("PT1H")
+    now += timedelta(hours=1)
+    due, requests = run()
+    assert due == date(2026, 11, 25)
+    # Listed whole: the open escalations (one page), the registers (open, closed lately).
+    assert requests["GET /groups/:id/issues"] == 1 + 2 + 3
