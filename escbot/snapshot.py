@@ -231,7 +231,7 @@ def stream_portfolio(
     marker_label = policy.labels.marker.name
     names = policy.process.labels
     listing = cache.listed(now) if cache else None
-    if listing is not None and listing.since and api.milestones_changed(scope, listing.since):
+    if listing is not None and listing.since and _milestones_changed(api, scope, listing.since):
         listing = None  # a milestone's dates change on it, not on its issues: list all again
     # GitLab's time before anything is listed: the next run's list of changes starts there.
     start = api.server_time
@@ -274,6 +274,14 @@ def stream_portfolio(
     if with_companions:
         retros = companions(api, scope, names.retrospective, "retro", state="all")
     yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)
+
+
+def _milestones_changed(api: GitLab, scope: tuple[str, Any], since: datetime) -> bool:
+    """Whether a milestone changed since; a GitLab that cannot say gets the whole list."""
+    try:
+        return api.milestones_changed(scope, since)
+    except GitLabError:
+        return True
 
 
 def changes(api: GitLab, scope: tuple[str, Any], policy: Policy, listing: Listing) -> Listing:

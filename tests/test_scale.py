@@ -283,3 +283,18 @@ def test_a_milestone_moved_is_seen_by_the_next_run_with_the_cache(sandbox, tmp_p
     assert due == date(2026, 11, 25)
     # Listed whole: the open escalations (one page), the registers (open, closed lately).
     assert requests["GET /groups/:id/issues"] == 1 + 2 + 3
+
+
+def test_a_gitlab_that_cannot_say_whether_milestones_changed_gets_the_whole_list(sandbox) -> None:
+    from types import SimpleNamespace
+
+    from escbot.gitlab_io import GitLab
+    from escbot.snapshot import _milestones_changed
+    from tests.helpers import ny
+
+    api = GitLab(sandbox.gitlab())
+    gone = ("group", SimpleNamespace(id=999_999, full_path="gone", path="gone"))
+    assert _milestones_changed(api, gone, ny("2026-11-23 09:00")) is True  # a 404: list all
+    _seed_small(sandbox)
+    bench = ("group", api.group("bench"))
+    assert _milestones_changed(api, bench, ny("2026-11-23 09:00")) is False
