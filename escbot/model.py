@@ -81,20 +81,8 @@ class Companion:
     reference: str
 
     @classmethod
-    def from_gitlab(cls, data: dict[str, Any]) -> Companion:
-        return cls(
-            project_id=data["project_id"],
-            iid=data["iid"],
-            state=data["state"],
-            created_at=parse_gitlab_time(data["created_at"]),
-            updated_at=parse_gitlab_time(data["updated_at"]),
-            web_url=data.get("web_url", ""),
-            reference=(data.get("references") or {}).get("full", f"#{data['iid']}"),
-        )
-
-    @classmethod
     def of(cls, issue: Escalation) -> Companion:
-        """The companion an issue read as an Escalation is (Escalation.companion_of)."""
+        """The companion an issue is, read as an Escalation (Escalation.companion_of)."""
         return cls(
             project_id=issue.project_id,
             iid=issue.iid,

@@ -19,7 +19,7 @@ from escbot.cache import Listing, MemoryCache
 from escbot.commands import command_lines
 from escbot.errors import GitLabError
 from escbot.gitlab_io import GitLab, scope_path
-from escbot.markers import Marker, find_markers
+from escbot.markers import Marker
 from escbot.memory import requirements_digest, with_memory
 from escbot.model import Companion, Context, Escalation, LabelEvent, Member, Note, Unreadable
 from escbot.policies import REPORTER, Policy, Staff
@@ -424,14 +424,10 @@ def read_one(api: GitLab, project_id: int, iid: int) -> Escalation:
     esc = Escalation.from_gitlab(api.issue(project_id, iid))
     found: dict[str, Companion] = {}
     links = api.links(project_id, iid)
-    for issue in links:
-        for m in find_markers(issue.get("description")):
-            if (
-                m.kind in ("raid", "retro")
-                and m.get("iid") == str(iid)
-                and m.get("project") == str(project_id)
-            ):
-                found[m.kind] = Companion.from_gitlab(issue)
+    for linked_issue in map(Escalation.from_gitlab, links):
+        for kind in ("raid", "retro"):
+            if linked_issue.companion_of(kind) == (project_id, iid):
+                found[kind] = Companion.of(linked_issue)
     esc = esc.with_activity(
         raid=found.get("raid"),
         retro=found.get("retro"),
