@@ -744,8 +744,7 @@ class GitLab:
 
     def list_issues(self, scope: tuple[str, Any], **filters: Any) -> Iterator[dict[str, Any]]:
         """Issues of a project or a group (descendants included) as plain dicts, lazily."""
-        kind, obj = scope
-        path = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/issues"
+        path = _scope_url(scope, "issues")
         params = {k: v for k, v in filters.items() if v is not None}
         for key, value in list(params.items()):
             if isinstance(value, list | tuple):
@@ -760,12 +759,8 @@ class GitLab:
 
     def milestones_changed(self, scope: tuple[str, Any], since: datetime) -> bool:
         """Whether a milestone the scope's issues may carry changed since (one request)."""
-        kind, obj = scope
-        path, wider = (
-            (f"/groups/{obj.id}/milestones", "include_descendants")
-            if kind == "group"
-            else (f"/projects/{obj.id}/milestones", "include_ancestors")
-        )
+        path = _scope_url(scope, "milestones")
+        wider = "include_descendants" if scope[0] == "group" else "include_ancestors"
         params: dict[str, Any] = {wider: True, "updated_after": since.isoformat(), "per_page": 1}
         return bool(
             self.call(
@@ -932,7 +927,7 @@ class GitLab:
     ) -> list[dict[str, Any]]:
         """The scope's own labels; with include_ancestors, also those it inherits."""
         kind, obj = scope
-        base = f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
+        base = _scope_url(scope, "labels")
         key = "only_group_labels" if kind == "group" else "include_ancestor_groups"
         value = not include_ancestors if kind == "group" else include_ancestors
         return self._every(f"labels of {kind} {obj.id}", base, query_data={key: value})
@@ -942,7 +937,7 @@ class GitLab:
         resent request whose first answer was lost)."""
         try:
             self.gl.http_post(
-                _labels_path(scope),
+                _scope_url(scope, "labels"),
                 post_data={"name": name, "color": color, "description": description},
             )
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
@@ -953,7 +948,7 @@ class GitLab:
 
     def label(self, scope: tuple[str, Any], name: str) -> dict[str, Any] | None:
         """The scope's own label of that name, or None."""
-        path = f"{_labels_path(scope)}/{quote(name, safe='')}"
+        path = _scope_url(scope, f"labels/{quote(name, safe='')}")
         try:
             found = self.gl.http_get(path)
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
@@ -963,13 +958,13 @@ class GitLab:
         return found if isinstance(found, dict) else None
 
     def update_label(self, scope: tuple[str, Any], label_id: int, **attrs: Any) -> None:
-        path = f"{_labels_path(scope)}/{label_id}"
+        path = _scope_url(scope, f"labels/{label_id}")
         self.call(f"update label {label_id}", lambda: _obj(self.gl.http_put(path, post_data=attrs)))
 
     def delete_label(self, scope: tuple[str, Any], label_id: int) -> bool:
         """Delete a label by id; False when it was gone already."""
         try:
-            self.gl.http_delete(f"{_labels_path(scope)}/{label_id}")
+            self.gl.http_delete(_scope_url(scope, f"labels/{label_id}"))
         except (gle.GitlabError, requests.exceptions.RequestException) as exc:
             if _not_found(exc):
                 return False
@@ -977,9 +972,10 @@ class GitLab:
         return True
 
 
-def _labels_path(scope: tuple[str, Any]) -> str:
+def _scope_url(scope: tuple[str, Any], what: str) -> str:
+    """The API path of a group's or a project's `what` (issues, labels, milestones)."""
     kind, obj = scope
-    return f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/labels"
+    return f"/{'groups' if kind == 'group' else 'projects'}/{obj.id}/{what}"
 
 
 def _same_issue(found: dict[str, Any], attrs: dict[str, Any]) -> bool:

@@ -87,30 +87,24 @@ def notes_from_events(
 
 def companions(
     api: GitLab, scope: tuple[str, Any], label: str, kind: str, **filters: Any
-) -> dict[tuple[int, int], Companion]:
-    """Companion issues (retrospectives) by the escalation their marker names."""
-    found: dict[tuple[int, int], Companion] = {}
+) -> dict[tuple[int, int], tuple[tuple[int, int], Companion]]:
+    """Companion issues (RAID registers, retrospectives) by their own issue, each with the
+    escalation its marker names."""
+    found = {}
     for issue in map(Escalation.from_gitlab, api.list_issues(scope, labels=[label], **filters)):
         belongs = issue.companion_of(kind)
         if belongs:
-            found[belongs] = Companion.of(issue)
+            found[issue.key] = (belongs, Companion.of(issue))
     return found
 
 
 def registers(
     api: GitLab, scope: tuple[str, Any], label: str, since: datetime
 ) -> dict[tuple[int, int], tuple[tuple[int, int], Companion]]:
-    """The RAID registers, by their own issue (with the escalation each names): every open one
-    (one nobody edited for months is still its escalation's), and those closed since `since`
-    (close-out closes the register)."""
-    found = {}
-    for state, after in (("opened", None), ("closed", since)):
-        for issue in api.list_issues(scope, labels=[label], state=state, updated_after=after):
-            register = Escalation.from_gitlab(issue)
-            belongs = register.companion_of("raid")
-            if belongs:
-                found[register.key] = (belongs, Companion.of(register))
-    return found
+    """The RAID registers: every open one (one nobody edited for months is still its
+    escalation's), and those closed since `since` (close-out closes the register)."""
+    found = companions(api, scope, label, "raid", state="opened")
+    return found | companions(api, scope, label, "raid", state="closed", updated_after=since)
 
 
 def by_escalation(
@@ -272,7 +266,8 @@ def stream_portfolio(
         listing = listing or Listing({e.key: e for e in opened}, found, None, now)
         cache.listing = listing.after(start)
     if with_companions:
-        retros = companions(api, scope, names.retrospective, "retro", state="all")
+        # As GitLab lists them (newest first), an escalation's last one wins.
+        retros = dict(companions(api, scope, names.retrospective, "retro", state="all").values())
     yield from _by_project(api, policy, escalations, since, with_readers, raids, retros, bot, cache)
 
 
